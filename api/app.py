@@ -1,0 +1,170 @@
+"""The composition root: `create_app()` wires settings, the ORM, plugins and the GraphQL view."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from tortoise.contrib.starlette import RegisterTortoise
+
+from api.settings import Settings
+from api.workspaces import Principal, authenticate
+from plugins.manager import PluginRegistry, build_registry, get_plugin_manager
+from schema.build import build_schema
+from schema.context import Context
+
+log = logging.getLogger("jornada")
+
+
+def bearer_token(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _error_body(message: str, code: str) -> dict[str, Any]:
+    return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+class JornadaGraphQL(GraphQL[Context, None]):
+    """The GraphQL view: authenticates every request before any resolver runs."""
+
+    def __init__(self, settings: Settings, registry: PluginRegistry) -> None:
+        super().__init__(
+            build_schema(settings),
+            graphql_ide="graphiql" if settings.graphiql else None,
+            allowed_origins=settings.allowed_origins,
+        )
+        self.settings = settings
+        self.registry = registry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not _wants_ide(scope):
+            request = Request(scope, receive)
+            principal = await _principal_of(request.headers.get("authorization"))
+            if principal is None:
+                body = _error_body("A valid API key is required: send 'Authorization: Bearer <key>'.",
+                                   "UNAUTHENTICATED")
+                await JSONResponse(body, status_code=401)(scope, receive, send)
+                return
+            scope.setdefault("state", {})["principal"] = principal
+        await super().__call__(scope, receive, send)
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        principal = request.scope.get("state", {}).get("principal")
+        if isinstance(request, WebSocket):
+            principal = await _principal_of(request.headers.get("authorization"))
+        return Context(request=request, response=response, settings=self.settings, registry=self.registry,
+                       principal=principal)
+
+    async def on_ws_connect(self, context: Context) -> dict[str, Any] | None:
+        """Subscriptions authenticate with the handshake header or `connection_init` payload."""
+        params = context.connection_params or {}
+        token = bearer_token(params.get("Authorization") or params.get("authorization"))
+        if token:
+            context.principal = await authenticate(token)
+        if context.principal is None:
+            raise ConnectionRejectionError({"message": "A valid API key is required.", "code": "UNAUTHENTICATED"})
+        return None
+
+
+async def _principal_of(header: str | None) -> Principal | None:
+    token = bearer_token(header)
+    return await authenticate(token) if token else None
+
+
+def _wants_ide(scope: Scope) -> bool:
+    if scope.get("method") != "GET":
+        return False
+    accept = dict(scope.get("headers", [])).get(b"accept", b"").decode("latin-1")
+    return "text/html" in accept
+
+
+class BodyLimit:
+    """Refuses request bodies over the limit with 413, before anything parses them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = _error_body(f"The request body is larger than {self.max_bytes} bytes.", "PAYLOAD_TOO_LARGE")
+        await JSONResponse(body, status_code=413)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the ASGI application.
+
+    `settings` defaults to `Settings.from_env()`. The database is opened in the lifespan (the
+    schema must already be migrated: `jornada migrate`); plugins are loaded here, once per app,
+    and kept on `app.state.plugins`.
+    """
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level)
+    registry = build_registry(get_plugin_manager())
+    for problem in registry.problems:
+        log.warning("plugin %s (%s) rejected: %s", problem.name, problem.distribution, problem.reason)
+    view = JornadaGraphQL(settings, registry)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with RegisterTortoise(app, config=settings.tortoise_config()):
+            yield
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.plugins = registry
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+__all__ = ["create_app"]

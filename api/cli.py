@@ -1,0 +1,154 @@
+"""The `jornada` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from tortoise.context import TortoiseContext
+
+from api.errors import InputInvalid
+from api.migrate import apply_migrations
+from api.settings import Settings
+from api.workspaces import Role, count_workspaces, create_api_key, create_workspace, workspace_exists
+
+ROLES = [r.value for r in Role]
+
+
+async def _with_db(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=settings.tortoise_config())
+        return await work()
+
+
+def _print(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
+    if as_json:
+        print(json.dumps(data))
+    else:
+        print("\n".join(lines))
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    asyncio.run(apply_migrations(settings))
+    print(f"migrated {settings.dialect} database")
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    asyncio.run(apply_migrations(settings))
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+        log_level=settings.log_level.lower(), lifespan="on",
+    )
+    return 0
+
+
+def _workspace_lines(ws_id: int, name: str, secret: str) -> list[str]:
+    return [
+        f"workspace {ws_id} ({name}) created",
+        f"ADMIN API key (shown once, keep it): {secret}",
+        f"use it as the header  Authorization: Bearer {secret}",
+    ]
+
+
+def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> int:
+    async def work() -> tuple[Any, str]:
+        return await create_workspace(args.name, args.currency, args.timezone)
+
+    ws, secret = _run(settings, work)
+    _print({"workspaceId": ws.id, "name": ws.name, "currency": ws.currency, "apiKey": secret, "role": "ADMIN"},
+           args.json, _workspace_lines(ws.id, ws.name, secret))
+    return 0
+
+
+def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
+    """Create a first workspace when the database has none (used by `make run`)."""
+    async def work() -> tuple[Any, str] | None:
+        if await count_workspaces():
+            return None
+        return await create_workspace(args.name, args.currency, "UTC")
+
+    created = _run(settings, work)
+    if created is None:
+        print("a workspace already exists; create a key with `jornada apikey create --workspace ID --role ADMIN`")
+        return 0
+    ws, secret = created
+    print("\n".join(_workspace_lines(ws.id, ws.name, secret)))
+    return 0
+
+
+def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
+    async def work() -> tuple[Any, str] | None:
+        if not await workspace_exists(args.workspace):
+            return None
+        return await create_api_key(args.workspace, args.name or args.role.lower(), Role(args.role))
+
+    created = _run(settings, work)
+    if created is None:
+        print(f"error: no workspace with id {args.workspace}", file=sys.stderr)
+        return 2
+    key, secret = created
+    _print({"workspaceId": args.workspace, "apiKeyId": key.id, "role": key.role, "apiKey": secret},
+           args.json, [f"{key.role} API key for workspace {args.workspace} (shown once): {secret}"])
+    return 0
+
+
+def _run(settings: Settings, work: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    try:
+        return asyncio.run(_with_db(settings, work))
+    except InputInvalid as exc:
+        for p in exc.problems:
+            print(f"error: {'.'.join(p.field or ())}: {p.message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jornada", description="Jornada customer-lifecycle engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate, then serve the API (GraphiQL at /graphql)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="apply migrations to JORNADA_DATABASE_URL").set_defaults(func=cmd_migrate)
+
+    ws = sub.add_parser("workspace", help="manage workspaces").add_subparsers(dest="action", required=True)
+    create = ws.add_parser("create", help="create a workspace and print its ADMIN key")
+    create.add_argument("name")
+    create.add_argument("--currency", default="BRL")
+    create.add_argument("--timezone", default="UTC")
+    create.add_argument("--json", action="store_true", help="print one JSON object")
+    create.set_defaults(func=cmd_workspace_create)
+
+    boot = sub.add_parser("bootstrap", help="create a first workspace if there is none")
+    boot.add_argument("--name", default="My business")
+    boot.add_argument("--currency", default="BRL")
+    boot.set_defaults(func=cmd_bootstrap)
+
+    keys = sub.add_parser("apikey", help="manage API keys").add_subparsers(dest="action", required=True)
+    key = keys.add_parser("create", help="create an API key and print it once")
+    key.add_argument("--workspace", type=int, required=True)
+    key.add_argument("--role", choices=ROLES, required=True)
+    key.add_argument("--name")
+    key.add_argument("--json", action="store_true", help="print one JSON object")
+    key.set_defaults(func=cmd_apikey_create)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    result: int = args.func(settings, args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,331 @@
+"""Customers: the only place where customer rows are read or written."""
+
+from __future__ import annotations
+
+import json
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from api import validation as v
+from api.db import Params, connection, dialect_of, fetch, utc
+from api.errors import InputInvalid, Problem, invalid
+from api.models import Customer, CustomerTag, Interaction
+from api.pagination import ASC, DESC, KeysetQuery, Page, PageRequest, SortKey
+from api.records import CUSTOMER_COLUMNS, CustomerRecord, customer_from_row
+
+# GraphQL names of the input fields, for the `field` path of errors.
+API_NAMES = {
+    "external_id": "externalId",
+    "job_title": "jobTitle",
+    "social_profiles": "socialProfiles",
+    "acquisition_channel": "acquisitionChannel",
+}
+TEXT_LIMITS = {
+    "external_id": 200, "name": 300, "company": 300, "job_title": 200, "industry": 200,
+    "acquisition_channel": 100,
+}
+ADDRESS_FIELDS = {"line1": 300, "line2": 300, "city": 200, "region": 200, "postal_code": 32, "country": 2}
+SOCIAL_FIELDS = {"network": 50, "url": 500, "handle": 200}
+
+
+def api_name(name: str) -> str:
+    return API_NAMES.get(name, name)
+
+
+@dataclass(frozen=True)
+class AttributeEquals:
+    key: str
+    value: str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class CustomerFilter:
+    """Every condition must hold. Text matches name, email or company, case-insensitively."""
+
+    text: str | None = None
+    email: str | None = None
+    tag: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    acquisition_channel: str | None = None
+    attributes: tuple[AttributeEquals, ...] = field(default_factory=tuple)
+    ids: tuple[int, ...] | None = None
+
+
+ORDER_FIELDS: dict[str, SortKey] = {
+    "CREATED_AT": SortKey("createdAt", "c.created_at", ASC, lambda r: r.created_at, is_datetime=True),
+    "UPDATED_AT": SortKey("updatedAt", "c.updated_at", ASC, lambda r: r.updated_at, is_datetime=True),
+    "NAME": SortKey("name", "c.sort_name", ASC, lambda r: r.sort_name),
+}
+ID_KEY = SortKey("id", "c.id", ASC, lambda r: r.id)
+
+
+def sort_keys(order: Sequence[tuple[str, str]]) -> list[SortKey]:
+    """The ordering asked for (default: newest first), always ending with the id as tiebreak."""
+    order = list(order) or [("CREATED_AT", DESC)]
+    keys = []
+    for field_name, direction in order:
+        base = ORDER_FIELDS[field_name]
+        keys.append(base if direction == ASC else base.reversed())
+    last_direction = keys[-1].direction
+    keys.append(ID_KEY if last_direction == ASC else ID_KEY.reversed())
+    return keys
+
+
+# --- writes -------------------------------------------------------------------------------
+
+
+def _clean_address(value: dict[str, Any] | None, problems: list[Problem]) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    out: dict[str, Any] = {}
+    for key, limit in ADDRESS_FIELDS.items():
+        raw = value.get(key)
+        if raw is None:
+            continue
+        cleaned = v.text(str(raw), ("address", _camel(key)), limit)
+        if isinstance(cleaned, Problem):
+            problems.append(cleaned)
+        elif cleaned is not None:
+            out[key] = cleaned.upper() if key == "country" else cleaned
+    if "country" in out and len(out["country"]) != 2:
+        problems.append(Problem(("address", "country"), "INVALID_COUNTRY", "Use an ISO 3166-1 alpha-2 code, e.g. BR."))
+    return out or None
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def _clean_profiles(values: list[dict[str, Any]], problems: list[Problem]) -> list[dict[str, Any]]:
+    out = []
+    for index, profile in enumerate(values):
+        item: dict[str, Any] = {}
+        for key, limit in SOCIAL_FIELDS.items():
+            raw = profile.get(key)
+            if raw is None:
+                continue
+            cleaned = v.text(str(raw), ("socialProfiles", str(index), key), limit, required=key == "network")
+            if isinstance(cleaned, Problem):
+                problems.append(cleaned)
+            elif cleaned is not None:
+                item[key] = cleaned
+        if "network" not in item:
+            problems.append(Problem(("socialProfiles", str(index), "network"), "REQUIRED", "Name the network."))
+        if "url" not in item and "handle" not in item:
+            problems.append(Problem(("socialProfiles", str(index)), "REQUIRED", "Give a url or a handle."))
+        out.append(item)
+    return out
+
+
+def clean_customer_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate and normalise the fields present in `data`; raise InputInvalid with every problem."""
+    problems: list[Problem] = []
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        path = (api_name(name),)
+        cleaned: Any
+        if value is None:
+            cleaned = [] if name in ("tags", "social_profiles") else {} if name == "attributes" else None
+        elif name in TEXT_LIMITS:
+            cleaned = v.text(value, path, TEXT_LIMITS[name])
+        elif name == "email":
+            cleaned = v.email(value, path)
+        elif name == "phone":
+            cleaned = v.phone(value, path)
+        elif name == "tags":
+            cleaned = v.tags(value, path)
+        elif name == "attributes":
+            cleaned = v.attributes(value, path)
+        elif name == "address":
+            cleaned = _clean_address(value, problems)
+        elif name == "social_profiles":
+            cleaned = _clean_profiles(value, problems)
+        else:
+            raise ValueError(f"unknown customer field {name}")
+        if isinstance(cleaned, Problem):
+            problems.append(cleaned)
+        else:
+            out[name] = cleaned
+    if problems:
+        raise InputInvalid(problems)
+    return out
+
+
+def _derived(values: dict[str, Any]) -> dict[str, Any]:
+    name = values.get("name") or ""
+    searchable = " ".join(str(values.get(k) or "") for k in ("name", "email", "company"))
+    return {"sort_name": name.casefold()[:300], "search_text": searchable.casefold()}
+
+
+async def _check_external_id(workspace_id: int, external_id: str | None, exclude: int | None) -> None:
+    if external_id is None:
+        return
+    query = Customer.filter(workspace_id=workspace_id, external_id=external_id)
+    if exclude is not None:
+        query = query.exclude(id=exclude)
+    if await query.exists():
+        raise _duplicate_external_id(external_id)
+
+
+def _duplicate_external_id(external_id: str | None) -> InputInvalid:
+    return invalid(
+        ("externalId",), "DUPLICATE_EXTERNAL_ID",
+        f"Another customer of this workspace already has the external id {external_id!r}.",
+    )
+
+
+async def _write_tags(workspace_id: int, customer_id: int, tags: list[str]) -> None:
+    await CustomerTag.filter(customer_id=customer_id).delete()
+    if tags:
+        await CustomerTag.bulk_create(
+            [CustomerTag(workspace_id=workspace_id, customer_id=customer_id, tag=t) for t in tags]
+        )
+
+
+async def create_customer(workspace_id: int, data: dict[str, Any], now: datetime | None = None) -> CustomerRecord:
+    values = clean_customer_fields(data)
+    values.setdefault("tags", [])
+    await _check_external_id(workspace_id, values.get("external_id"), None)
+    moment = utc(now or datetime.now(UTC))
+    try:
+        async with in_transaction():
+            row = await Customer.create(
+                workspace_id=workspace_id, created_at=moment, updated_at=moment, **values, **_derived(values)
+            )
+            await _write_tags(workspace_id, row.id, values["tags"])
+    except IntegrityError:
+        # Lost a race with a concurrent create of the same external id.
+        raise _duplicate_external_id(values.get("external_id")) from None
+    found = await get_customers(workspace_id, [row.id])
+    return found[row.id]
+
+
+async def update_customer(
+    workspace_id: int, customer_id: int, changes: dict[str, Any], now: datetime | None = None
+) -> CustomerRecord:
+    values = clean_customer_fields(changes)
+    current = (await get_customers(workspace_id, [customer_id])).get(customer_id)
+    if current is None:
+        raise not_found("id", "customer")
+    if "external_id" in values:
+        await _check_external_id(workspace_id, values["external_id"], customer_id)
+    merged = {k: getattr(current, k) for k in ("name", "email", "company")} | values
+    values |= _derived(merged)
+    values["updated_at"] = utc(now or datetime.now(UTC))
+    try:
+        async with in_transaction():
+            await Customer.filter(id=customer_id, workspace_id=workspace_id).update(**values)
+            if "tags" in values:
+                await _write_tags(workspace_id, customer_id, values["tags"])
+    except IntegrityError:
+        raise _duplicate_external_id(values.get("external_id")) from None
+    return (await get_customers(workspace_id, [customer_id]))[customer_id]
+
+
+async def delete_customer(workspace_id: int, customer_id: int) -> bool:
+    """Erase the customer and everything recorded about it. False when it does not exist."""
+    async with in_transaction():
+        exists = await Customer.filter(id=customer_id, workspace_id=workspace_id).exists()
+        if not exists:
+            return False
+        await Interaction.filter(customer_id=customer_id, workspace_id=workspace_id).delete()
+        await CustomerTag.filter(customer_id=customer_id).delete()
+        await Customer.filter(id=customer_id, workspace_id=workspace_id).delete()
+    return True
+
+
+def not_found(field_name: str, what: str) -> InputInvalid:
+    return invalid((field_name,), "NOT_FOUND", f"No {what} with this id in this workspace.")
+
+
+# --- reads --------------------------------------------------------------------------------
+
+
+async def get_customers(workspace_id: int, ids: Sequence[int]) -> dict[int, CustomerRecord]:
+    if not ids:
+        return {}
+    conn = connection()
+    p = Params(dialect_of(conn))
+    sql = (
+        f"SELECT {CUSTOMER_COLUMNS} FROM customer c "
+        f"WHERE c.workspace_id = {p(workspace_id)} AND c.id IN ({p.many(list(set(ids)))})"
+    )
+    return {r.id: r for r in map(customer_from_row, await fetch(sql, p, conn))}
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _attribute_condition(cond: AttributeEquals, p: Params) -> str:
+    """Exact equality of one scalar attribute, type included ("1" is not 1, true is not 1)."""
+    if p.dialect == "postgres":
+        return f"c.attributes -> {p(cond.key)} = {p(json.dumps(cond.value))}::jsonb"
+    path = f'$."{cond.key}"'
+    value = cond.value
+    if value is None:
+        return f"json_type(c.attributes, {p(path)}) = 'null'"
+    if isinstance(value, bool):
+        return f"json_type(c.attributes, {p(path)}) = {p('true' if value else 'false')}"
+    types = "('text')" if isinstance(value, str) else "('integer', 'real')"
+    return (
+        f"(json_type(c.attributes, {p(path)}) IN {types} "
+        f"AND json_extract(c.attributes, {p(path)}) = {p(value)})"
+    )
+
+
+def filter_conditions(workspace_id: int, f: CustomerFilter, p: Params) -> list[str]:
+    """SQL conditions for a filter, always scoped to the workspace first."""
+    out = [f"c.workspace_id = {p(workspace_id)}"]
+    if f.text:
+        out.append(f"c.search_text LIKE {p(_like_pattern(f.text))} ESCAPE '\\'")
+    if f.email:
+        out.append(f"c.email = {p(f.email.strip().lower())}")
+    if f.tag:
+        out.append(
+            "EXISTS (SELECT 1 FROM customer_tag t WHERE t.customer_id = c.id "
+            f"AND t.workspace_id = {p(workspace_id)} AND t.tag = {p(f.tag.strip())})"
+        )
+    if f.created_after:
+        out.append(f"c.created_at >= {p(utc(f.created_after))}")
+    if f.created_before:
+        out.append(f"c.created_at < {p(utc(f.created_before))}")
+    if f.acquisition_channel:
+        out.append(f"c.acquisition_channel = {p(f.acquisition_channel)}")
+    if f.ids is not None:
+        out.append(f"c.id IN ({p.many(list(f.ids))})" if f.ids else "1 = 0")
+    out.extend(_attribute_condition(cond, p) for cond in f.attributes)
+    return out
+
+
+async def list_customers(
+    workspace_id: int, f: CustomerFilter, order: Sequence[tuple[str, str]], page: PageRequest,
+    *, max_size: int = 100,
+) -> Page[CustomerRecord]:
+    query = KeysetQuery.build(sort_keys(order), page, max_size, max_size)
+    conn = connection()
+    p = Params(dialect_of(conn))
+    where = filter_conditions(workspace_id, f, p) + query.conditions(p)
+    sql = (
+        f"SELECT {CUSTOMER_COLUMNS} FROM customer c WHERE {' AND '.join(where)} "
+        f"ORDER BY {query.order_sql()} LIMIT {p(query.size + 1)}"
+    )
+    rows = [customer_from_row(r) for r in await fetch(sql, p, conn)]
+    return query.page(rows)
+
+
+async def count_customers(workspace_id: int, f: CustomerFilter) -> int:
+    conn = connection()
+    p = Params(dialect_of(conn))
+    sql = f"SELECT COUNT(*) AS n FROM customer c WHERE {' AND '.join(filter_conditions(workspace_id, f, p))}"
+    rows = await fetch(sql, p, conn)
+    return int(rows[0]["n"])

@@ -1,0 +1,81 @@
+"""Raw SQL for the hot read paths: one portable way to bind parameters and decode rows.
+
+Writes go through the ORM; reads that list many rows skip ORM hydration and come back as plain
+dicts, decoded here once so that GraphQL resolvers only read attributes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.connection import get_connection
+
+CONNECTION = "default"
+
+
+def connection() -> BaseDBAsyncClient:
+    """The current connection: the open transaction when there is one, else the pool."""
+    return get_connection(CONNECTION)
+
+
+def dialect_of(conn: BaseDBAsyncClient) -> str:
+    return "sqlite" if conn.capabilities.dialect == "sqlite" else "postgres"
+
+
+class Params:
+    """Collects bind values and renders the dialect's placeholder for each (`?` or `$n`)."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return "?" if self.dialect == "sqlite" else f"${len(self.values)}"
+
+    def many(self, values: list[Any]) -> str:
+        return ", ".join(self(v) for v in values)
+
+
+async def fetch(sql: str, params: Params, conn: BaseDBAsyncClient | None = None) -> list[dict[str, Any]]:
+    conn = conn or connection()
+    return list(await conn.execute_query_dict(sql, params.values))
+
+
+def utc(value: datetime) -> datetime:
+    """Every stored time is UTC; a naive time is taken as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return utc(value)
+    return utc(datetime.fromisoformat(str(value)))
+
+
+def as_optional_datetime(value: Any) -> datetime | None:
+    return None if value is None else as_datetime(value)
+
+
+def as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def as_decimal(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def as_json(value: Any, default: Any) -> Any:
+    if value is None:
+        return default
+    if isinstance(value, (str, bytes)):
+        return json.loads(value)
+    return value

@@ -1,0 +1,142 @@
+"""Tortoise ORM rows. GraphQL types live in `schema/`; only `api` services touch these."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+
+class Workspace(Model):
+    """One business. Every other row belongs to exactly one workspace."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    currency = fields.CharField(max_length=3, default="BRL")
+    timezone = fields.CharField(max_length=64, default="UTC")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "workspace"
+
+
+class ApiKey(Model):
+    """An API key. Only the SHA-256 of the secret is kept."""
+
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="api_keys", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=200)
+    role = fields.CharField(max_length=10)
+    prefix = fields.CharField(max_length=16)
+    key_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_key"
+
+
+class Customer(Model):
+    """A person or company that a workspace does business with."""
+
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="customers", on_delete=fields.CASCADE
+    )
+    external_id = fields.CharField(max_length=200, null=True)
+    name = fields.CharField(max_length=300, null=True)
+    # Derived on every write: a NOT NULL, case-folded name so that ordering by name is a plain
+    # keyset over an index (NULL names would sort differently on SQLite and PostgreSQL).
+    sort_name = fields.CharField(max_length=300, default="", db_default="")
+    # Lower-cased copy of name/email/company so that text search is one indexed-friendly LIKE.
+    search_text = fields.TextField(default="", db_default="")
+    email = fields.CharField(max_length=320, null=True)
+    phone = fields.CharField(max_length=32, null=True)
+    company = fields.CharField(max_length=300, null=True)
+    job_title = fields.CharField(max_length=200, null=True)
+    industry = fields.CharField(max_length=200, null=True)
+    address = fields.JSONField(null=True)
+    social_profiles = fields.JSONField(default=list)
+    tags = fields.JSONField(default=list)
+    attributes = fields.JSONField(default=dict)
+    acquisition_channel = fields.CharField(max_length=100, null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "customer"
+        unique_together = (("workspace", "external_id"),)
+        indexes = (
+            Index(fields=("workspace_id", "created_at", "id"), name="customer_ws_created"),
+            Index(fields=("workspace_id", "updated_at", "id"), name="customer_ws_updated"),
+            Index(fields=("workspace_id", "sort_name", "id"), name="customer_ws_name"),
+            Index(fields=("workspace_id", "email"), name="customer_ws_email"),
+            Index(fields=("workspace_id", "acquisition_channel"), name="customer_ws_channel"),
+        )
+
+
+class CustomerTag(Model):
+    """One tag of one customer, in a table of its own so that tag filters use an index."""
+
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="customer_tags", on_delete=fields.CASCADE
+    )
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="tag_rows", on_delete=fields.CASCADE
+    )
+    tag = fields.CharField(max_length=100)
+
+    class Meta:
+        table = "customer_tag"
+        unique_together = (("customer", "tag"),)
+        indexes = (Index(fields=("workspace_id", "tag"), name="customer_tag_ws_tag"),)
+
+
+class Interaction(Model):
+    """Something that happened with a customer. Append-only, idempotent by key."""
+
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="interactions", on_delete=fields.CASCADE
+    )
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="interactions", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=64)
+    channel = fields.CharField(max_length=100, null=True)
+    occurred_at = fields.DatetimeField()
+    amount = fields.DecimalField(max_digits=18, decimal_places=4, null=True)
+    score = fields.IntField(null=True)
+    properties = fields.JSONField(default=dict)
+    idempotency_key = fields.CharField(max_length=200, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "interaction"
+        unique_together = (("workspace", "idempotency_key"),)
+        indexes = (
+            Index(fields=("customer_id", "occurred_at", "id"), name="interaction_customer_time"),
+            Index(fields=("workspace_id", "occurred_at", "id"), name="interaction_ws_time"),
+            Index(fields=("workspace_id", "kind", "occurred_at"), name="interaction_ws_kind"),
+        )
+
+
+class AcquisitionSpend(Model):
+    """Money spent acquiring customers over a period, optionally per channel (for CAC)."""
+
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="acquisition_spend", on_delete=fields.CASCADE
+    )
+    channel = fields.CharField(max_length=100, null=True)
+    period_start = fields.DateField()
+    period_end = fields.DateField()
+    amount = fields.DecimalField(max_digits=18, decimal_places=4)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "acquisition_spend"
+        indexes = (Index(fields=("workspace_id", "period_start"), name="spend_ws_period"),)

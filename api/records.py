@@ -1,0 +1,152 @@
+"""Plain, typed rows that services return: decoded once, read as attributes afterwards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from api.db import as_date, as_datetime, as_decimal, as_json, as_optional_datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceRecord:
+    id: int
+    name: str
+    currency: str
+    timezone: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: int
+    workspace_id: int
+    name: str
+    role: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    id: int
+    workspace_id: int
+    external_id: str | None
+    name: str | None
+    sort_name: str
+    email: str | None
+    phone: str | None
+    company: str | None
+    job_title: str | None
+    industry: str | None
+    address: dict[str, Any] | None
+    social_profiles: list[dict[str, Any]]
+    tags: list[str]
+    attributes: dict[str, Any]
+    acquisition_channel: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionRecord:
+    id: int
+    workspace_id: int
+    customer_id: int
+    kind: str
+    channel: str | None
+    occurred_at: datetime
+    amount: Decimal | None
+    score: int | None
+    properties: dict[str, Any]
+    idempotency_key: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRecord:
+    id: int
+    workspace_id: int
+    channel: str | None
+    period_start: date
+    period_end: date
+    amount: Decimal
+    created_at: datetime
+
+
+CUSTOMER_COLUMNS = (
+    "c.id, c.workspace_id, c.external_id, c.name, c.sort_name, c.email, c.phone, c.company, "
+    "c.job_title, c.industry, c.address, c.social_profiles, c.tags, c.attributes, "
+    "c.acquisition_channel, c.created_at, c.updated_at"
+)
+
+INTERACTION_COLUMNS = (
+    "i.id, i.workspace_id, i.customer_id, i.kind, i.channel, i.occurred_at, i.amount, i.score, "
+    "i.properties, i.idempotency_key, i.created_at"
+)
+
+
+def customer_from_row(r: dict[str, Any]) -> CustomerRecord:
+    return CustomerRecord(
+        id=r["id"],
+        workspace_id=r["workspace_id"],
+        external_id=r["external_id"],
+        name=r["name"],
+        sort_name=r["sort_name"],
+        email=r["email"],
+        phone=r["phone"],
+        company=r["company"],
+        job_title=r["job_title"],
+        industry=r["industry"],
+        address=as_json(r["address"], None),
+        social_profiles=as_json(r["social_profiles"], []),
+        tags=as_json(r["tags"], []),
+        attributes=as_json(r["attributes"], {}),
+        acquisition_channel=r["acquisition_channel"],
+        created_at=as_datetime(r["created_at"]),
+        updated_at=as_datetime(r["updated_at"]),
+    )
+
+
+def interaction_from_row(r: dict[str, Any]) -> InteractionRecord:
+    return InteractionRecord(
+        id=r["id"],
+        workspace_id=r["workspace_id"],
+        customer_id=r["customer_id"],
+        kind=r["kind"],
+        channel=r["channel"],
+        occurred_at=as_datetime(r["occurred_at"]),
+        amount=as_decimal(r["amount"]),
+        score=r["score"],
+        properties=as_json(r["properties"], {}),
+        idempotency_key=r["idempotency_key"],
+        created_at=as_datetime(r["created_at"]),
+    )
+
+
+def api_key_from_row(r: dict[str, Any]) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=r["id"],
+        workspace_id=r["workspace_id"],
+        name=r["name"],
+        role=r["role"],
+        prefix=r["prefix"],
+        created_at=as_datetime(r["created_at"]),
+        revoked_at=as_optional_datetime(r["revoked_at"]),
+    )
+
+
+def workspace_from_row(r: dict[str, Any]) -> WorkspaceRecord:
+    return WorkspaceRecord(r["id"], r["name"], r["currency"], r["timezone"], as_datetime(r["created_at"]))
+
+
+def spend_from_row(r: dict[str, Any]) -> SpendRecord:
+    amount = as_decimal(r["amount"])
+    assert amount is not None
+    return SpendRecord(
+        r["id"], r["workspace_id"], r["channel"], as_date(r["period_start"]), as_date(r["period_end"]),
+        amount, as_datetime(r["created_at"]),
+    )

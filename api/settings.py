@@ -1,0 +1,93 @@
+"""Configuration: the only module that reads the environment.
+
+`Settings.from_env()` is called once, by the CLI or by `create_app()`; everything else receives
+the resulting frozen object.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite://jornada.sqlite3"
+MODELS_MODULE = "api.models"
+MIGRATIONS_MODULE = "migrations"
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the service, read once from the environment."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    max_body_bytes: int = 1024 * 1024
+    max_page_size: int = 100
+    max_query_depth: int = 12
+    max_query_tokens: int = 5000
+    max_aliases: int = 30
+    max_batch_size: int = 1000
+    graphiql: bool = True
+    allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        origins = tuple(o.strip() for o in env.get("JORNADA_ALLOWED_ORIGINS", "").split(",") if o.strip())
+        return cls(
+            database_url=env.get("JORNADA_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            max_body_bytes=_int(env, "JORNADA_MAX_BODY_BYTES", 1024 * 1024),
+            graphiql=_bool(env, "JORNADA_GRAPHIQL", True),
+            allowed_origins=origins,
+            log_level=env.get("JORNADA_LOG_LEVEL", "INFO").upper(),
+        )
+
+    @property
+    def dialect(self) -> str:
+        return "postgres" if self.database_url.startswith(("postgres", "asyncpg")) else "sqlite"
+
+    def tortoise_config(self) -> dict[str, Any]:
+        """The Tortoise ORM configuration for this database (one app, one migration chain)."""
+        return tortoise_config(self.database_url)
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    url = database_url
+    if url.startswith("sqlite://") and "busy_timeout" not in url:
+        # A CLI command and the server may touch the same file at once: wait, don't fail.
+        url += ("&" if "?" in url else "?") + "busy_timeout=5000"
+    return {
+        "connections": {"default": url},
+        "apps": {
+            "models": {
+                "models": [MODELS_MODULE],
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+# For `tortoise -c api.settings.MIGRATIONS_CONFIG makemigrations` (see the Makefile): the model
+# state is compared with the migration files, no database is needed, and nothing is read here.
+MIGRATIONS_CONFIG: dict[str, Any] = tortoise_config("sqlite://:memory:")

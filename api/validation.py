@@ -1,0 +1,108 @@
+"""Field checks shared by every write path. Each returns a `Problem` or the cleaned value."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from api.errors import Problem
+
+# Pragmatic, not RFC 5322: one @, no spaces, a dot in the domain, no empty labels.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+_PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_ATTRIBUTE_KEY = re.compile(r'^[^"\\\x00-\x1f]{1,100}$')
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 100
+
+
+def email(value: str, path: tuple[str, ...]) -> str | Problem:
+    cleaned = value.strip().lower()
+    if not _EMAIL.match(cleaned):
+        return Problem(path, "INVALID_EMAIL", f"{value!r} is not a valid email address.")
+    return cleaned
+
+
+def phone(value: str, path: tuple[str, ...]) -> str | Problem:
+    """Phones are kept as '+' and digits (E.164 style); 8 to 15 digits are accepted."""
+    raw = value.strip()
+    digits = re.sub(r"\D", "", raw)
+    if not _PHONE_CHARS.match(raw) or not 8 <= len(digits) <= 15:
+        return Problem(
+            path,
+            "INVALID_PHONE",
+            f"{value!r} is not a valid phone number: use 8 to 15 digits, optionally with a "
+            "leading + and country code (e.g. +55 11 91234-5678).",
+        )
+    return ("+" if raw.startswith("+") else "") + digits
+
+
+def currency(value: str, path: tuple[str, ...]) -> str | Problem:
+    cleaned = value.strip().upper()
+    if not _CURRENCY.match(cleaned):
+        return Problem(path, "INVALID_CURRENCY", f"{value!r} is not an ISO 4217 currency code.")
+    return cleaned
+
+
+def timezone(value: str, path: tuple[str, ...]) -> str | Problem:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return Problem(path, "INVALID_TIMEZONE", f"{value!r} is not an IANA time zone.")
+    return value
+
+
+def text(value: str, path: tuple[str, ...], max_length: int, *, required: bool = False) -> str | None | Problem:
+    cleaned = value.strip()
+    if len(cleaned) > max_length:
+        return Problem(path, "TOO_LONG", f"Must be at most {max_length} characters.")
+    if not cleaned:
+        if required:
+            return Problem(path, "REQUIRED", "Must not be empty.")
+        return None
+    return cleaned
+
+
+def tags(values: list[str], path: tuple[str, ...]) -> list[str] | Problem:
+    if len(values) > MAX_TAGS:
+        return Problem(path, "TOO_MANY", f"At most {MAX_TAGS} tags.")
+    cleaned: list[str] = []
+    for index, value in enumerate(values):
+        tag = value.strip()
+        if not tag or len(tag) > MAX_TAG_LENGTH:
+            return Problem(
+                (*path, str(index)), "INVALID_TAG", f"A tag must have 1 to {MAX_TAG_LENGTH} characters."
+            )
+        if tag not in cleaned:
+            cleaned.append(tag)
+    return cleaned
+
+
+def attributes(value: Any, path: tuple[str, ...]) -> dict[str, Any] | Problem:
+    if not isinstance(value, dict):
+        return Problem(path, "INVALID_ATTRIBUTES", "Attributes must be a JSON object.")
+    for key in value:
+        if not _ATTRIBUTE_KEY.match(key):
+            return Problem(
+                (*path, key), "INVALID_ATTRIBUTE_KEY",
+                "Attribute keys have 1 to 100 characters and no quotes, backslashes or control characters.",
+            )
+    return value
+
+
+def amount(value: Decimal, path: tuple[str, ...]) -> Decimal | Problem:
+    try:
+        if not value.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        return Problem(path, "INVALID_AMOUNT", "Must be a finite decimal number.")
+    if value < 0:
+        return Problem(path, "NEGATIVE_AMOUNT", f"Must not be negative, got {value}.")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -4:
+        return Problem(path, "INVALID_AMOUNT", "At most 4 decimal places.")
+    if abs(value) >= Decimal(10) ** 14:
+        return Problem(path, "INVALID_AMOUNT", "Must be less than 10^14.")
+    return value

@@ -1,0 +1,159 @@
+"""Workspaces, API keys and acquisition spend; authentication of a presented key."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+
+from tortoise.transactions import in_transaction
+
+from api import validation as v
+from api.errors import InputInvalid, Problem, invalid
+from api.models import AcquisitionSpend, ApiKey, Workspace
+from api.records import (
+    ApiKeyRecord,
+    SpendRecord,
+    WorkspaceRecord,
+    api_key_from_row,
+    spend_from_row,
+    workspace_from_row,
+)
+
+KEY_PREFIX = "jor_"
+
+
+class Role(str, Enum):
+    ADMIN = "ADMIN"
+    EDITOR = "EDITOR"
+    VIEWER = "VIEWER"
+
+    def allows(self, needed: Role) -> bool:
+        order = (Role.VIEWER, Role.EDITOR, Role.ADMIN)
+        return order.index(self) >= order.index(needed)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key, its workspace and its role. Every data access is scoped by it."""
+
+    workspace_id: int
+    role: Role
+    key_id: int
+    key_name: str
+
+    @property
+    def actor(self) -> str:
+        return f"apikey:{self.key_id}:{self.key_name}"
+
+
+def hash_key(secret: str) -> str:
+    # Keys are 256 random bits: a plain SHA-256 is enough (no dictionary to guard against).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+async def authenticate(secret: str) -> Principal | None:
+    """The principal of a key, or None when the key is unknown or revoked."""
+    if not secret.startswith(KEY_PREFIX) or len(secret) > 100:
+        return None
+    row = (
+        await ApiKey.filter(key_hash=hash_key(secret), revoked_at__isnull=True)
+        .values("id", "workspace_id", "role", "name")
+    )
+    if not row:
+        return None
+    r = row[0]
+    return Principal(r["workspace_id"], Role(r["role"]), r["id"], r["name"])
+
+
+async def create_workspace(name: str, currency: str = "BRL", timezone: str = "UTC") -> tuple[WorkspaceRecord, str]:
+    """A new workspace and the secret of its first ADMIN key (shown once)."""
+    problems: list[Problem] = []
+    clean_name = v.text(name, ("name",), 200, required=True)
+    clean_currency = v.currency(currency, ("currency",))
+    clean_tz = v.timezone(timezone, ("timezone",))
+    problems += [x for x in (clean_name, clean_currency, clean_tz) if isinstance(x, Problem)]
+    if problems:
+        raise InputInvalid(problems)
+    async with in_transaction():
+        ws = await Workspace.create(name=clean_name, currency=clean_currency, timezone=clean_tz)
+        _, secret = await create_api_key(ws.id, "admin", Role.ADMIN)
+    return await get_workspace(ws.id), secret
+
+
+async def get_workspace(workspace_id: int) -> WorkspaceRecord:
+    rows = await Workspace.filter(id=workspace_id).values("id", "name", "currency", "timezone", "created_at")
+    return workspace_from_row(rows[0])
+
+
+async def count_workspaces() -> int:
+    return await Workspace.all().count()
+
+
+async def workspace_exists(workspace_id: int) -> bool:
+    return await Workspace.filter(id=workspace_id).exists()
+
+
+async def create_api_key(workspace_id: int, name: str, role: Role) -> tuple[ApiKeyRecord, str]:
+    clean = v.text(name, ("name",), 200, required=True)
+    if isinstance(clean, Problem):
+        raise InputInvalid([clean])
+    secret = new_secret()
+    row = await ApiKey.create(
+        workspace_id=workspace_id, name=clean, role=role.value, prefix=secret[:12], key_hash=hash_key(secret)
+    )
+    return (await list_api_keys(workspace_id, ids=[row.id]))[0], secret
+
+
+async def list_api_keys(workspace_id: int, ids: list[int] | None = None) -> list[ApiKeyRecord]:
+    query = ApiKey.filter(workspace_id=workspace_id)
+    if ids is not None:
+        query = query.filter(id__in=ids)
+    rows = await query.order_by("id").values(
+        "id", "workspace_id", "name", "role", "prefix", "created_at", "revoked_at"
+    )
+    return [api_key_from_row(r) for r in rows]
+
+
+async def revoke_api_key(workspace_id: int, key_id: int, now: datetime | None = None) -> ApiKeyRecord:
+    moment = now or datetime.now(UTC)
+    updated = await ApiKey.filter(id=key_id, workspace_id=workspace_id, revoked_at__isnull=True).update(
+        revoked_at=moment
+    )
+    found = await list_api_keys(workspace_id, ids=[key_id])
+    if not found:
+        raise invalid(("id",), "NOT_FOUND", "No API key with this id in this workspace.")
+    if not updated:
+        raise invalid(("id",), "ALREADY_REVOKED", "This API key was already revoked.")
+    return found[0]
+
+
+async def record_spend(
+    workspace_id: int, period_start: date, period_end: date, amount: Decimal, channel: str | None
+) -> SpendRecord:
+    problems: list[Problem] = []
+    checked = v.amount(amount, ("amount",))
+    if isinstance(checked, Problem):
+        problems.append(checked)
+    if period_end < period_start:
+        problems.append(Problem(("periodEnd",), "INVALID_PERIOD", "Must not be before periodStart."))
+    clean_channel = v.text(channel, ("channel",), 100) if channel is not None else None
+    if isinstance(clean_channel, Problem):
+        problems.append(clean_channel)
+    if problems:
+        raise InputInvalid(problems)
+    row = await AcquisitionSpend.create(
+        workspace_id=workspace_id, period_start=period_start, period_end=period_end,
+        amount=amount, channel=clean_channel,
+    )
+    values = await AcquisitionSpend.filter(id=row.id).values(
+        "id", "workspace_id", "channel", "period_start", "period_end", "amount", "created_at"
+    )
+    return spend_from_row(values[0])

@@ -1,0 +1,53 @@
+"""Building the Strawberry schema with its limits, masking and error logging."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from api.settings import Settings
+from schema.mutations import Mutation
+from schema.query import Query
+
+SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
+log = logging.getLogger("jornada.graphql")
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """An error that came from a bug, not from the request: masked in the response, logged."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return False
+    return not (error.extensions or {}).get("code")
+
+
+class JornadaSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        for error in errors:
+            if is_unexpected(error):
+                log.error("unexpected error at %s", error.path, exc_info=error.original_error)
+            else:
+                log.debug("request error: %s", error.message)
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    extensions: list[Any] = [
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: MaskErrors(should_mask_error=is_unexpected, error_message="Unexpected error."),
+    ]
+    return JornadaSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(relay_max_results=settings.max_page_size),
+    )

@@ -1,0 +1,95 @@
+"""The typed per-request context: who is calling, what is installed, and fresh DataLoaders."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.dataloader import DataLoader
+
+from api import customers, interactions
+from api.interactions import InteractionFilter
+from api.pagination import Page
+from api.records import CustomerRecord, InteractionRecord
+from api.settings import Settings
+from api.workspaces import Principal
+from plugins.manager import PluginRegistry
+
+# (customer id, page size, filter): the key of one customer's first page of interactions.
+InteractionsKey = tuple[int, int, InteractionFilter]
+CountKey = tuple[int, InteractionFilter]
+
+
+class Loaders:
+    """DataLoaders bound to one workspace; made anew for every request, so nothing leaks."""
+
+    def __init__(self, workspace_id: int) -> None:
+        self.workspace_id = workspace_id
+        self.customer = DataLoader[int, CustomerRecord | None](self._customers)
+        self.interaction = DataLoader[int, InteractionRecord | None](self._interactions)
+        self.customer_interactions = DataLoader[InteractionsKey, Page[InteractionRecord]](self._newest)
+        self.customer_interaction_count = DataLoader[CountKey, int](self._counts)
+
+    async def _customers(self, ids: list[int]) -> Sequence[CustomerRecord | None]:
+        found = await customers.get_customers(self.workspace_id, ids)
+        return [found.get(i) for i in ids]
+
+    async def _interactions(self, ids: list[int]) -> Sequence[InteractionRecord | None]:
+        found = await interactions.get_interactions(self.workspace_id, ids)
+        return [found.get(i) for i in ids]
+
+    async def _newest(self, keys: list[InteractionsKey]) -> Sequence[Page[InteractionRecord]]:
+        groups: dict[tuple[int, InteractionFilter], list[int]] = defaultdict(list)
+        for cid, size, f in keys:
+            groups[(size, f)].append(cid)
+        pages: dict[InteractionsKey, Page[InteractionRecord]] = {}
+        for (size, f), cids in groups.items():
+            found = await interactions.newest_per_customer(self.workspace_id, cids, f, size)
+            pages.update({(cid, size, f): found[cid] for cid in cids})
+        return [pages[k] for k in keys]
+
+    async def _counts(self, keys: list[CountKey]) -> Sequence[int]:
+        groups: dict[InteractionFilter, list[int]] = defaultdict(list)
+        for cid, f in keys:
+            groups[f].append(cid)
+        counts: dict[CountKey, int] = {}
+        for f, cids in groups.items():
+            found = await interactions.count_per_customer(self.workspace_id, cids, f)
+            counts.update({(cid, f): found[cid] for cid in cids})
+        return [counts[k] for k in keys]
+
+
+@dataclass
+class Context:
+    """What every resolver gets as `info.context`."""
+
+    request: Any
+    response: Any
+    settings: Settings
+    registry: PluginRegistry
+    principal: Principal | None = None
+    connection_params: dict[str, Any] | None = None
+    _loaders: Loaders | None = field(default=None, repr=False)
+
+    @property
+    def caller(self) -> Principal:
+        if self.principal is None:  # only reachable over a WebSocket without connection_init auth
+            raise GraphQLError("Authentication required.", extensions={"code": "UNAUTHENTICATED"})
+        return self.principal
+
+    @property
+    def workspace_id(self) -> int:
+        return self.caller.workspace_id
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = Loaders(self.workspace_id)
+        return self._loaders
+
+
+Info = strawberry.Info[Context, None]

@@ -1,0 +1,256 @@
+"""Customer types, inputs, filter and ordering, and the customer connection."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from api import customers as service
+from api.errors import InputInvalid
+from api.interactions import InteractionFilter as ServiceInteractionFilter
+from api.pagination import ASC, DESC, KeysetQuery, Page, PageRequest
+from api.records import CustomerRecord
+from schema.connections import edges, page_info
+from schema.context import Info
+from schema.errors import bad_input
+from schema.interactions import InteractionConnection, InteractionFilter
+
+
+@strawberry.type(description="A postal address.")
+class Address:
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    region: str | None = strawberry.field(default=None, description="State or province.")
+    postal_code: str | None = None
+    country: str | None = strawberry.field(default=None, description="ISO 3166-1 alpha-2, e.g. BR.")
+
+
+@strawberry.type(description="A profile of the customer on a social network.")
+class SocialProfile:
+    network: str = strawberry.field(description="e.g. linkedin, instagram, x.")
+    url: str | None = None
+    handle: str | None = None
+
+
+@strawberry.type(description="A person or company that the workspace does business with.")
+class Customer(relay.Node):
+    id: relay.NodeID[int]
+    external_id: str | None = strawberry.field(description="The id in the business's own systems; unique.")
+    name: str | None
+    email: str | None = strawberry.field(description="Lower-cased.")
+    phone: str | None = strawberry.field(description="'+' and digits, as given (E.164 when it had a +).")
+    company: str | None
+    job_title: str | None
+    industry: str | None
+    address: Address | None
+    social_profiles: list[SocialProfile]
+    tags: list[str]
+    attributes: JSON = strawberry.field(description="Custom attributes, a JSON object.")
+    acquisition_channel: str | None = strawberry.field(description="How the customer was acquired.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, r: CustomerRecord) -> Customer:
+        return cls(
+            id=r.id, external_id=r.external_id, name=r.name, email=r.email, phone=r.phone,
+            company=r.company, job_title=r.job_title, industry=r.industry,
+            address=Address(**r.address) if r.address else None,
+            social_profiles=[SocialProfile(**p) for p in r.social_profiles],
+            tags=r.tags, attributes=r.attributes, acquisition_channel=r.acquisition_channel,
+            created_at=r.created_at, updated_at=r.updated_at,
+        )
+
+    @strawberry.field(description="This customer's interactions, newest first (batched across customers).")
+    async def interactions(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        filter: InteractionFilter | None = None,
+    ) -> InteractionConnection:
+        loaders = info.context.loaders
+        f = (filter or InteractionFilter()).to_service(customer_id=None)
+        count_key = (self.id, f)
+
+        async def count() -> int:
+            return await loaders.customer_interaction_count.load(count_key)
+
+        max_size = info.context.settings.max_page_size
+        if after is not None:
+            from api import interactions
+
+            try:
+                page = await interactions.list_interactions(
+                    info.context.workspace_id, _with_customer(f, self.id), PageRequest(first=first, after=after),
+                    max_size=max_size,
+                )
+            except InputInvalid as exc:
+                raise bad_input(exc) from None
+            return InteractionConnection.from_page(page, count)
+        try:
+            size = KeysetQuery.build((), PageRequest(first=first), max_size, max_size).size
+        except InputInvalid as exc:
+            raise bad_input(exc) from None
+        page = await loaders.customer_interactions.load((self.id, size, f))
+        return InteractionConnection.from_page(page, count)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Customer | None]:
+        ids = [int(i) if i.isdigit() else -1 for i in node_ids]
+        found = await info.context.loaders.customer.load_many(ids)
+        return [cls.from_record(r) if r else None for r in found]
+
+
+def _with_customer(f: ServiceInteractionFilter, customer_id: int) -> ServiceInteractionFilter:
+    from dataclasses import replace
+
+    return replace(f, customer_id=customer_id)
+
+
+@strawberry.type(name="CustomerConnection", description="A page of customers.")
+class CustomerConnection(relay.Connection[Customer]):
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many customers match the filter, over all pages.")
+    async def total_count(self) -> int:
+        return await self.count()
+
+    @classmethod
+    def from_page(cls, page: Page[CustomerRecord], count: Callable[[], Awaitable[int]]) -> CustomerConnection:
+        return cls(edges=edges(page, Customer.from_record), page_info=page_info(page), count=count)
+
+
+@strawberry.input(description="Equality on one custom attribute (scalar values only).")
+class AttributeEquals:
+    key: str
+    value: JSON = strawberry.field(description="A string, number, boolean or null; types must match.")
+
+
+@strawberry.input(description="Conditions on customers; all must hold.")
+class CustomerFilter:
+    text: str | None = strawberry.field(default=None, description="Contained in name, email or company (any case).")
+    email: str | None = strawberry.field(default=None, description="Exactly this email (any case).")
+    tag: str | None = strawberry.field(default=None, description="Has this tag.")
+    created_after: datetime | None = strawberry.field(default=None, description="Created at or after.")
+    created_before: datetime | None = strawberry.field(default=None, description="Created before.")
+    acquisition_channel: str | None = strawberry.field(default=None, description="Acquired through this channel.")
+    attributes: list[AttributeEquals] | None = strawberry.field(
+        default=None, description="Each attribute equals its value."
+    )
+
+    def to_service(self) -> service.CustomerFilter:
+        conds = []
+        for n, a in enumerate(self.attributes or []):
+            if isinstance(a.value, (dict, list)):
+                raise bad_input(InputInvalid([_attr_problem(n)]))
+            conds.append(service.AttributeEquals(a.key, a.value))
+        return service.CustomerFilter(
+            text=self.text, email=self.email, tag=self.tag, created_after=self.created_after,
+            created_before=self.created_before, acquisition_channel=self.acquisition_channel,
+            attributes=tuple(conds),
+        )
+
+
+def _attr_problem(n: int) -> Any:
+    from api.errors import Problem
+
+    return Problem(("filter", "attributes", str(n), "value"), "INVALID_FILTER",
+                   "Attribute filters compare scalar values only.")
+
+
+@strawberry.enum(description="What customers can be ordered by.")
+class CustomerOrderField(Enum):
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+    NAME = "NAME"
+
+
+@strawberry.enum(description="Ascending or descending.")
+class OrderDirection(Enum):
+    ASC = ASC
+    DESC = DESC
+
+
+@strawberry.input(description="One term of an ordering; the id breaks ties.")
+class CustomerOrder:
+    field: CustomerOrderField
+    direction: OrderDirection = OrderDirection.ASC
+
+
+@strawberry.input(description="A postal address.")
+class AddressInput:
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = strawberry.field(default=None, description="ISO 3166-1 alpha-2, e.g. BR.")
+
+
+@strawberry.input(description="A social network profile: the network and a url or a handle.")
+class SocialProfileInput:
+    network: str
+    url: str | None = None
+    handle: str | None = None
+
+
+def _profile_dict(p: SocialProfileInput) -> dict[str, Any]:
+    return {"network": p.network, "url": p.url, "handle": p.handle}
+
+
+def _address_dict(a: AddressInput) -> dict[str, Any]:
+    return {k: getattr(a, k) for k in ("line1", "line2", "city", "region", "postal_code", "country")}
+
+
+CUSTOMER_FIELDS = (
+    "external_id", "name", "email", "phone", "company", "job_title", "industry", "address",
+    "social_profiles", "tags", "attributes", "acquisition_channel",
+)
+
+
+def customer_fields(source: Any) -> dict[str, Any]:
+    """The fields given in an input (UNSET ones left out), in the service's shape."""
+    out: dict[str, Any] = {}
+    for name in CUSTOMER_FIELDS:
+        value = getattr(source, name)
+        if value is strawberry.UNSET:
+            continue
+        if name == "address" and value is not None:
+            value = _address_dict(value)
+        elif name == "social_profiles" and value is not None:
+            value = [_profile_dict(p) for p in value]
+        out[name] = value
+    return out
+
+
+@strawberry.input(description="A new customer. Every field is optional; email and phone are validated.")
+class CreateCustomerInput:
+    external_id: str | None = strawberry.UNSET
+    name: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    company: str | None = strawberry.UNSET
+    job_title: str | None = strawberry.UNSET
+    industry: str | None = strawberry.UNSET
+    address: AddressInput | None = strawberry.UNSET
+    social_profiles: list[SocialProfileInput] | None = strawberry.UNSET
+    tags: list[str] | None = strawberry.UNSET
+    attributes: JSON | None = strawberry.UNSET
+    acquisition_channel: str | None = strawberry.UNSET
+
+
+@strawberry.input(description="Changes to a customer: an omitted field is unchanged, null clears it.")
+class UpdateCustomerInput(CreateCustomerInput):
+    id: relay.GlobalID
+
+
+@strawberry.input(description="The customer to erase, with all its interactions.")
+class DeleteCustomerInput:
+    id: relay.GlobalID

@@ -1,0 +1,87 @@
+"""The Query root: thin resolvers over the `api` services."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry import relay
+
+from api import customers, interactions
+from api.errors import InputInvalid
+from api.pagination import PageRequest
+from schema.context import Info
+from schema.customers import Customer, CustomerConnection, CustomerFilter, CustomerOrder
+from schema.errors import bad_input
+from schema.interactions import Interaction, InteractionConnection, InteractionFilter, InteractionKind
+from schema.workspace import ApiKey, Role, Viewer, Workspace
+
+NODE_TYPES = {t.__name__ for t in (Customer, Interaction, Workspace, ApiKey)}
+
+
+def decode_customer_id(gid: relay.GlobalID | None) -> int | None:
+    """A customer's numeric id from a global id; -1 (never a row) when it names another type."""
+    if gid is None:
+        return None
+    if gid.type_name != "Customer" or not gid.node_id.isdigit():
+        return -1
+    return int(gid.node_id)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global id; null when it does not exist in this workspace.")
+    async def node(self, info: Info, id: relay.GlobalID) -> relay.Node | None:
+        if id.type_name not in NODE_TYPES:
+            return None
+        found: relay.Node | None = await id.resolve_node(info, required=False)
+        return found
+
+    @strawberry.field(description="The caller: the API key's role and workspace.")
+    def viewer(self, info: Info) -> Viewer:
+        principal = info.context.caller
+        return Viewer(role=Role(principal.role.value), key_name=principal.key_name)
+
+    @strawberry.field(description="Customers of the workspace, newest first unless `orderBy` says otherwise.")
+    async def customers(
+        self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
+        before: str | None = None, filter: CustomerFilter | None = None,
+        order_by: list[CustomerOrder] | None = None,
+    ) -> CustomerConnection:
+        ws = info.context.workspace_id
+        f = (filter or CustomerFilter()).to_service()
+        order = [(o.field.value, o.direction.value) for o in order_by or []]
+        try:
+            page = await customers.list_customers(
+                ws, f, order, PageRequest(first, after, last, before), max_size=info.context.settings.max_page_size
+            )
+        except InputInvalid as exc:
+            raise bad_input(exc) from None
+
+        async def count() -> int:
+            return await customers.count_customers(ws, f)
+
+        return CustomerConnection.from_page(page, count)
+
+    @strawberry.field(description="Interactions of the workspace, newest first.")
+    async def interactions(
+        self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
+        before: str | None = None, filter: InteractionFilter | None = None,
+    ) -> InteractionConnection:
+        ws = info.context.workspace_id
+        given = filter or InteractionFilter()
+        f = given.to_service(customer_id=decode_customer_id(given.customer_id))
+        try:
+            page = await interactions.list_interactions(
+                ws, f, PageRequest(first, after, last, before), max_size=info.context.settings.max_page_size
+            )
+        except InputInvalid as exc:
+            raise bad_input(exc) from None
+
+        async def count() -> int:
+            return await interactions.count_interactions(ws, f)
+
+        return InteractionConnection.from_page(page, count)
+
+    @strawberry.field(description="Every kind of interaction that can be recorded, from every plugin.")
+    def interaction_kinds(self, info: Info) -> list[InteractionKind]:
+        info.context.caller  # noqa: B018 - authenticated callers only
+        return [InteractionKind.from_data(k) for k in info.context.registry.kinds.values()]

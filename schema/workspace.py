@@ -1,0 +1,98 @@
+"""Workspace, API key, acquisition spend and viewer types."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+
+import strawberry
+from strawberry import relay
+
+from api import workspaces as service
+from api.records import ApiKeyRecord, SpendRecord, WorkspaceRecord
+from schema.context import Info
+from schema.permissions import IsAdmin
+
+
+@strawberry.enum(description="What an API key may do.")
+class Role(Enum):
+    ADMIN = "ADMIN"
+    EDITOR = "EDITOR"
+    VIEWER = "VIEWER"
+
+
+@strawberry.type(description="An API key of the workspace. The secret itself is shown only once.")
+class ApiKey(relay.Node):
+    id: relay.NodeID[int]
+    name: str
+    role: Role
+    prefix: str = strawberry.field(description="The first characters of the key, to recognise it.")
+    created_at: datetime
+    revoked_at: datetime | None = strawberry.field(description="When it was revoked; null while valid.")
+
+    @classmethod
+    def from_record(cls, r: ApiKeyRecord) -> ApiKey:
+        return cls(id=r.id, name=r.name, role=Role(r.role), prefix=r.prefix, created_at=r.created_at,
+                   revoked_at=r.revoked_at)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[ApiKey | None]:
+        ids = [int(i) if i.isdigit() else -1 for i in node_ids]
+        if not info.context.caller.role.allows(service.Role.ADMIN):
+            return [None for _ in ids]
+        found = {k.id: k for k in await service.list_api_keys(info.context.workspace_id, ids=ids)}
+        return [cls.from_record(found[i]) if i in found else None for i in ids]
+
+
+@strawberry.type(description="One business: every customer and interaction belongs to one workspace.")
+class Workspace(relay.Node):
+    id: relay.NodeID[int]
+    name: str
+    currency: str = strawberry.field(description="ISO 4217 code of every amount in this workspace.")
+    timezone: str = strawberry.field(description="IANA time zone for calendar periods.")
+    created_at: datetime
+
+    @classmethod
+    def from_record(cls, r: WorkspaceRecord) -> Workspace:
+        return cls(id=r.id, name=r.name, currency=r.currency, timezone=r.timezone, created_at=r.created_at)
+
+    @strawberry.field(description="Every API key of the workspace, revoked ones included (ADMIN).",
+                      permission_classes=[IsAdmin])
+    async def api_keys(self, info: Info) -> list[ApiKey]:
+        return [ApiKey.from_record(k) for k in await service.list_api_keys(info.context.workspace_id)]
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Workspace | None]:
+        own = info.context.workspace_id
+        record = await service.get_workspace(own)
+        return [cls.from_record(record) if i == str(own) else None for i in node_ids]
+
+
+@strawberry.type(description="Money spent acquiring customers over a period (for CAC).")
+class AcquisitionSpend(relay.Node):
+    id: relay.NodeID[int]
+    channel: str | None = strawberry.field(description="The channel; null means all channels.")
+    period_start: date
+    period_end: date = strawberry.field(description="Inclusive.")
+    amount: Decimal
+
+    @classmethod
+    def from_record(cls, r: SpendRecord) -> AcquisitionSpend:
+        return cls(id=r.id, channel=r.channel, period_start=r.period_start, period_end=r.period_end,
+                   amount=r.amount)
+
+
+@strawberry.type(description="The caller: the API key's role and its workspace.")
+class Viewer:
+    role: Role
+    key_name: str = strawberry.field(description="The name of the API key in use.")
+
+    @strawberry.field(description="The workspace the API key belongs to.")
+    async def workspace(self, info: Info) -> Workspace:
+        return Workspace.from_record(await service.get_workspace(info.context.workspace_id))
