@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -54,8 +55,9 @@ class JornadaGraphQL(GraphQL[Context, None]):
             request = Request(scope, receive)
             principal = await _principal_of(request.headers.get("authorization"))
             if principal is None:
-                body = _error_body("A valid API key is required: send 'Authorization: Bearer <key>'.",
-                                   "UNAUTHENTICATED")
+                body = _error_body(
+                    "A valid API key is required: send 'Authorization: Bearer <key>'.", "UNAUTHENTICATED"
+                )
                 await JSONResponse(body, status_code=401)(scope, receive, send)
                 return
             scope.setdefault("state", {})["principal"] = principal
@@ -65,8 +67,13 @@ class JornadaGraphQL(GraphQL[Context, None]):
         principal = request.scope.get("state", {}).get("principal")
         if isinstance(request, WebSocket):
             principal = await _principal_of(request.headers.get("authorization"))
-        return Context(request=request, response=response, settings=self.settings, registry=self.registry,
-                       principal=principal)
+        return Context(
+            request=request,
+            response=response,
+            settings=self.settings,
+            registry=self.registry,
+            principal=principal,
+        )
 
     async def on_ws_connect(self, context: Context) -> dict[str, Any] | None:
         """Subscriptions authenticate with the handshake header or `connection_init` payload."""
@@ -75,7 +82,9 @@ class JornadaGraphQL(GraphQL[Context, None]):
         if token:
             context.principal = await authenticate(token)
         if context.principal is None:
-            raise ConnectionRejectionError({"message": "A valid API key is required.", "code": "UNAUTHENTICATED"})
+            raise ConnectionRejectionError(
+                {"message": "A valid API key is required.", "code": "UNAUTHENTICATED"}
+            )
         return None
 
 
@@ -85,7 +94,8 @@ async def _principal_of(header: str | None) -> Principal | None:
 
 
 def _wants_ide(scope: Scope) -> bool:
-    if scope.get("method") != "GET":
+    """A browser asking for the bare GraphiQL page; a GET that carries a query is an API call."""
+    if scope.get("method") != "GET" or "query" in QueryParams(scope.get("query_string", b"")):
         return False
     accept = dict(scope.get("headers", [])).get(b"accept", b"").decode("latin-1")
     return "text/html" in accept

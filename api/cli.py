@@ -43,8 +43,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     asyncio.run(apply_migrations(settings))
     uvicorn.run(
-        "api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-        log_level=settings.log_level.lower(), lifespan="on",
+        "api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
     )
     return 0
 
@@ -62,13 +67,17 @@ def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> int:
         return await create_workspace(args.name, args.currency, args.timezone)
 
     ws, secret = _run(settings, work)
-    _print({"workspaceId": ws.id, "name": ws.name, "currency": ws.currency, "apiKey": secret, "role": "ADMIN"},
-           args.json, _workspace_lines(ws.id, ws.name, secret))
+    _print(
+        {"workspaceId": ws.id, "name": ws.name, "currency": ws.currency, "apiKey": secret, "role": "ADMIN"},
+        args.json,
+        _workspace_lines(ws.id, ws.name, secret),
+    )
     return 0
 
 
 def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
     """Create a first workspace when the database has none (used by `make run`)."""
+
     async def work() -> tuple[Any, str] | None:
         if await count_workspaces():
             return None
@@ -76,7 +85,7 @@ def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
 
     created = _run(settings, work)
     if created is None:
-        print("a workspace already exists; create a key with `jornada apikey create --workspace ID --role ADMIN`")
+        print("a workspace already exists: `jornada apikey create --workspace ID --role ADMIN` gives a key")
         return 0
     ws, secret = created
     print("\n".join(_workspace_lines(ws.id, ws.name, secret)))
@@ -94,8 +103,11 @@ def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: no workspace with id {args.workspace}", file=sys.stderr)
         return 2
     key, secret = created
-    _print({"workspaceId": args.workspace, "apiKeyId": key.id, "role": key.role, "apiKey": secret},
-           args.json, [f"{key.role} API key for workspace {args.workspace} (shown once): {secret}"])
+    _print(
+        {"workspaceId": args.workspace, "apiKeyId": key.id, "role": key.role, "apiKey": secret},
+        args.json,
+        [f"{key.role} API key for workspace {args.workspace} (shown once): {secret}"],
+    )
     return 0
 
 

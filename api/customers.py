@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +26,11 @@ API_NAMES = {
     "acquisition_channel": "acquisitionChannel",
 }
 TEXT_LIMITS = {
-    "external_id": 200, "name": 300, "company": 300, "job_title": 200, "industry": 200,
+    "external_id": 200,
+    "name": 300,
+    "company": 300,
+    "job_title": 200,
+    "industry": 200,
     "acquisition_channel": 100,
 }
 ADDRESS_FIELDS = {"line1": 300, "line2": 300, "city": 200, "region": 200, "postal_code": 32, "country": 2}
@@ -38,10 +41,13 @@ def api_name(name: str) -> str:
     return API_NAMES.get(name, name)
 
 
+Scalar = str | int | float | bool | None
+
+
 @dataclass(frozen=True)
 class AttributeEquals:
     key: str
-    value: str | int | float | bool | None
+    value: Scalar
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,9 @@ def _clean_address(value: dict[str, Any] | None, problems: list[Problem]) -> dic
         elif cleaned is not None:
             out[key] = cleaned.upper() if key == "country" else cleaned
     if "country" in out and len(out["country"]) != 2:
-        problems.append(Problem(("address", "country"), "INVALID_COUNTRY", "Use an ISO 3166-1 alpha-2 code, e.g. BR."))
+        problems.append(
+            Problem(("address", "country"), "INVALID_COUNTRY", "Use an ISO 3166-1 alpha-2 code, e.g. BR.")
+        )
     return out or None
 
 
@@ -118,7 +126,9 @@ def _clean_profiles(values: list[dict[str, Any]], problems: list[Problem]) -> li
             elif cleaned is not None:
                 item[key] = cleaned
         if "network" not in item:
-            problems.append(Problem(("socialProfiles", str(index), "network"), "REQUIRED", "Name the network."))
+            problems.append(
+                Problem(("socialProfiles", str(index), "network"), "REQUIRED", "Name the network.")
+            )
         if "url" not in item and "handle" not in item:
             problems.append(Problem(("socialProfiles", str(index)), "REQUIRED", "Give a url or a handle."))
         out.append(item)
@@ -177,7 +187,8 @@ async def _check_external_id(workspace_id: int, external_id: str | None, exclude
 
 def _duplicate_external_id(external_id: str | None) -> InputInvalid:
     return invalid(
-        ("externalId",), "DUPLICATE_EXTERNAL_ID",
+        ("externalId",),
+        "DUPLICATE_EXTERNAL_ID",
         f"Another customer of this workspace already has the external id {external_id!r}.",
     )
 
@@ -190,7 +201,9 @@ async def _write_tags(workspace_id: int, customer_id: int, tags: list[str]) -> N
         )
 
 
-async def create_customer(workspace_id: int, data: dict[str, Any], now: datetime | None = None) -> CustomerRecord:
+async def create_customer(
+    workspace_id: int, data: dict[str, Any], now: datetime | None = None
+) -> CustomerRecord:
     values = clean_customer_fields(data)
     values.setdefault("tags", [])
     await _check_external_id(workspace_id, values.get("external_id"), None)
@@ -308,8 +321,12 @@ def filter_conditions(workspace_id: int, f: CustomerFilter, p: Params) -> list[s
 
 
 async def list_customers(
-    workspace_id: int, f: CustomerFilter, order: Sequence[tuple[str, str]], page: PageRequest,
-    *, max_size: int = 100,
+    workspace_id: int,
+    f: CustomerFilter,
+    order: Sequence[tuple[str, str]],
+    page: PageRequest,
+    *,
+    max_size: int = 100,
 ) -> Page[CustomerRecord]:
     query = KeysetQuery.build(sort_keys(order), page, max_size, max_size)
     conn = connection()

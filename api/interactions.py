@@ -39,7 +39,7 @@ class NewInteraction:
     channel: str | None = None
     amount: Decimal | None = None
     score: int | None = None
-    properties: dict[str, Any] = field(default_factory=dict)
+    properties: Any = field(default_factory=dict)  # validated: must be a JSON object
     idempotency_key: str | None = None
 
 
@@ -67,11 +67,15 @@ def validate(item: NewInteraction, kinds: Mapping[str, InteractionKind], now: da
         problems.append(Problem(("customerId",), "NOT_FOUND", "No customer with this id in this workspace."))
     kind = kinds.get(item.kind)
     if kind is None:
-        problems.append(Problem(("kind",), "UNKNOWN_KIND",
-                                f"Unknown interaction kind {item.kind!r}; see `interactionKinds`."))
+        problems.append(
+            Problem(
+                ("kind",), "UNKNOWN_KIND", f"Unknown interaction kind {item.kind!r}; see `interactionKinds`."
+            )
+        )
     if utc(item.occurred_at) > now + MAX_FUTURE:
-        problems.append(Problem(("occurredAt",), "IN_THE_FUTURE",
-                                "Must not be more than one day in the future."))
+        problems.append(
+            Problem(("occurredAt",), "IN_THE_FUTURE", "Must not be more than one day in the future.")
+        )
     if item.amount is not None:
         checked = v.amount(item.amount, ("amount",))
         if isinstance(checked, Problem):
@@ -81,8 +85,11 @@ def validate(item: NewInteraction, kinds: Mapping[str, InteractionKind], now: da
     if item.channel is not None and len(item.channel) > MAX_CHANNEL_LENGTH:
         problems.append(Problem(("channel",), "TOO_LONG", f"At most {MAX_CHANNEL_LENGTH} characters."))
     if item.idempotency_key is not None and not 1 <= len(item.idempotency_key) <= MAX_KEY_LENGTH:
-        problems.append(Problem(("idempotencyKey",), "INVALID_IDEMPOTENCY_KEY",
-                                f"Must have 1 to {MAX_KEY_LENGTH} characters."))
+        problems.append(
+            Problem(
+                ("idempotencyKey",), "INVALID_IDEMPOTENCY_KEY", f"Must have 1 to {MAX_KEY_LENGTH} characters."
+            )
+        )
     if not isinstance(item.properties, dict):
         problems.append(Problem(("properties",), "INVALID_PROPERTIES", "Must be a JSON object."))
     return problems
@@ -91,14 +98,25 @@ def validate(item: NewInteraction, kinds: Mapping[str, InteractionKind], now: da
 def _kind_problems(item: NewInteraction, kind: InteractionKind) -> list[Problem]:
     problems = []
     if item.score is not None and not kind.has_score:
-        problems.append(Problem(("score",), "SCORE_NOT_ACCEPTED", f"A {kind.key} interaction takes no score."))
+        problems.append(
+            Problem(("score",), "SCORE_NOT_ACCEPTED", f"A {kind.key} interaction takes no score.")
+        )
     elif item.score is not None and not (kind.score_min or 0) <= item.score <= (kind.score_max or 0):
-        problems.append(Problem(("score",), "SCORE_OUT_OF_RANGE",
-                                f"A {kind.key} score is from {kind.score_min} to {kind.score_max}, "
-                                f"got {item.score}."))
+        problems.append(
+            Problem(
+                ("score",),
+                "SCORE_OUT_OF_RANGE",
+                f"A {kind.key} score is from {kind.score_min} to {kind.score_max}, got {item.score}.",
+            )
+        )
     elif item.score is None and kind.score_required:
-        problems.append(Problem(("score",), "REQUIRED",
-                                f"A {kind.key} needs a score from {kind.score_min} to {kind.score_max}."))
+        problems.append(
+            Problem(
+                ("score",),
+                "REQUIRED",
+                f"A {kind.key} needs a score from {kind.score_min} to {kind.score_max}.",
+            )
+        )
     if item.amount is None and kind.amount_required:
         problems.append(Problem(("amount",), "REQUIRED", f"A {kind.key} needs an amount."))
     return problems
@@ -137,13 +155,24 @@ async def _insert(workspace_id: int, item: NewInteraction) -> InteractionRecord:
         idempotency_key=item.idempotency_key,
     )
     return InteractionRecord(
-        row.id, workspace_id, row.customer_id, row.kind, row.channel, utc(row.occurred_at),  # type: ignore[attr-defined]
-        row.amount, row.score, row.properties, row.idempotency_key, utc(row.created_at),
+        id=row.id,
+        workspace_id=workspace_id,
+        customer_id=item.customer_id or 0,
+        kind=item.kind,
+        channel=item.channel,
+        occurred_at=utc(item.occurred_at),
+        amount=item.amount,
+        score=item.score,
+        properties=item.properties,
+        idempotency_key=item.idempotency_key,
+        created_at=utc(row.created_at),
     )
 
 
 async def record_many(
-    workspace_id: int, items: Sequence[NewInteraction], kinds: Mapping[str, InteractionKind],
+    workspace_id: int,
+    items: Sequence[NewInteraction],
+    kinds: Mapping[str, InteractionKind],
     now: datetime | None = None,
 ) -> list[Recorded | list[Problem]]:
     """Store each valid item; return, per item in order, what was stored or what was wrong.
@@ -258,7 +287,9 @@ async def newest_per_customer(
     return {cid: query.page(grouped.get(cid, [])) for cid in ids}
 
 
-async def count_per_customer(workspace_id: int, customer_ids: Sequence[int], f: InteractionFilter) -> dict[int, int]:
+async def count_per_customer(
+    workspace_id: int, customer_ids: Sequence[int], f: InteractionFilter
+) -> dict[int, int]:
     conn = connection()
     p = Params(dialect_of(conn))
     where = " AND ".join(filter_conditions(workspace_id, f, p))
@@ -274,7 +305,9 @@ async def count_per_customer(workspace_id: int, customer_ids: Sequence[int], f: 
 async def count_interactions(workspace_id: int, f: InteractionFilter) -> int:
     conn = connection()
     p = Params(dialect_of(conn))
-    sql = f"SELECT COUNT(*) AS n FROM interaction i WHERE {' AND '.join(filter_conditions(workspace_id, f, p))}"
+    sql = (
+        f"SELECT COUNT(*) AS n FROM interaction i WHERE {' AND '.join(filter_conditions(workspace_id, f, p))}"
+    )
     return int((await fetch(sql, p, conn))[0]["n"])
 
 

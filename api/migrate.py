@@ -21,5 +21,6 @@ async def pending_model_changes(settings: Settings) -> list[str]:
     config = settings.tortoise_config()
     async with TortoiseContext() as ctx:
         await ctx.init(config=config, init_connections=False)
+        assert ctx.apps is not None
         writers = await MigrationAutodetector(ctx.apps, config["apps"]).changes()
     return [w.name for w in writers]

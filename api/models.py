@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
@@ -57,10 +59,10 @@ class Customer(Model):
     company = fields.CharField(max_length=300, null=True)
     job_title = fields.CharField(max_length=200, null=True)
     industry = fields.CharField(max_length=200, null=True)
-    address = fields.JSONField(null=True)
-    social_profiles = fields.JSONField(default=list)
-    tags = fields.JSONField(default=list)
-    attributes = fields.JSONField(default=dict)
+    address: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
+    social_profiles: fields.Field[list[dict[str, Any]]] = fields.JSONField(default=list)
+    tags: fields.Field[list[str]] = fields.JSONField(default=list)
+    attributes: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
     acquisition_channel = fields.CharField(max_length=100, null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
@@ -110,7 +112,7 @@ class Interaction(Model):
     occurred_at = fields.DatetimeField()
     amount = fields.DecimalField(max_digits=18, decimal_places=4, null=True)
     score = fields.IntField(null=True)
-    properties = fields.JSONField(default=dict)
+    properties: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
     idempotency_key = fields.CharField(max_length=200, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

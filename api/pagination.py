@@ -35,7 +35,9 @@ class SortKey:
     is_datetime: bool = False
 
     def reversed(self) -> SortKey:
-        return SortKey(self.name, self.sql, DESC if self.direction == ASC else ASC, self.value, self.is_datetime)
+        return SortKey(
+            self.name, self.sql, DESC if self.direction == ASC else ASC, self.value, self.is_datetime
+        )
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,9 @@ class KeysetQuery:
     before: list[Any] | None
 
     @classmethod
-    def build(cls, keys: Sequence[SortKey], page: PageRequest, max_size: int, default_size: int) -> KeysetQuery:
+    def build(
+        cls, keys: Sequence[SortKey], page: PageRequest, max_size: int, default_size: int
+    ) -> KeysetQuery:
         size, backwards = check_page(page, max_size, default_size)
         after = decode_cursor(keys, page.after, "after") if page.after else None
         before = decode_cursor(keys, page.before, "before") if page.before else None

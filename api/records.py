@@ -147,6 +147,11 @@ def spend_from_row(r: dict[str, Any]) -> SpendRecord:
     amount = as_decimal(r["amount"])
     assert amount is not None
     return SpendRecord(
-        r["id"], r["workspace_id"], r["channel"], as_date(r["period_start"]), as_date(r["period_end"]),
-        amount, as_datetime(r["created_at"]),
+        r["id"],
+        r["workspace_id"],
+        r["channel"],
+        as_date(r["period_start"]),
+        as_date(r["period_end"]),
+        amount,
+        as_datetime(r["created_at"]),
     )

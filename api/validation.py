@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from api.errors import Problem
 
 # Pragmatic, not RFC 5322: one @, no spaces, a dot in the domain, no empty labels.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+_EMAIL = re.compile(
+    r"^[^@\s]{1,64}@(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _ATTRIBUTE_KEY = re.compile(r'^[^"\\\x00-\x1f]{1,100}$')
@@ -54,7 +56,9 @@ def timezone(value: str, path: tuple[str, ...]) -> str | Problem:
     return value
 
 
-def text(value: str, path: tuple[str, ...], max_length: int, *, required: bool = False) -> str | None | Problem:
+def text(
+    value: str, path: tuple[str, ...], max_length: int, *, required: bool = False
+) -> str | Problem | None:
     cleaned = value.strip()
     if len(cleaned) > max_length:
         return Problem(path, "TOO_LONG", f"Must be at most {max_length} characters.")
@@ -86,7 +90,8 @@ def attributes(value: Any, path: tuple[str, ...]) -> dict[str, Any] | Problem:
     for key in value:
         if not _ATTRIBUTE_KEY.match(key):
             return Problem(
-                (*path, key), "INVALID_ATTRIBUTE_KEY",
+                (*path, key),
+                "INVALID_ATTRIBUTE_KEY",
                 "Attribute keys have 1 to 100 characters and no quotes, backslashes or control characters.",
             )
     return value

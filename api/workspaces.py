@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 from tortoise.transactions import in_transaction
 
@@ -26,7 +26,7 @@ from api.records import (
 KEY_PREFIX = "jor_"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     ADMIN = "ADMIN"
     EDITOR = "EDITOR"
     VIEWER = "VIEWER"
@@ -63,9 +63,8 @@ async def authenticate(secret: str) -> Principal | None:
     """The principal of a key, or None when the key is unknown or revoked."""
     if not secret.startswith(KEY_PREFIX) or len(secret) > 100:
         return None
-    row = (
-        await ApiKey.filter(key_hash=hash_key(secret), revoked_at__isnull=True)
-        .values("id", "workspace_id", "role", "name")
+    row = await ApiKey.filter(key_hash=hash_key(secret), revoked_at__isnull=True).values(
+        "id", "workspace_id", "role", "name"
     )
     if not row:
         return None
@@ -73,7 +72,9 @@ async def authenticate(secret: str) -> Principal | None:
     return Principal(r["workspace_id"], Role(r["role"]), r["id"], r["name"])
 
 
-async def create_workspace(name: str, currency: str = "BRL", timezone: str = "UTC") -> tuple[WorkspaceRecord, str]:
+async def create_workspace(
+    name: str, currency: str = "BRL", timezone: str = "UTC"
+) -> tuple[WorkspaceRecord, str]:
     """A new workspace and the secret of its first ADMIN key (shown once)."""
     problems: list[Problem] = []
     clean_name = v.text(name, ("name",), 200, required=True)
@@ -150,8 +151,11 @@ async def record_spend(
     if problems:
         raise InputInvalid(problems)
     row = await AcquisitionSpend.create(
-        workspace_id=workspace_id, period_start=period_start, period_end=period_end,
-        amount=amount, channel=clean_channel,
+        workspace_id=workspace_id,
+        period_start=period_start,
+        period_end=period_end,
+        amount=amount,
+        channel=clean_channel,
     )
     values = await AcquisitionSpend.filter(id=row.id).values(
         "id", "workspace_id", "channel", "period_start", "period_end", "amount", "created_at"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from typing import cast
 
 import pluggy
 
@@ -49,7 +50,7 @@ def build_registry(pm: pluggy.PluginManager) -> PluginRegistry:
     registry = PluginRegistry(manager=pm)
     for impl in reversed(pm.hook.register_interaction_kinds.get_hookimpls()):
         name = pm.get_name(impl.plugin) or repr(impl.plugin)
-        kinds = impl.function()
+        kinds = cast(list[InteractionKind], impl.function())
         clash = [k.key for k in kinds if k.key in registry.kinds]
         if clash:
             registry.problems.append(

@@ -10,7 +10,7 @@ from strawberry import relay
 from api.pagination import Page
 
 R = TypeVar("R")
-N = TypeVar("N")
+N = TypeVar("N", bound=relay.Node)
 
 
 def page_info(page: Page[R]) -> relay.PageInfo:

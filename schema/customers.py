@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from strawberry import relay
@@ -52,7 +52,9 @@ class Customer(relay.Node):
     address: Address | None
     social_profiles: list[SocialProfile]
     tags: list[str]
-    attributes: JSON = strawberry.field(description="Custom attributes, a JSON object.")
+    attributes: dict[str, Any] = strawberry.field(
+        graphql_type=JSON, description="Custom attributes, a JSON object."
+    )
     acquisition_channel: str | None = strawberry.field(description="How the customer was acquired.")
     created_at: datetime
     updated_at: datetime
@@ -60,17 +62,29 @@ class Customer(relay.Node):
     @classmethod
     def from_record(cls, r: CustomerRecord) -> Customer:
         return cls(
-            id=r.id, external_id=r.external_id, name=r.name, email=r.email, phone=r.phone,
-            company=r.company, job_title=r.job_title, industry=r.industry,
+            id=r.id,
+            external_id=r.external_id,
+            name=r.name,
+            email=r.email,
+            phone=r.phone,
+            company=r.company,
+            job_title=r.job_title,
+            industry=r.industry,
             address=Address(**r.address) if r.address else None,
             social_profiles=[SocialProfile(**p) for p in r.social_profiles],
-            tags=r.tags, attributes=r.attributes, acquisition_channel=r.acquisition_channel,
-            created_at=r.created_at, updated_at=r.updated_at,
+            tags=r.tags,
+            attributes=r.attributes,
+            acquisition_channel=r.acquisition_channel,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
         )
 
     @strawberry.field(description="This customer's interactions, newest first (batched across customers).")
     async def interactions(
-        self, info: Info, first: int | None = None, after: str | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
         filter: InteractionFilter | None = None,
     ) -> InteractionConnection:
         loaders = info.context.loaders
@@ -86,7 +100,9 @@ class Customer(relay.Node):
 
             try:
                 page = await interactions.list_interactions(
-                    info.context.workspace_id, _with_customer(f, self.id), PageRequest(first=first, after=after),
+                    info.context.workspace_id,
+                    _with_customer(f, self.id),
+                    PageRequest(first=first, after=after),
                     max_size=max_size,
                 )
             except InputInvalid as exc:
@@ -135,12 +151,16 @@ class AttributeEquals:
 
 @strawberry.input(description="Conditions on customers; all must hold.")
 class CustomerFilter:
-    text: str | None = strawberry.field(default=None, description="Contained in name, email or company (any case).")
+    text: str | None = strawberry.field(
+        default=None, description="Contained in name, email or company (any case)."
+    )
     email: str | None = strawberry.field(default=None, description="Exactly this email (any case).")
     tag: str | None = strawberry.field(default=None, description="Has this tag.")
     created_after: datetime | None = strawberry.field(default=None, description="Created at or after.")
     created_before: datetime | None = strawberry.field(default=None, description="Created before.")
-    acquisition_channel: str | None = strawberry.field(default=None, description="Acquired through this channel.")
+    acquisition_channel: str | None = strawberry.field(
+        default=None, description="Acquired through this channel."
+    )
     attributes: list[AttributeEquals] | None = strawberry.field(
         default=None, description="Each attribute equals its value."
     )
@@ -150,10 +170,14 @@ class CustomerFilter:
         for n, a in enumerate(self.attributes or []):
             if isinstance(a.value, (dict, list)):
                 raise bad_input(InputInvalid([_attr_problem(n)]))
-            conds.append(service.AttributeEquals(a.key, a.value))
+            conds.append(service.AttributeEquals(a.key, cast(service.Scalar, a.value)))
         return service.CustomerFilter(
-            text=self.text, email=self.email, tag=self.tag, created_after=self.created_after,
-            created_before=self.created_before, acquisition_channel=self.acquisition_channel,
+            text=self.text,
+            email=self.email,
+            tag=self.tag,
+            created_after=self.created_after,
+            created_before=self.created_before,
+            acquisition_channel=self.acquisition_channel,
             attributes=tuple(conds),
         )
 
@@ -161,8 +185,11 @@ class CustomerFilter:
 def _attr_problem(n: int) -> Any:
     from api.errors import Problem
 
-    return Problem(("filter", "attributes", str(n), "value"), "INVALID_FILTER",
-                   "Attribute filters compare scalar values only.")
+    return Problem(
+        ("filter", "attributes", str(n), "value"),
+        "INVALID_FILTER",
+        "Attribute filters compare scalar values only.",
+    )
 
 
 @strawberry.enum(description="What customers can be ordered by.")
@@ -210,8 +237,18 @@ def _address_dict(a: AddressInput) -> dict[str, Any]:
 
 
 CUSTOMER_FIELDS = (
-    "external_id", "name", "email", "phone", "company", "job_title", "industry", "address",
-    "social_profiles", "tags", "attributes", "acquisition_channel",
+    "external_id",
+    "name",
+    "email",
+    "phone",
+    "company",
+    "job_title",
+    "industry",
+    "address",
+    "social_profiles",
+    "tags",
+    "attributes",
+    "acquisition_channel",
 )
 
 

@@ -21,7 +21,9 @@ class UserError:
 
 
 def user_errors(problems: Iterable[Problem]) -> list[UserError]:
-    return [UserError(field=list(p.field) if p.field else None, code=p.code, message=p.message) for p in problems]
+    return [
+        UserError(field=list(p.field) if p.field else None, code=p.code, message=p.message) for p in problems
+    ]
 
 
 def bad_input(exc: InputInvalid) -> GraphQLError:

@@ -31,15 +31,24 @@ class Interaction(relay.Node):
     occurred_at: datetime = strawberry.field(description="When it happened (UTC).")
     amount: Decimal | None = strawberry.field(description="Money involved, in the workspace currency.")
     score: int | None = strawberry.field(description="The answer of a survey kind (NPS 0-10, CSAT 1-5).")
-    properties: JSON = strawberry.field(description="Free properties, e.g. `product` of a purchase.")
+    properties: dict[str, Any] = strawberry.field(
+        graphql_type=JSON, description="Free properties, e.g. `product` of a purchase."
+    )
     idempotency_key: str | None = strawberry.field(description="The key that made retries harmless.")
     created_at: datetime = strawberry.field(description="When Jornada recorded it (UTC).")
 
     @classmethod
     def from_record(cls, r: InteractionRecord) -> Interaction:
         return cls(
-            id=r.id, customer_id=r.customer_id, kind=r.kind, channel=r.channel, occurred_at=r.occurred_at,
-            amount=r.amount, score=r.score, properties=r.properties, idempotency_key=r.idempotency_key,
+            id=r.id,
+            customer_id=r.customer_id,
+            kind=r.kind,
+            channel=r.channel,
+            occurred_at=r.occurred_at,
+            amount=r.amount,
+            score=r.score,
+            properties=r.properties,
+            idempotency_key=r.idempotency_key,
             created_at=r.created_at,
         )
 
@@ -69,7 +78,9 @@ class InteractionConnection(relay.Connection[Interaction]):
         return await self.count()
 
     @classmethod
-    def from_page(cls, page: Page[InteractionRecord], count: Callable[[], Awaitable[int]]) -> InteractionConnection:
+    def from_page(
+        cls, page: Page[InteractionRecord], count: Callable[[], Awaitable[int]]
+    ) -> InteractionConnection:
         return cls(edges=edges(page, Interaction.from_record), page_info=page_info(page), count=count)
 
     @classmethod
@@ -89,8 +100,11 @@ class InteractionFilter:
 
     def to_service(self, customer_id: int | None = None) -> service.InteractionFilter:
         return service.InteractionFilter(
-            kinds=tuple(self.kinds or ()), channel=self.channel, occurred_after=self.occurred_after,
-            occurred_before=self.occurred_before, customer_id=customer_id,
+            kinds=tuple(self.kinds or ()),
+            channel=self.channel,
+            occurred_after=self.occurred_after,
+            occurred_before=self.occurred_before,
+            customer_id=customer_id,
         )
 
 
@@ -107,6 +121,11 @@ class InteractionKind:
     @classmethod
     def from_data(cls, k: KindData) -> InteractionKind:
         return cls(
-            key=k.key, name=k.name, description=k.description, score_min=k.score_min,
-            score_max=k.score_max, score_required=k.score_required, amount_required=k.amount_required,
+            key=k.key,
+            name=k.name,
+            description=k.description,
+            score_min=k.score_min,
+            score_max=k.score_max,
+            score_required=k.score_required,
+            amount_required=k.amount_required,
         )

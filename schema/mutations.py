@@ -105,8 +105,12 @@ class RecordInteractionInput:
 
     def to_service(self) -> NewInteraction:
         return NewInteraction(
-            customer_id=decode_customer_id(self.customer_id), kind=self.kind, occurred_at=self.occurred_at,
-            channel=self.channel, amount=self.amount, score=self.score,
+            customer_id=decode_customer_id(self.customer_id),
+            kind=self.kind,
+            occurred_at=self.occurred_at,
+            channel=self.channel,
+            amount=self.amount,
+            score=self.score,
             properties=self.properties if self.properties is not None else {},
             idempotency_key=self.idempotency_key,
         )
@@ -117,13 +121,13 @@ class RecordInteractionsInput:
     interactions: list[RecordInteractionInput]
 
 
-@strawberry.input
+@strawberry.input(description="A new API key: a name to recognise it by and its role.")
 class CreateApiKeyInput:
     name: str
     role: Role
 
 
-@strawberry.input
+@strawberry.input(description="The API key to revoke; it stops working at once.")
 class RevokeApiKeyInput:
     id: relay.GlobalID
 
@@ -146,7 +150,9 @@ def _recorded(index: int, outcome: Recorded | list[Problem]) -> RecordInteractio
     if isinstance(outcome, list):
         return RecordInteractionResult(index=index, user_errors=user_errors(outcome))
     return RecordInteractionResult(
-        index=index, interaction=Interaction.from_record(outcome.interaction), deduplicated=not outcome.created
+        index=index,
+        interaction=Interaction.from_record(outcome.interaction),
+        deduplicated=not outcome.created,
     )
 
 
@@ -169,7 +175,9 @@ class Mutation:
             return CustomerPayload(user_errors=user_errors(exc.problems))
         return CustomerPayload(customer=Customer.from_record(record))
 
-    @strawberry.mutation(description="Erase a customer and all its interactions.", permission_classes=[IsEditor])
+    @strawberry.mutation(
+        description="Erase a customer and all its interactions.", permission_classes=[IsEditor]
+    )
     async def delete_customer(self, info: Info, input: DeleteCustomerInput) -> DeleteCustomerPayload:
         try:
             cid = _node_id(input.id, "Customer")
@@ -193,22 +201,32 @@ class Mutation:
             deduplicated=not outcome.created,
         )
 
-    @strawberry.mutation(description="Record up to 1000 interactions; each item succeeds or fails alone.",
-                         permission_classes=[IsEditor])
-    async def record_interactions(self, info: Info, input: RecordInteractionsInput) -> RecordInteractionsPayload:
+    @strawberry.mutation(
+        description="Record up to 1000 interactions; each item succeeds or fails alone.",
+        permission_classes=[IsEditor],
+    )
+    async def record_interactions(
+        self, info: Info, input: RecordInteractionsInput
+    ) -> RecordInteractionsPayload:
         ctx = info.context
         limit = ctx.settings.max_batch_size
         if len(input.interactions) > limit:
-            error = UserError(field=["interactions"], code="TOO_MANY",
-                              message=f"At most {limit} interactions per call, got {len(input.interactions)}.")
-            return RecordInteractionsPayload(results=[], stored_count=0, deduplicated_count=0, failed_count=0,
-                                             user_errors=[error])
+            error = UserError(
+                field=["interactions"],
+                code="TOO_MANY",
+                message=f"At most {limit} interactions per call, got {len(input.interactions)}.",
+            )
+            return RecordInteractionsPayload(
+                results=[], stored_count=0, deduplicated_count=0, failed_count=0, user_errors=[error]
+            )
         items = [i.to_service() for i in input.interactions]
         outcomes = await interactions.record_many(ctx.workspace_id, items, ctx.registry.kinds)
         results = [_recorded(n, o) for n, o in enumerate(outcomes)]
         all_errors = [
             Problem(p.field, p.code, p.message).at("interactions", str(n))
-            for n, o in enumerate(outcomes) if isinstance(o, list) for p in o
+            for n, o in enumerate(outcomes)
+            if isinstance(o, list)
+            for p in o
         ]
         return RecordInteractionsPayload(
             results=results,
@@ -218,8 +236,10 @@ class Mutation:
             user_errors=user_errors(all_errors),
         )
 
-    @strawberry.mutation(description="Create an API key (ADMIN). The secret is in the payload once.",
-                         permission_classes=[IsAdmin])
+    @strawberry.mutation(
+        description="Create an API key (ADMIN). The secret is in the payload once.",
+        permission_classes=[IsAdmin],
+    )
     async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
         try:
             record, secret = await workspaces.create_api_key(

@@ -12,7 +12,7 @@ from schema.context import Info
 
 class _RoleAtLeast(BasePermission):
     role: ClassVar[Role]
-    error_extensions: ClassVar[dict[str, Any]] = {"code": "FORBIDDEN"}
+    error_extensions = {"code": "FORBIDDEN"}
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         principal = info.context.caller

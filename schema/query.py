@@ -28,7 +28,9 @@ def decode_customer_id(gid: relay.GlobalID | None) -> int | None:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Any object by its global id; null when it does not exist in this workspace.")
+    @strawberry.field(
+        description="Any object by its global id; null when it does not exist in this workspace."
+    )
     async def node(self, info: Info, id: relay.GlobalID) -> relay.Node | None:
         if id.type_name not in NODE_TYPES:
             return None
@@ -42,8 +44,13 @@ class Query:
 
     @strawberry.field(description="Customers of the workspace, newest first unless `orderBy` says otherwise.")
     async def customers(
-        self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
-        before: str | None = None, filter: CustomerFilter | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: CustomerFilter | None = None,
         order_by: list[CustomerOrder] | None = None,
     ) -> CustomerConnection:
         ws = info.context.workspace_id
@@ -51,7 +58,11 @@ class Query:
         order = [(o.field.value, o.direction.value) for o in order_by or []]
         try:
             page = await customers.list_customers(
-                ws, f, order, PageRequest(first, after, last, before), max_size=info.context.settings.max_page_size
+                ws,
+                f,
+                order,
+                PageRequest(first, after, last, before),
+                max_size=info.context.settings.max_page_size,
             )
         except InputInvalid as exc:
             raise bad_input(exc) from None
@@ -63,8 +74,13 @@ class Query:
 
     @strawberry.field(description="Interactions of the workspace, newest first.")
     async def interactions(
-        self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
-        before: str | None = None, filter: InteractionFilter | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: InteractionFilter | None = None,
     ) -> InteractionConnection:
         ws = info.context.workspace_id
         given = filter or InteractionFilter()

@@ -34,8 +34,14 @@ class ApiKey(relay.Node):
 
     @classmethod
     def from_record(cls, r: ApiKeyRecord) -> ApiKey:
-        return cls(id=r.id, name=r.name, role=Role(r.role), prefix=r.prefix, created_at=r.created_at,
-                   revoked_at=r.revoked_at)
+        return cls(
+            id=r.id,
+            name=r.name,
+            role=Role(r.role),
+            prefix=r.prefix,
+            created_at=r.created_at,
+            revoked_at=r.revoked_at,
+        )
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
@@ -60,8 +66,10 @@ class Workspace(relay.Node):
     def from_record(cls, r: WorkspaceRecord) -> Workspace:
         return cls(id=r.id, name=r.name, currency=r.currency, timezone=r.timezone, created_at=r.created_at)
 
-    @strawberry.field(description="Every API key of the workspace, revoked ones included (ADMIN).",
-                      permission_classes=[IsAdmin])
+    @strawberry.field(
+        description="Every API key of the workspace, revoked ones included (ADMIN).",
+        permission_classes=[IsAdmin],
+    )
     async def api_keys(self, info: Info) -> list[ApiKey]:
         return [ApiKey.from_record(k) for k in await service.list_api_keys(info.context.workspace_id)]
 
@@ -84,8 +92,9 @@ class AcquisitionSpend(relay.Node):
 
     @classmethod
     def from_record(cls, r: SpendRecord) -> AcquisitionSpend:
-        return cls(id=r.id, channel=r.channel, period_start=r.period_start, period_end=r.period_end,
-                   amount=r.amount)
+        return cls(
+            id=r.id, channel=r.channel, period_start=r.period_start, period_end=r.period_end, amount=r.amount
+        )
 
 
 @strawberry.type(description="The caller: the API key's role and its workspace.")

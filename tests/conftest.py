@@ -4,6 +4,7 @@ JORNADA_TEST_DATABASE=postgres), the app with its lifespan running, and an HTTP 
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shutil
 import uuid
@@ -121,7 +122,8 @@ class Api:
 
     async def post(self, query: str, variables: dict[str, Any] | None = None) -> httpx2.Response:
         return await self.http.post(
-            "/graphql", json={"query": query, "variables": variables or {}},
+            "/graphql",
+            json={"query": query, "variables": variables or {}},
             headers={"Authorization": f"Bearer {self.key}"},
         )
 
@@ -185,3 +187,8 @@ async def new_customer(api: Api, **fields: Any) -> dict[str, Any]:
     assert payload["userErrors"] == [], payload["userErrors"]
     customer: dict[str, Any] = payload["customer"]
     return customer
+
+
+def raw_id(global_id: str) -> int:
+    """The row id inside a Relay global id (base64 of "Type:id")."""
+    return int(base64.b64decode(global_id).decode().split(":", 1)[1])

@@ -20,8 +20,13 @@ mutation($input: UpdateCustomerInput!) {
 
 async def test_create_customer_normalises_and_returns_it(api: Api) -> None:
     customer = await new_customer(
-        api, name="Ana Souza", email="Ana.Souza@Example.COM.br", phone="+55 (11) 91234-5678",
-        company="Padaria Pão Quente", tags=["vip", "vip", "b2b"], attributes={"plan": "pro", "seats": 3},
+        api,
+        name="Ana Souza",
+        email="Ana.Souza@Example.COM.br",
+        phone="+55 (11) 91234-5678",
+        company="Padaria Pão Quente",
+        tags=["vip", "vip", "b2b"],
+        attributes={"plan": "pro", "seats": 3},
     )
     assert customer["email"] == "ana.souza@example.com.br"
     assert customer["phone"] == "+5511912345678"
@@ -50,7 +55,9 @@ async def test_duplicate_external_id_is_refused(api: Api) -> None:
 
 async def test_update_changes_given_fields_clears_nulls_and_keeps_omitted(api: Api) -> None:
     customer = await new_customer(api, name="Bruno", email="bruno@example.com", company="Loja")
-    data = await api.data(UPDATE, {"input": {"id": customer["id"], "email": "b@example.org", "company": None}})
+    data = await api.data(
+        UPDATE, {"input": {"id": customer["id"], "email": "b@example.org", "company": None}}
+    )
     updated = data["updateCustomer"]["customer"]
     assert updated["name"] == "Bruno"
     assert updated["email"] == "b@example.org"
@@ -62,8 +69,9 @@ async def test_update_with_invalid_email_changes_nothing(api: Api) -> None:
     customer = await new_customer(api, name="Carla", email="carla@example.com")
     data = await api.data(UPDATE, {"input": {"id": customer["id"], "name": "Karla", "email": "bad@"}})
     assert data["updateCustomer"]["userErrors"][0]["field"] == ["email"]
-    node = await api.data("query($id: ID!) { node(id: $id) { ... on Customer { name email } } }",
-                          {"id": customer["id"]})
+    node = await api.data(
+        "query($id: ID!) { node(id: $id) { ... on Customer { name email } } }", {"id": customer["id"]}
+    )
     assert node["node"] == {"name": "Carla", "email": "carla@example.com"}
 
 
@@ -71,8 +79,16 @@ async def test_delete_erases_the_customer_and_its_interactions(api: Api) -> None
     customer = await new_customer(api, name="Davi")
     keep = await new_customer(api, name="Eva")
     for who in (customer, keep):
-        result = await api.data(RECORD, {"input": {"customerId": who["id"], "kind": "site_visit",
-                                                   "occurredAt": "2026-01-05T10:00:00+00:00"}})
+        result = await api.data(
+            RECORD,
+            {
+                "input": {
+                    "customerId": who["id"],
+                    "kind": "site_visit",
+                    "occurredAt": "2026-01-05T10:00:00+00:00",
+                }
+            },
+        )
         assert result["recordInteraction"]["userErrors"] == []
     deleted = await api.data(
         "mutation($id: ID!) { deleteCustomer(input: {id: $id}) { deletedCustomerId userErrors { code } } }",

@@ -1,0 +1,87 @@
+"""No N+1: a page of customers with their newest interactions costs a fixed number of queries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from api.interactions import NewInteraction, record_many
+from plugins.manager import build_registry, get_plugin_manager
+from tests.conftest import Api, new_customer, raw_id
+
+pytestmark = pytest.mark.asyncio
+
+PAGE = """
+query($n: Int!) {
+  customers(first: $n) {
+    totalCount
+    edges { node { id name tags interactions(first: 5) {
+      totalCount
+      edges { node { id kind occurredAt amount customer { name } } }
+    } } }
+  }
+}
+"""
+
+
+class QueryCounter(logging.Handler):
+    """Counts the SQL statements Tortoise sends (it logs each one on tortoise.db_client)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.lstrip().upper().startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")):
+            self.statements.append(message)
+
+
+@pytest.fixture
+def sql_log() -> Iterator[QueryCounter]:
+    logger = logging.getLogger("tortoise.db_client")
+    counter = QueryCounter()
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(counter)
+    yield counter
+    logger.removeHandler(counter)
+    logger.setLevel(previous)
+
+
+async def seed(api: Api, customers: int, each: int) -> None:
+    kinds = build_registry(get_plugin_manager()).kinds
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    items = []
+    for n in range(customers):
+        customer = await new_customer(api, name=f"Cliente {n:03d}", tags=["a", "b"])
+        for k in range(each):
+            items.append(
+                NewInteraction(
+                    customer_id=raw_id(customer["id"]),
+                    kind="site_visit",
+                    occurred_at=start + timedelta(days=n + k),
+                )
+            )
+    results = await record_many(api.workspace_id, items, kinds)
+    assert all(not isinstance(r, list) for r in results)
+
+
+async def count_for(api: Api, sql_log: QueryCounter, page: int) -> int:
+    sql_log.statements.clear()
+    data = await api.data(PAGE, {"n": page})
+    assert len(data["customers"]["edges"]) == page
+    assert all(len(e["node"]["interactions"]["edges"]) == 5 for e in data["customers"]["edges"])
+    return len(sql_log.statements)
+
+
+async def test_query_count_does_not_grow_with_the_page(api: Api, sql_log: QueryCounter) -> None:
+    await seed(api, customers=100, each=7)
+    small = await count_for(api, sql_log, 5)
+    large = await count_for(api, sql_log, 100)
+    assert large == small, sql_log.statements
+    # auth, page, total, interactions page, interaction totals, customers of interactions
+    assert large <= 6, sql_log.statements
