@@ -161,7 +161,8 @@ async def _insert(workspace_id: int, item: NewInteraction) -> InteractionRecord:
         kind=item.kind,
         channel=item.channel,
         occurred_at=utc(item.occurred_at),
-        amount=item.amount,
+        # As stored (4 decimal places) and as every later read returns it, not as it was sent.
+        amount=None if item.amount is None else item.amount.quantize(Decimal("0.0001")),
         score=item.score,
         properties=item.properties,
         idempotency_key=item.idempotency_key,

@@ -157,7 +157,11 @@ async def record_spend(
         amount=amount,
         channel=clean_channel,
     )
-    values = await AcquisitionSpend.filter(id=row.id).values(
+    return (await get_spend(workspace_id, [row.id]))[0]
+
+
+async def get_spend(workspace_id: int, ids: list[int]) -> list[SpendRecord]:
+    rows = await AcquisitionSpend.filter(workspace_id=workspace_id, id__in=ids).values(
         "id", "workspace_id", "channel", "period_start", "period_end", "amount", "created_at"
     )
-    return spend_from_row(values[0])
+    return [spend_from_row(r) for r in rows]

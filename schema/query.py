@@ -12,9 +12,9 @@ from schema.context import Info
 from schema.customers import Customer, CustomerConnection, CustomerFilter, CustomerOrder
 from schema.errors import bad_input
 from schema.interactions import Interaction, InteractionConnection, InteractionFilter, InteractionKind
-from schema.workspace import ApiKey, Role, Viewer, Workspace
+from schema.workspace import AcquisitionSpend, ApiKey, Role, Viewer, Workspace
 
-NODE_TYPES = {t.__name__ for t in (Customer, Interaction, Workspace, ApiKey)}
+NODE_TYPES = {t.__name__ for t in (Customer, Interaction, Workspace, ApiKey, AcquisitionSpend)}
 
 
 def decode_customer_id(gid: relay.GlobalID | None) -> int | None:

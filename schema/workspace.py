@@ -91,6 +91,14 @@ class AcquisitionSpend(relay.Node):
     amount: Decimal
 
     @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[AcquisitionSpend | None]:
+        ids = [int(i) if i.isdigit() else -1 for i in node_ids]
+        found = {s.id: s for s in await service.get_spend(info.context.workspace_id, ids)}
+        return [cls.from_record(found[i]) if i in found else None for i in ids]
+
+    @classmethod
     def from_record(cls, r: SpendRecord) -> AcquisitionSpend:
         return cls(
             id=r.id, channel=r.channel, period_start=r.period_start, period_end=r.period_end, amount=r.amount
