@@ -20,6 +20,8 @@ ROLES = [r.value for r in Role]
 
 
 async def _with_db(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
+    # Every command works on a fresh database: migrating is idempotent and quick.
+    await apply_migrations(settings)
     async with TortoiseContext() as ctx:
         await ctx.init(config=settings.tortoise_config())
         return await work()

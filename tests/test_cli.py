@@ -1,0 +1,218 @@
+"""The `jornada` command line as a user runs it: real processes on a temporary SQLite file.
+
+The keys a command prints are then presented to the app, opened in-process on the same file, to
+prove they really authenticate. These are CLI tests, so they stay on SQLite even when
+JORNADA_TEST_DATABASE=postgres.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from api.app import create_app
+from api.settings import Settings
+from api.workspaces import count_workspaces
+
+pytestmark = pytest.mark.asyncio
+
+JORNADA = Path(sys.executable).with_name("jornada")
+VIEWER = "{ viewer { role workspace { name } } }"
+
+
+@dataclass(frozen=True)
+class Run:
+    status: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict[str, Any]:
+        """The single JSON object `--json` must print (one line, nothing else on stdout)."""
+        lines = self.stdout.splitlines()
+        assert len(lines) == 1, f"expected exactly one line of JSON, got: {self.stdout!r}"
+        data = json.loads(lines[0])
+        assert isinstance(data, dict), data
+        return data
+
+
+async def jornada(url: str, *args: str, cwd: Path) -> Run:
+    """Run `jornada ARGS` with JORNADA_DATABASE_URL=url, as a user would in a shell."""
+    env = {**os.environ, "JORNADA_DATABASE_URL": url}
+    proc = await asyncio.create_subprocess_exec(
+        str(JORNADA),
+        *args,
+        env=env,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return Run(proc.returncode, out.decode(), err.decode())
+
+
+def ok(run: Run) -> Run:
+    assert run.status == 0, f"exit status {run.status}\nstdout: {run.stdout}\nstderr: {run.stderr}"
+    return run
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite://{tmp_path / 'cli.sqlite3'}"
+
+
+@asynccontextmanager
+async def served(url: str) -> AsyncIterator[httpx2.AsyncClient]:
+    """The app on the same database, in this process, with its lifespan (and the ORM) open."""
+    app = create_app(Settings(database_url=url))
+    async with app.router.lifespan_context(app):
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://t") as client:
+            yield client
+
+
+async def viewer(client: httpx2.AsyncClient, key: str) -> dict[str, Any]:
+    response = await client.post(
+        "/graphql", json={"query": VIEWER}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert not body.get("errors"), body["errors"]
+    data: dict[str, Any] = body["data"]["viewer"]
+    return data
+
+
+async def test_workspace_create_prints_one_json_object_with_a_working_admin_key(
+    db_url: str, tmp_path: Path
+) -> None:
+    migrated = ok(await jornada(db_url, "migrate", cwd=tmp_path))
+    assert "migrated" in migrated.stdout
+
+    run = ok(
+        await jornada(
+            db_url, "workspace", "create", "Padaria Central", "--currency", "BRL", "--json", cwd=tmp_path
+        )
+    )
+    created = run.json()
+    assert isinstance(created["workspaceId"], int)
+    assert isinstance(created["apiKey"], str)
+    assert created["apiKey"]
+    assert created["name"] == "Padaria Central"
+    assert created["currency"] == "BRL"
+    assert created["role"] == "ADMIN"
+
+    async with served(db_url) as client:
+        assert await viewer(client, created["apiKey"]) == {
+            "role": "ADMIN",
+            "workspace": {"name": "Padaria Central"},
+        }
+        # The printed key is the credential: a slightly different one is refused.
+        refused = await client.post(
+            "/graphql", json={"query": VIEWER}, headers={"Authorization": f"Bearer {created['apiKey']}x"}
+        )
+        assert refused.status_code == 401
+
+
+async def test_apikey_create_gives_a_key_with_the_requested_role(db_url: str, tmp_path: Path) -> None:
+    ok(await jornada(db_url, "migrate", cwd=tmp_path))
+    workspace = ok(
+        await jornada(db_url, "workspace", "create", "Padaria Central", "--json", cwd=tmp_path)
+    ).json()
+    ws_id = workspace["workspaceId"]
+
+    run = ok(
+        await jornada(
+            db_url, "apikey", "create", "--workspace", str(ws_id), "--role", "VIEWER", "--json", cwd=tmp_path
+        )
+    )
+    key = run.json()
+    assert key["workspaceId"] == ws_id
+    assert key["role"] == "VIEWER"
+    assert isinstance(key["apiKey"], str)
+    assert key["apiKey"] != workspace["apiKey"]
+
+    async with served(db_url) as client:
+        assert await viewer(client, key["apiKey"]) == {
+            "role": "VIEWER",
+            "workspace": {"name": "Padaria Central"},
+        }
+
+
+async def test_apikey_create_for_a_missing_workspace_exits_2_with_a_message(
+    db_url: str, tmp_path: Path
+) -> None:
+    ok(await jornada(db_url, "migrate", cwd=tmp_path))
+    run = await jornada(
+        db_url, "apikey", "create", "--workspace", "4242", "--role", "VIEWER", "--json", cwd=tmp_path
+    )
+    assert run.status == 2, run
+    assert run.stdout == ""
+    assert "4242" in run.stderr
+    assert "workspace" in run.stderr.lower()
+    assert "Traceback" not in run.stderr
+
+
+async def test_invalid_currency_exits_2_naming_the_field_and_creates_nothing(
+    db_url: str, tmp_path: Path
+) -> None:
+    ok(await jornada(db_url, "migrate", cwd=tmp_path))
+    run = await jornada(
+        db_url, "workspace", "create", "Padaria Central", "--currency", "REAIS", "--json", cwd=tmp_path
+    )
+    assert run.status == 2, run
+    assert run.stdout == ""
+    assert "currency" in run.stderr
+    assert "REAIS" in run.stderr
+    assert "Traceback" not in run.stderr
+
+    async with served(db_url) as _:
+        assert await count_workspaces() == 0
+
+
+async def test_bootstrap_creates_a_workspace_only_when_there_is_none(db_url: str, tmp_path: Path) -> None:
+    ok(await jornada(db_url, "migrate", cwd=tmp_path))
+
+    first = ok(await jornada(db_url, "bootstrap", "--name", "Padaria Central", cwd=tmp_path))
+    found = re.search(r"Bearer (\S+)", first.stdout)
+    assert found, first.stdout
+    key = found.group(1)
+
+    second = ok(await jornada(db_url, "bootstrap", "--name", "Another one", cwd=tmp_path))
+    assert "already exists" in second.stdout
+    assert "Bearer" not in second.stdout
+    assert key not in second.stdout
+
+    async with served(db_url) as client:
+        assert await count_workspaces() == 1
+        assert await viewer(client, key) == {"role": "ADMIN", "workspace": {"name": "Padaria Central"}}
+
+
+async def test_bootstrap_creates_nothing_when_a_workspace_was_made_by_hand(
+    db_url: str, tmp_path: Path
+) -> None:
+    ok(await jornada(db_url, "migrate", cwd=tmp_path))
+    ok(await jornada(db_url, "workspace", "create", "Padaria Central", "--json", cwd=tmp_path))
+
+    run = ok(await jornada(db_url, "bootstrap", cwd=tmp_path))
+    assert "already exists" in run.stdout
+    assert "Bearer" not in run.stdout
+
+    async with served(db_url) as _:
+        assert await count_workspaces() == 1
