@@ -20,7 +20,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 
 from api.settings import Settings
 from api.workspaces import Principal, authenticate
-from plugins.manager import PluginRegistry, build_registry, get_plugin_manager
+from plugins.manager import PluginRegistry, load_plugins
 from schema.build import build_schema
 from schema.context import Context
 
@@ -153,9 +153,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level)
-    registry = build_registry(get_plugin_manager())
-    for problem in registry.problems:
-        log.warning("plugin %s (%s) rejected: %s", problem.name, problem.distribution, problem.reason)
+    registry = load_plugins(autoload=settings.plugin_autoload, allow=settings.plugin_allow)
     view = JornadaGraphQL(settings, registry)
 
     @asynccontextmanager

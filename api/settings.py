@@ -33,6 +33,12 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _names(raw: str | None) -> frozenset[str] | None:
+    if raw is None or not raw.strip():
+        return None
+    return frozenset(n.strip() for n in raw.split(",") if n.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every tunable of the service, read once from the environment."""
@@ -47,6 +53,10 @@ class Settings:
     graphiql: bool = True
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "INFO"
+    # Partner plugins: entry points of the group `jornada`, all of them unless an allow-list of
+    # entry-point or distribution names is given; none at all when autoload is off.
+    plugin_autoload: bool = True
+    plugin_allow: frozenset[str] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -58,6 +68,8 @@ class Settings:
             graphiql=_bool(env, "JORNADA_GRAPHIQL", True),
             allowed_origins=origins,
             log_level=env.get("JORNADA_LOG_LEVEL", "INFO").upper(),
+            plugin_autoload=not _bool(env, "JORNADA_DISABLE_PLUGIN_AUTOLOAD", False),
+            plugin_allow=_names(env.get("JORNADA_PLUGINS")),
         )
 
     @property

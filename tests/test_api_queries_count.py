@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from api.interactions import NewInteraction, record_many
-from plugins.manager import build_registry, get_plugin_manager
+from plugins.manager import load_plugins
 from tests.conftest import Api, new_customer, raw_id
 
 pytestmark = pytest.mark.asyncio
@@ -53,7 +53,7 @@ def sql_log() -> Iterator[QueryCounter]:
 
 
 async def seed(api: Api, customers: int, each: int) -> None:
-    kinds = build_registry(get_plugin_manager()).kinds
+    kinds = load_plugins(autoload=False).kinds
     start = datetime(2025, 1, 1, tzinfo=UTC)
     items = []
     for n in range(customers):

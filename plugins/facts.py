@@ -1,0 +1,121 @@
+"""Customer facts kept up to date one interaction at a time (pure; the host stores the state).
+
+`FactsState` is a small accumulator: folding an interaction into it never needs the customer's
+earlier history, and it serialises to JSON so the host keeps one row per customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from plugins.types import CustomerFacts, InteractionFact
+
+PURCHASE_KINDS = ("purchase", "renewal")
+
+
+def _later(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b > a else a
+
+
+def _earlier(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b < a else a
+
+
+@dataclass
+class FactsState:
+    """Everything `CustomerFacts` needs that comes from interactions."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    first_at: dict[str, datetime] = field(default_factory=dict)
+    last_at: dict[str, datetime] = field(default_factory=dict)
+    revenue: Decimal = Decimal(0)
+    products: set[str] = field(default_factory=set)
+    # (time, score) of the latest survey answers; a late, older answer does not replace them.
+    latest_scores: dict[str, tuple[datetime, int]] = field(default_factory=dict)
+
+    def fold(self, event: InteractionFact) -> None:
+        kind, at = event.kind, event.occurred_at
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        self.first_at[kind] = _earlier(self.first_at.get(kind), at)
+        self.last_at[kind] = _later(self.last_at.get(kind), at)
+        if kind in PURCHASE_KINDS and event.amount is not None:
+            self.revenue += event.amount
+        elif kind == "refund" and event.amount is not None:
+            self.revenue -= event.amount
+        if kind == "purchase" and isinstance(event.properties.get("product"), str):
+            self.products.add(event.properties["product"])
+        if event.score is not None:
+            previous = self.latest_scores.get(kind)
+            if previous is None or at >= previous[0]:
+                self.latest_scores[kind] = (at, event.score)
+
+    def snapshot(
+        self,
+        *,
+        as_of: datetime,
+        stage_entered_at: datetime,
+        created_at: datetime,
+        profile: Mapping[str, Any] | None = None,
+        event: InteractionFact | None = None,
+    ) -> CustomerFacts:
+        profile = profile or {}
+        purchases = [self.first_at.get("purchase"), self.last_at.get("purchase")]
+        engaged = [t for t in self.last_at.values()]
+        subs = self.counts.get("subscription_started", 0) - self.counts.get("subscription_cancelled", 0)
+        return CustomerFacts(
+            as_of=as_of,
+            stage_entered_at=stage_entered_at,
+            created_at=created_at,
+            counts=dict(self.counts),
+            first_at=dict(self.first_at),
+            last_at=dict(self.last_at),
+            orders=self.counts.get("purchase", 0),
+            revenue=self.revenue,
+            first_purchase_at=purchases[0],
+            last_purchase_at=purchases[1],
+            products=frozenset(self.products),
+            latest_nps=self._score("nps_response"),
+            latest_csat=self._score("csat_response"),
+            latest_review_score=self._score("review"),
+            referrals=self.counts.get("referral", 0),
+            active_subscriptions=max(subs, 0),
+            last_engaged_at=max(engaged) if engaged else None,
+            job_title=profile.get("job_title"),
+            industry=profile.get("industry"),
+            tags=frozenset(profile.get("tags") or ()),
+            attributes=dict(profile.get("attributes") or {}),
+            event=event,
+        )
+
+    def _score(self, kind: str) -> int | None:
+        found = self.latest_scores.get(kind)
+        return found[1] if found else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "counts": self.counts,
+            "first_at": {k: v.isoformat() for k, v in self.first_at.items()},
+            "last_at": {k: v.isoformat() for k, v in self.last_at.items()},
+            "revenue": str(self.revenue),
+            "products": sorted(self.products),
+            "latest_scores": {k: [t.isoformat(), s] for k, (t, s) in self.latest_scores.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> FactsState:
+        if not data:
+            return cls()
+        return cls(
+            counts=dict(data.get("counts", {})),
+            first_at={k: datetime.fromisoformat(v) for k, v in data.get("first_at", {}).items()},
+            last_at={k: datetime.fromisoformat(v) for k, v in data.get("last_at", {}).items()},
+            revenue=Decimal(data.get("revenue", "0")),
+            products=set(data.get("products", [])),
+            latest_scores={
+                k: (datetime.fromisoformat(t), int(s)) for k, (t, s) in data.get("latest_scores", {}).items()
+            },
+        )
