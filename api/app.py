@@ -18,6 +18,8 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from tortoise.contrib.starlette import RegisterTortoise
 
+from api.events import StageEvents
+from api.lifecycle import Lifecycle
 from api.settings import Settings
 from api.workspaces import Principal, authenticate
 from plugins.manager import PluginRegistry, load_plugins
@@ -41,7 +43,9 @@ def _error_body(message: str, code: str) -> dict[str, Any]:
 class JornadaGraphQL(GraphQL[Context, None]):
     """The GraphQL view: authenticates every request before any resolver runs."""
 
-    def __init__(self, settings: Settings, registry: PluginRegistry) -> None:
+    def __init__(
+        self, settings: Settings, registry: PluginRegistry, lifecycle: Lifecycle, events: StageEvents
+    ) -> None:
         super().__init__(
             build_schema(settings),
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -49,6 +53,8 @@ class JornadaGraphQL(GraphQL[Context, None]):
         )
         self.settings = settings
         self.registry = registry
+        self.lifecycle = lifecycle
+        self.events = events
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not _wants_ide(scope):
@@ -72,6 +78,8 @@ class JornadaGraphQL(GraphQL[Context, None]):
             response=response,
             settings=self.settings,
             registry=self.registry,
+            lifecycle=self.lifecycle,
+            events=self.events,
             principal=principal,
         )
 
@@ -154,12 +162,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level)
     registry = load_plugins(autoload=settings.plugin_autoload, allow=settings.plugin_allow)
-    view = JornadaGraphQL(settings, registry)
+    events = StageEvents(registry, settings.database_url if settings.dialect == "postgres" else None)
+    lifecycle = Lifecycle(registry, events.publish)
+    view = JornadaGraphQL(settings, registry, lifecycle, events)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with RegisterTortoise(app, config=settings.tortoise_config()):
-            yield
+            await events.start()
+            try:
+                yield
+            finally:
+                await events.stop()
 
     app = Starlette(
         routes=[
@@ -171,6 +185,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.plugins = registry
+    app.state.lifecycle = lifecycle
+    app.state.events = events
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -16,7 +16,10 @@ from api.db import Params, connection, dialect_of, fetch, utc
 from api.errors import InputInvalid, Problem, invalid
 from api.models import Customer, CustomerTag, Interaction
 from api.pagination import ASC, DESC, KeysetQuery, Page, PageRequest, SortKey
-from api.records import CUSTOMER_COLUMNS, CustomerRecord, customer_from_row
+from api.records import CUSTOMER_COLUMNS, CustomerRecord, TransitionRecord, customer_from_row
+
+if TYPE_CHECKING:
+    from api.lifecycle import Lifecycle
 
 # GraphQL names of the input fields, for the `field` path of errors.
 API_NAMES = {
@@ -62,6 +65,9 @@ class CustomerFilter:
     acquisition_channel: str | None = None
     attributes: tuple[AttributeEquals, ...] = field(default_factory=tuple)
     ids: tuple[int, ...] | None = None
+    # In any of `stages` of the model `stage_model` (resolved by the caller: the primary by default).
+    stages: tuple[str, ...] = ()
+    stage_model: str | None = None
 
 
 ORDER_FIELDS: dict[str, SortKey] = {
@@ -201,29 +207,46 @@ async def _write_tags(workspace_id: int, customer_id: int, tags: list[str]) -> N
         )
 
 
+@dataclass(frozen=True)
+class Saved:
+    """A customer after a write, and the stage moves the write caused (already committed)."""
+
+    customer: CustomerRecord
+    transitions: list[TransitionRecord]
+
+
 async def create_customer(
-    workspace_id: int, data: dict[str, Any], now: datetime | None = None
-) -> CustomerRecord:
+    workspace_id: int, data: dict[str, Any], now: datetime | None = None, lifecycle: Lifecycle | None = None
+) -> Saved:
     values = clean_customer_fields(data)
     values.setdefault("tags", [])
     await _check_external_id(workspace_id, values.get("external_id"), None)
     moment = utc(now or datetime.now(UTC))
+    moves: list[TransitionRecord] = []
     try:
         async with in_transaction():
             row = await Customer.create(
                 workspace_id=workspace_id, created_at=moment, updated_at=moment, **values, **_derived(values)
             )
             await _write_tags(workspace_id, row.id, values["tags"])
+            record = (await get_customers(workspace_id, [row.id]))[row.id]
+            if lifecycle is not None:
+                moves = await lifecycle.customer_created(record)
     except IntegrityError:
         # Lost a race with a concurrent create of the same external id.
         raise _duplicate_external_id(values.get("external_id")) from None
-    found = await get_customers(workspace_id, [row.id])
-    return found[row.id]
+    if lifecycle is not None:
+        await lifecycle.publish(moves)
+    return Saved(record, moves)
 
 
 async def update_customer(
-    workspace_id: int, customer_id: int, changes: dict[str, Any], now: datetime | None = None
-) -> CustomerRecord:
+    workspace_id: int,
+    customer_id: int,
+    changes: dict[str, Any],
+    now: datetime | None = None,
+    lifecycle: Lifecycle | None = None,
+) -> Saved:
     values = clean_customer_fields(changes)
     current = (await get_customers(workspace_id, [customer_id])).get(customer_id)
     if current is None:
@@ -232,15 +255,22 @@ async def update_customer(
         await _check_external_id(workspace_id, values["external_id"], customer_id)
     merged = {k: getattr(current, k) for k in ("name", "email", "company")} | values
     values |= _derived(merged)
-    values["updated_at"] = utc(now or datetime.now(UTC))
+    moment = utc(now or datetime.now(UTC))
+    values["updated_at"] = moment
+    moves: list[TransitionRecord] = []
     try:
         async with in_transaction():
             await Customer.filter(id=customer_id, workspace_id=workspace_id).update(**values)
             if "tags" in values:
                 await _write_tags(workspace_id, customer_id, values["tags"])
+            record = (await get_customers(workspace_id, [customer_id]))[customer_id]
+            if lifecycle is not None:
+                moves = await lifecycle.customer_changed(record, moment)
     except IntegrityError:
         raise _duplicate_external_id(values.get("external_id")) from None
-    return (await get_customers(workspace_id, [customer_id]))[customer_id]
+    if lifecycle is not None:
+        await lifecycle.publish(moves)
+    return Saved(record, moves)
 
 
 async def delete_customer(workspace_id: int, customer_id: int) -> bool:
@@ -317,6 +347,12 @@ def filter_conditions(workspace_id: int, f: CustomerFilter, p: Params) -> list[s
     if f.ids is not None:
         out.append(f"c.id IN ({p.many(list(f.ids))})" if f.ids else "1 = 0")
     out.extend(_attribute_condition(cond, p) for cond in f.attributes)
+    if f.stages and f.stage_model:
+        out.append(
+            "EXISTS (SELECT 1 FROM stage_assignment a WHERE a.customer_id = c.id "
+            f"AND a.workspace_id = {p(workspace_id)} AND a.model_key = {p(f.stage_model)} "
+            f"AND a.stage IN ({p.many(list(f.stages))}))"
+        )
     return out
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -17,8 +17,11 @@ from api.db import Params, connection, dialect_of, fetch, utc
 from api.errors import InputInvalid, Problem
 from api.models import Customer, Interaction
 from api.pagination import DESC, KeysetQuery, Page, PageRequest, SortKey
-from api.records import INTERACTION_COLUMNS, InteractionRecord, interaction_from_row
+from api.records import INTERACTION_COLUMNS, InteractionRecord, TransitionRecord, interaction_from_row
 from plugins.types import InteractionKind
+
+if TYPE_CHECKING:
+    from api.lifecycle import Lifecycle
 
 MAX_FUTURE = timedelta(days=1)
 MAX_KEY_LENGTH = 200
@@ -54,10 +57,12 @@ class InteractionFilter:
 
 @dataclass(frozen=True)
 class Recorded:
-    """The outcome of one item: the interaction, and whether this call stored it."""
+    """The outcome of one item: the interaction, whether this call stored it, and the stage
+    moves it caused (committed with it)."""
 
     interaction: InteractionRecord
     created: bool
+    transitions: list[TransitionRecord] = field(default_factory=list)
 
 
 def validate(item: NewInteraction, kinds: Mapping[str, InteractionKind], now: datetime) -> list[Problem]:
@@ -175,6 +180,7 @@ async def record_many(
     items: Sequence[NewInteraction],
     kinds: Mapping[str, InteractionKind],
     now: datetime | None = None,
+    lifecycle: Lifecycle | None = None,
 ) -> list[Recorded | list[Problem]]:
     """Store each valid item; return, per item in order, what was stored or what was wrong.
 
@@ -193,7 +199,13 @@ async def record_many(
     pending = [(n, item) for n, (item, r) in enumerate(zip(items, results, strict=True)) if not r]
     async with in_transaction():
         for n, item in pending:
-            results[n] = await _store_one(workspace_id, item, seen)
+            outcome = await _store_one(workspace_id, item, seen)
+            if outcome.created and lifecycle is not None:
+                moves = await lifecycle.interaction_recorded(outcome.interaction, moment)
+                outcome = Recorded(outcome.interaction, True, moves)
+            results[n] = outcome
+    if lifecycle is not None:
+        await lifecycle.publish([t for r in results if isinstance(r, Recorded) for t in r.transitions])
     return results
 
 
@@ -217,9 +229,13 @@ async def _store_one(workspace_id: int, item: NewInteraction, seen: dict[str, In
 
 
 async def record_one(
-    workspace_id: int, item: NewInteraction, kinds: Mapping[str, InteractionKind], now: datetime | None = None
+    workspace_id: int,
+    item: NewInteraction,
+    kinds: Mapping[str, InteractionKind],
+    now: datetime | None = None,
+    lifecycle: Lifecycle | None = None,
 ) -> Recorded:
-    (result,) = await record_many(workspace_id, [item], kinds, now)
+    (result,) = await record_many(workspace_id, [item], kinds, now, lifecycle)
     if isinstance(result, list):
         raise InputInvalid(result)
     return result

@@ -142,3 +142,95 @@ class AcquisitionSpend(Model):
     class Meta:
         table = "acquisition_spend"
         indexes = (Index(fields=("workspace_id", "period_start"), name="spend_ws_period"),)
+
+
+class WorkspaceModel(Model):
+    """A lifecycle model a workspace tracks (or tracked), with its parameter overrides."""
+
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="models", on_delete=fields.CASCADE
+    )
+    model_key = fields.CharField(max_length=100)
+    is_primary = fields.BooleanField(default=False, db_default=False)
+    tracked = fields.BooleanField(default=True, db_default=True)
+    params: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
+    enabled_at = fields.DatetimeField()
+
+    class Meta:
+        table = "workspace_model"
+        unique_together = (("workspace", "model_key"),)
+
+
+class CustomerFactsRow(Model):
+    """The running facts of one customer, folded one interaction at a time (see plugins.facts)."""
+
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="customer_facts", on_delete=fields.CASCADE
+    )
+    customer: fields.OneToOneRelation[Customer] = fields.OneToOneField(
+        "models.Customer", related_name="facts", on_delete=fields.CASCADE
+    )
+    data: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "customer_facts"
+
+
+class StageAssignment(Model):
+    """Where a customer stands in one model now, since when, and when it next needs a look."""
+
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="assignments", on_delete=fields.CASCADE
+    )
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="assignments", on_delete=fields.CASCADE
+    )
+    model_key = fields.CharField(max_length=100)
+    stage = fields.CharField(max_length=100)
+    entered_at = fields.DatetimeField()
+    next_check_at = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "stage_assignment"
+        unique_together = (("customer", "model_key"),)
+        indexes = (
+            Index(fields=("workspace_id", "model_key", "stage"), name="assignment_ws_model_stage"),
+            Index(fields=("next_check_at",), name="assignment_due"),
+        )
+
+
+class StageTransition(Model):
+    """One recorded move of a customer in a model, with its cause. Never rewritten."""
+
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="transitions", on_delete=fields.CASCADE
+    )
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="transitions", on_delete=fields.CASCADE
+    )
+    model_key = fields.CharField(max_length=100)
+    model_version = fields.CharField(max_length=50)
+    from_stage = fields.CharField(max_length=100, null=True)
+    to_stage = fields.CharField(max_length=100)
+    occurred_at = fields.DatetimeField()
+    cause = fields.CharField(max_length=10)
+    rule = fields.CharField(max_length=100, null=True)
+    interaction_id = fields.IntField(null=True)
+    actor = fields.CharField(max_length=200, null=True)
+    note = fields.TextField(null=True)
+    # A rebuild (re-tracking a model) archives the transitions it replaces instead of deleting them.
+    archived = fields.BooleanField(default=False, db_default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "stage_transition"
+        indexes = (
+            Index(fields=("workspace_id", "model_key", "occurred_at"), name="transition_ws_model_time"),
+            Index(fields=("customer_id", "model_key", "occurred_at", "id"), name="transition_customer"),
+        )

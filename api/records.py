@@ -155,3 +155,82 @@ def spend_from_row(r: dict[str, Any]) -> SpendRecord:
         amount,
         as_datetime(r["created_at"]),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionRecord:
+    id: int
+    workspace_id: int
+    customer_id: int
+    model_key: str
+    model_version: str
+    from_stage: str | None
+    to_stage: str
+    occurred_at: datetime
+    cause: str
+    rule: str | None
+    interaction_id: int | None
+    actor: str | None
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentRecord:
+    customer_id: int
+    model_key: str
+    stage: str
+    entered_at: datetime
+    next_check_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceModelRecord:
+    model_key: str
+    is_primary: bool
+    tracked: bool
+    params: dict[str, Any]
+    enabled_at: datetime
+
+
+TRANSITION_COLUMNS = (
+    "t.id, t.workspace_id, t.customer_id, t.model_key, t.model_version, t.from_stage, t.to_stage, "
+    "t.occurred_at, t.cause, t.rule, t.interaction_id, t.actor, t.note"
+)
+
+
+def transition_from_row(r: dict[str, Any]) -> TransitionRecord:
+    return TransitionRecord(
+        id=r["id"],
+        workspace_id=r["workspace_id"],
+        customer_id=r["customer_id"],
+        model_key=r["model_key"],
+        model_version=r["model_version"],
+        from_stage=r["from_stage"],
+        to_stage=r["to_stage"],
+        occurred_at=as_datetime(r["occurred_at"]),
+        cause=r["cause"],
+        rule=r["rule"],
+        interaction_id=r["interaction_id"],
+        actor=r["actor"],
+        note=r["note"],
+    )
+
+
+def assignment_from_row(r: dict[str, Any]) -> AssignmentRecord:
+    return AssignmentRecord(
+        customer_id=r["customer_id"],
+        model_key=r["model_key"],
+        stage=r["stage"],
+        entered_at=as_datetime(r["entered_at"]),
+        next_check_at=as_optional_datetime(r["next_check_at"]),
+    )
+
+
+def workspace_model_from_row(r: dict[str, Any]) -> WorkspaceModelRecord:
+    return WorkspaceModelRecord(
+        model_key=r["model_key"],
+        is_primary=bool(r["is_primary"]),
+        tracked=bool(r["tracked"]),
+        params=as_json(r["params"], {}),
+        enabled_at=as_datetime(r["enabled_at"]),
+    )

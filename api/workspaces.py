@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 
 from api import validation as v
 from api.errors import InputInvalid, Problem, invalid
-from api.models import AcquisitionSpend, ApiKey, Workspace
+from api.models import AcquisitionSpend, ApiKey, Workspace, WorkspaceModel
 from api.records import (
     ApiKeyRecord,
     SpendRecord,
@@ -72,8 +72,11 @@ async def authenticate(secret: str) -> Principal | None:
     return Principal(r["workspace_id"], Role(r["role"]), r["id"], r["name"])
 
 
+DEFAULT_MODEL = "funnel"
+
+
 async def create_workspace(
-    name: str, currency: str = "BRL", timezone: str = "UTC"
+    name: str, currency: str = "BRL", timezone: str = "UTC", model_key: str = DEFAULT_MODEL
 ) -> tuple[WorkspaceRecord, str]:
     """A new workspace and the secret of its first ADMIN key (shown once)."""
     problems: list[Problem] = []
@@ -85,6 +88,14 @@ async def create_workspace(
         raise InputInvalid(problems)
     async with in_transaction():
         ws = await Workspace.create(name=clean_name, currency=clean_currency, timezone=clean_tz)
+        await WorkspaceModel.create(
+            workspace_id=ws.id,
+            model_key=model_key,
+            is_primary=True,
+            tracked=True,
+            params={},
+            enabled_at=ws.created_at,
+        )
         _, secret = await create_api_key(ws.id, "admin", Role.ADMIN)
     return await get_workspace(ws.id), secret
 

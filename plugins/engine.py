@@ -105,6 +105,24 @@ def evaluate(
     return result
 
 
+def next_check(
+    model: LifecycleModel, params: Mapping[str, Any], position: Position, facts: CustomerFacts
+) -> datetime | None:
+    """When a time-based rule from `position` may next hold, ignoring rules that hold now (used
+    after a manual move, which must stick until something new happens)."""
+    recheck: datetime | None = None
+    for transition in model.transitions_from(position.stage):
+        if transition.criterion is None:
+            continue
+        try:
+            check = _ask(transition, facts, params)
+        except Exception:
+            continue
+        if not check.fired and check.recheck_at and (recheck is None or check.recheck_at < recheck):
+            recheck = check.recheck_at
+    return recheck
+
+
 def catch_up(
     model: LifecycleModel, params: Mapping[str, Any], position: Position, facts_at: FactsAt, until: datetime
 ) -> Evaluation:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from plugins.types import CustomerFacts, InteractionFact
@@ -64,15 +65,15 @@ class FactsState:
     ) -> CustomerFacts:
         profile = profile or {}
         purchases = [self.first_at.get("purchase"), self.last_at.get("purchase")]
-        engaged = [t for t in self.last_at.values()]
         subs = self.counts.get("subscription_started", 0) - self.counts.get("subscription_cancelled", 0)
+        # Read-only views, not copies: a snapshot is built for every rule check during a replay.
         return CustomerFacts(
             as_of=as_of,
             stage_entered_at=stage_entered_at,
             created_at=created_at,
-            counts=dict(self.counts),
-            first_at=dict(self.first_at),
-            last_at=dict(self.last_at),
+            counts=MappingProxyType(self.counts),
+            first_at=MappingProxyType(self.first_at),
+            last_at=MappingProxyType(self.last_at),
             orders=self.counts.get("purchase", 0),
             revenue=self.revenue,
             first_purchase_at=purchases[0],
@@ -83,11 +84,11 @@ class FactsState:
             latest_review_score=self._score("review"),
             referrals=self.counts.get("referral", 0),
             active_subscriptions=max(subs, 0),
-            last_engaged_at=max(engaged) if engaged else None,
+            last_engaged_at=max(self.last_at.values()) if self.last_at else None,
             job_title=profile.get("job_title"),
             industry=profile.get("industry"),
             tags=frozenset(profile.get("tags") or ()),
-            attributes=dict(profile.get("attributes") or {}),
+            attributes=MappingProxyType(profile.get("attributes") or {}),
             event=event,
         )
 

@@ -12,9 +12,18 @@ from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
 
 from api import customers, interactions
+from api import lifecycle_store as lifecycle_store
+from api.events import StageEvents
 from api.interactions import InteractionFilter
+from api.lifecycle import Lifecycle, Tracked
 from api.pagination import Page
-from api.records import CustomerRecord, InteractionRecord
+from api.records import (
+    AssignmentRecord,
+    CustomerRecord,
+    InteractionRecord,
+    TransitionRecord,
+    WorkspaceModelRecord,
+)
 from api.settings import Settings
 from api.workspaces import Principal
 from plugins.manager import PluginRegistry
@@ -27,12 +36,37 @@ CountKey = tuple[int, InteractionFilter]
 class Loaders:
     """DataLoaders bound to one workspace; made anew for every request, so nothing leaks."""
 
-    def __init__(self, workspace_id: int) -> None:
+    def __init__(self, workspace_id: int, lifecycle: Lifecycle) -> None:
         self.workspace_id = workspace_id
+        self.lifecycle = lifecycle
+        self._models: list[WorkspaceModelRecord] | None = None
+        self.transition = DataLoader[int, TransitionRecord | None](self._transitions)
+        self.assignments = DataLoader[int, dict[str, AssignmentRecord]](self._assignments)
         self.customer = DataLoader[int, CustomerRecord | None](self._customers)
         self.interaction = DataLoader[int, InteractionRecord | None](self._interactions)
         self.customer_interactions = DataLoader[InteractionsKey, Page[InteractionRecord]](self._newest)
         self.customer_interaction_count = DataLoader[CountKey, int](self._counts)
+
+    async def workspace_models(self) -> list[WorkspaceModelRecord]:
+        """The workspace's models, read once per request."""
+        if self._models is None:
+            self._models = await lifecycle_store.workspace_models(self.workspace_id)
+        return self._models
+
+    async def tracked(self) -> list[Tracked]:
+        """The tracked, installed models, primary first."""
+        return self.lifecycle.resolve(await self.workspace_models())
+
+    async def _transitions(self, ids: list[int]) -> Sequence[TransitionRecord | None]:
+        found = await lifecycle_store.transitions_by_id(self.workspace_id, ids)
+        return [found.get(i) for i in ids]
+
+    async def _assignments(self, customer_ids: list[int]) -> Sequence[dict[str, AssignmentRecord]]:
+        keys = [t.key for t in await self.tracked()]
+        by_customer: dict[int, dict[str, AssignmentRecord]] = defaultdict(dict)
+        for a in await lifecycle_store.positions(customer_ids, keys):
+            by_customer[a.customer_id][a.model_key] = a
+        return [by_customer.get(cid, {}) for cid in customer_ids]
 
     async def _customers(self, ids: list[int]) -> Sequence[CustomerRecord | None]:
         found = await customers.get_customers(self.workspace_id, ids)
@@ -71,6 +105,8 @@ class Context:
     response: Any
     settings: Settings
     registry: PluginRegistry
+    lifecycle: Lifecycle
+    events: StageEvents
     principal: Principal | None = None
     connection_params: dict[str, Any] | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
@@ -88,7 +124,7 @@ class Context:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.workspace_id)
+            self._loaders = Loaders(self.workspace_id, self.lifecycle)
         return self._loaders
 
 

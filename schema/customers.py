@@ -12,14 +12,17 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from api import customers as service
-from api.errors import InputInvalid
+from api import lifecycle_store
+from api.errors import InputInvalid, invalid
 from api.interactions import InteractionFilter as ServiceInteractionFilter
+from api.lifecycle import Tracked
 from api.pagination import ASC, DESC, KeysetQuery, Page, PageRequest
-from api.records import CustomerRecord
+from api.records import AssignmentRecord, CustomerRecord
 from schema.connections import edges, page_info
 from schema.context import Info
 from schema.errors import bad_input
 from schema.interactions import InteractionConnection, InteractionFilter
+from schema.lifecycle import CustomerStage, StageTransition
 
 
 @strawberry.type(description="A postal address.")
@@ -115,6 +118,46 @@ class Customer(relay.Node):
         page = await loaders.customer_interactions.load((self.id, size, f))
         return InteractionConnection.from_page(page, count)
 
+    @strawberry.field(description="Where the customer stands in `model` (the primary model when omitted).")
+    async def stage(self, info: Info, model: str | None = None) -> CustomerStage:
+        tracked = await tracked_model(info, model)
+        found = (await info.context.loaders.assignments.load(self.id)).get(tracked.key)
+        if found is None:  # a customer from before the model was tracked: its initial stage
+            found = AssignmentRecord(
+                self.id, tracked.key, tracked.model.initial_for(tracked.params), self.created_at, None
+            )
+        return CustomerStage.from_record(info.context.registry, found)
+
+    @strawberry.field(
+        description="Where the customer stands in every model the workspace tracks, primary first."
+    )
+    async def stages(self, info: Info) -> list[CustomerStage]:
+        found = await info.context.loaders.assignments.load(self.id)
+        tracked = await info.context.loaders.tracked()
+        return [
+            CustomerStage.from_record(info.context.registry, found[t.key]) for t in tracked if t.key in found
+        ]
+
+    @strawberry.field(description="The customer's moves in `model` (primary when omitted), oldest first.")
+    async def history(
+        self, info: Info, model: str | None = None, first: int | None = None, after: str | None = None
+    ) -> StageTransitionConnection:
+        tracked = await tracked_model(info, model)
+        try:
+            page = await lifecycle_store.history(
+                info.context.workspace_id,
+                self.id,
+                tracked.key,
+                PageRequest(first=first, after=after),
+                info.context.settings.max_page_size,
+            )
+        except InputInvalid as exc:
+            raise bad_input(exc) from None
+        registry = info.context.registry
+        return StageTransitionConnection(
+            edges=edges(page, lambda t: StageTransition.from_record(registry, t)), page_info=page_info(page)
+        )
+
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
@@ -143,6 +186,11 @@ class CustomerConnection(relay.Connection[Customer]):
         return cls(edges=edges(page, Customer.from_record), page_info=page_info(page), count=count)
 
 
+@strawberry.type(name="StageTransitionConnection", description="A page of stage moves.")
+class StageTransitionConnection(relay.Connection[StageTransition]):
+    pass
+
+
 @strawberry.input(description="Equality on one custom attribute (scalar values only).")
 class AttributeEquals:
     key: str
@@ -164,13 +212,32 @@ class CustomerFilter:
     attributes: list[AttributeEquals] | None = strawberry.field(
         default=None, description="Each attribute equals its value."
     )
+    stage: str | None = strawberry.field(default=None, description="In this stage of `model`.")
+    stages: list[str] | None = strawberry.field(
+        default=None, description="In any of these stages of `model`."
+    )
+    model: str | None = strawberry.field(
+        default=None,
+        description="The model `stage`/`stages` refer to; the workspace's primary model if omitted.",
+    )
 
-    def to_service(self) -> service.CustomerFilter:
+    async def to_service(self, info: Info) -> service.CustomerFilter:
+        """The service's filter; stage conditions are checked against the workspace's models."""
         conds = []
         for n, a in enumerate(self.attributes or []):
             if isinstance(a.value, (dict, list)):
-                raise bad_input(InputInvalid([_attr_problem(n)]))
+                path = ("filter", "attributes", str(n), "value")
+                raise bad_input(
+                    invalid(path, "INVALID_FILTER", "Attribute filters compare scalar values only.")
+                )
             conds.append(service.AttributeEquals(a.key, cast(service.Scalar, a.value)))
+        stages = tuple([self.stage] if self.stage else []) + tuple(self.stages or ())
+        model = await tracked_model(info, self.model) if stages or self.model else None
+        unknown = [s for s in stages if model and model.model.stage(s) is None]
+        if unknown:
+            raise bad_input(
+                invalid(("filter", "stage"), "UNKNOWN_STAGE", f"{model and model.key} has no stage {unknown}")
+            )
         return service.CustomerFilter(
             text=self.text,
             email=self.email,
@@ -179,17 +246,19 @@ class CustomerFilter:
             created_before=self.created_before,
             acquisition_channel=self.acquisition_channel,
             attributes=tuple(conds),
+            stages=stages,
+            stage_model=model.key if model else None,
         )
 
 
-def _attr_problem(n: int) -> Any:
-    from api.errors import Problem
-
-    return Problem(
-        ("filter", "attributes", str(n), "value"),
-        "INVALID_FILTER",
-        "Attribute filters compare scalar values only.",
-    )
+async def tracked_model(info: Info, key: str | None) -> Tracked:
+    """A model the workspace tracks: `key`, or the primary model when `key` is None."""
+    tracked = await info.context.loaders.tracked()
+    for t in tracked:
+        if (key is None and t.is_primary) or t.key == key:
+            return t
+    keys = [t.key for t in tracked]
+    raise bad_input(invalid(("model",), "MODEL_NOT_TRACKED", f"This workspace tracks {keys}, not {key!r}."))
 
 
 @strawberry.enum(description="What customers can be ordered by.")

@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 from api import customers, interactions, workspaces
 from api.errors import InputInvalid, Problem
 from api.interactions import NewInteraction, Recorded
+from plugins.manager import PluginRegistry
 from schema.context import Info
 from schema.customers import (
     CreateCustomerInput,
@@ -22,6 +23,7 @@ from schema.customers import (
 )
 from schema.errors import UserError, user_errors
 from schema.interactions import Interaction
+from schema.lifecycle import StageTransition
 from schema.permissions import IsAdmin, IsEditor
 from schema.query import decode_customer_id
 from schema.workspace import AcquisitionSpend, ApiKey, Role
@@ -48,6 +50,9 @@ class RecordInteractionPayload:
     deduplicated: bool = strawberry.field(
         default=False, description="True when the idempotency key was already used: nothing new was stored."
     )
+    transitions: list[StageTransition] = strawberry.field(
+        default_factory=list, description="The stage moves this interaction caused, in every tracked model."
+    )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -56,6 +61,9 @@ class RecordInteractionResult:
     index: int = strawberry.field(description="The item's position in the input list, from 0.")
     interaction: Interaction | None = None
     deduplicated: bool = False
+    transitions: list[StageTransition] = strawberry.field(
+        default_factory=list, description="Moves it caused."
+    )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -146,13 +154,16 @@ def _node_id(gid: relay.GlobalID, type_name: str) -> int:
     return int(gid.node_id)
 
 
-def _recorded(index: int, outcome: Recorded | list[Problem]) -> RecordInteractionResult:
+def _recorded(
+    registry: PluginRegistry, index: int, outcome: Recorded | list[Problem]
+) -> RecordInteractionResult:
     if isinstance(outcome, list):
         return RecordInteractionResult(index=index, user_errors=user_errors(outcome))
     return RecordInteractionResult(
         index=index,
         interaction=Interaction.from_record(outcome.interaction),
         deduplicated=not outcome.created,
+        transitions=[StageTransition.from_record(registry, t) for t in outcome.transitions],
     )
 
 
@@ -161,19 +172,23 @@ class Mutation:
     @strawberry.mutation(description="Create a customer.", permission_classes=[IsEditor])
     async def create_customer(self, info: Info, input: CreateCustomerInput) -> CustomerPayload:
         try:
-            record = await customers.create_customer(info.context.workspace_id, customer_fields(input))
+            saved = await customers.create_customer(
+                info.context.workspace_id, customer_fields(input), lifecycle=info.context.lifecycle
+            )
         except InputInvalid as exc:
             return CustomerPayload(user_errors=user_errors(exc.problems))
-        return CustomerPayload(customer=Customer.from_record(record))
+        return CustomerPayload(customer=Customer.from_record(saved.customer))
 
     @strawberry.mutation(description="Change a customer's fields.", permission_classes=[IsEditor])
     async def update_customer(self, info: Info, input: UpdateCustomerInput) -> CustomerPayload:
         try:
             cid = _node_id(input.id, "Customer")
-            record = await customers.update_customer(info.context.workspace_id, cid, customer_fields(input))
+            saved = await customers.update_customer(
+                info.context.workspace_id, cid, customer_fields(input), lifecycle=info.context.lifecycle
+            )
         except InputInvalid as exc:
             return CustomerPayload(user_errors=user_errors(exc.problems))
-        return CustomerPayload(customer=Customer.from_record(record))
+        return CustomerPayload(customer=Customer.from_record(saved.customer))
 
     @strawberry.mutation(
         description="Erase a customer and all its interactions.", permission_classes=[IsEditor]
@@ -191,7 +206,9 @@ class Mutation:
     async def record_interaction(self, info: Info, input: RecordInteractionInput) -> RecordInteractionPayload:
         ctx = info.context
         try:
-            outcome = await interactions.record_one(ctx.workspace_id, input.to_service(), ctx.registry.kinds)
+            outcome = await interactions.record_one(
+                ctx.workspace_id, input.to_service(), ctx.registry.kinds, lifecycle=ctx.lifecycle
+            )
         except InputInvalid as exc:
             return RecordInteractionPayload(user_errors=user_errors(exc.problems))
         record = await ctx.loaders.customer.load(outcome.interaction.customer_id)
@@ -199,6 +216,7 @@ class Mutation:
             interaction=Interaction.from_record(outcome.interaction),
             customer=Customer.from_record(record) if record else None,
             deduplicated=not outcome.created,
+            transitions=[StageTransition.from_record(ctx.registry, t) for t in outcome.transitions],
         )
 
     @strawberry.mutation(
@@ -220,8 +238,10 @@ class Mutation:
                 results=[], stored_count=0, deduplicated_count=0, failed_count=0, user_errors=[error]
             )
         items = [i.to_service() for i in input.interactions]
-        outcomes = await interactions.record_many(ctx.workspace_id, items, ctx.registry.kinds)
-        results = [_recorded(n, o) for n, o in enumerate(outcomes)]
+        outcomes = await interactions.record_many(
+            ctx.workspace_id, items, ctx.registry.kinds, lifecycle=ctx.lifecycle
+        )
+        results = [_recorded(ctx.registry, n, o) for n, o in enumerate(outcomes)]
         all_errors = [
             Problem(p.field, p.code, p.message).at("interactions", str(n))
             for n, o in enumerate(outcomes)

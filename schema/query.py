@@ -12,6 +12,8 @@ from schema.context import Info
 from schema.customers import Customer, CustomerConnection, CustomerFilter, CustomerOrder
 from schema.errors import bad_input
 from schema.interactions import Interaction, InteractionConnection, InteractionFilter, InteractionKind
+from schema.lifecycle import LifecycleModel, PluginInfo, model_type, plugin_infos
+from schema.permissions import IsAdmin
 from schema.workspace import AcquisitionSpend, ApiKey, Role, Viewer, Workspace
 
 NODE_TYPES = {t.__name__ for t in (Customer, Interaction, Workspace, ApiKey, AcquisitionSpend)}
@@ -54,7 +56,7 @@ class Query:
         order_by: list[CustomerOrder] | None = None,
     ) -> CustomerConnection:
         ws = info.context.workspace_id
-        f = (filter or CustomerFilter()).to_service()
+        f = await (filter or CustomerFilter()).to_service(info)
         order = [(o.field.value, o.direction.value) for o in order_by or []]
         try:
             page = await customers.list_customers(
@@ -96,6 +98,26 @@ class Query:
             return await interactions.count_interactions(ws, f)
 
         return InteractionConnection.from_page(page, count)
+
+    @strawberry.field(
+        description="Every installed lifecycle model, from every plugin (built-in ones included)."
+    )
+    def lifecycle_models(self, info: Info) -> list[LifecycleModel]:
+        info.context.caller  # noqa: B018 - authenticated callers only
+        registry = info.context.registry
+        return [LifecycleModel.from_data(m.model, m.plugin) for m in registry.models.values()]
+
+    @strawberry.field(description="One installed lifecycle model by key; null when none has it.")
+    def lifecycle_model(self, info: Info, key: str) -> LifecycleModel | None:
+        info.context.caller  # noqa: B018 - authenticated callers only
+        return model_type(info.context.registry, key)
+
+    @strawberry.field(
+        description="Loaded plugins and the rejected ones with the reason (ADMIN).",
+        permission_classes=[IsAdmin],
+    )
+    def plugins(self, info: Info) -> list[PluginInfo]:
+        return plugin_infos(info.context.registry)
 
     @strawberry.field(description="Every kind of interaction that can be recorded, from every plugin.")
     def interaction_kinds(self, info: Info) -> list[InteractionKind]:

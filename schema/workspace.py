@@ -8,11 +8,13 @@ from decimal import Decimal
 from enum import Enum
 
 import strawberry
+from graphql import GraphQLError
 from strawberry import relay
 
 from api import workspaces as service
 from api.records import ApiKeyRecord, SpendRecord, WorkspaceRecord
 from schema.context import Info
+from schema.lifecycle import LifecycleModel, WorkspaceModel, model_type, workspace_model_type
 from schema.permissions import IsAdmin
 
 
@@ -72,6 +74,24 @@ class Workspace(relay.Node):
     )
     async def api_keys(self, info: Info) -> list[ApiKey]:
         return [ApiKey.from_record(k) for k in await service.list_api_keys(info.context.workspace_id)]
+
+    @strawberry.field(description="The model `customer.stage` answers for by default.")
+    async def primary_model(self, info: Info) -> LifecycleModel:
+        rows = await info.context.loaders.workspace_models()
+        primary = next(r for r in rows if r.is_primary)
+        found = model_type(info.context.registry, primary.model_key)
+        if found is None:
+            raise GraphQLError(
+                f"The primary model {primary.model_key!r} is not installed.",
+                extensions={"code": "MODEL_NOT_INSTALLED"},
+            )
+        return found
+
+    @strawberry.field(description="The models this workspace tracks (and tracked: their history is kept).")
+    async def models(self, info: Info) -> list[WorkspaceModel]:
+        rows = await info.context.loaders.workspace_models()
+        found = [workspace_model_type(info.context.registry, r) for r in rows]
+        return [m for m in found if m is not None]
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]

@@ -25,7 +25,18 @@ from api.migrate import apply_migrations
 from api.settings import Settings
 from api.workspaces import Role, create_api_key, create_workspace
 
-TABLES = ("interaction", "customer_tag", "customer", "acquisition_spend", "api_key", "workspace")
+TABLES = (
+    "stage_transition",
+    "stage_assignment",
+    "customer_facts",
+    "workspace_model",
+    "interaction",
+    "customer_tag",
+    "customer",
+    "acquisition_spend",
+    "api_key",
+    "workspace",
+)
 
 
 def on_postgres() -> bool:
