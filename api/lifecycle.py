@@ -75,6 +75,72 @@ def facts_at(state: FactsState, customer: CustomerRecord, event: InteractionFact
     return build
 
 
+def _transitions(
+    customer: CustomerRecord, t: Tracked, ev: Evaluation, interaction_id: int | None, cause: str
+) -> list[NewTransition]:
+    for error in ev.errors:
+        log.error("model %s rule %s failed for customer %s: %s", t.key, error.rule, customer.id, error.error)
+    return [
+        NewTransition(
+            customer.workspace_id,
+            customer.id,
+            t.key,
+            t.model.version,
+            m.source,
+            m.target,
+            m.at,
+            cause,
+            m.rule,
+            interaction_id,
+        )
+        for m in ev.moves
+    ]
+
+
+def replay_customer(
+    t: Tracked,
+    customer: CustomerRecord,
+    records: Sequence[InteractionRecord],
+    now: datetime,
+    cause: str = RULE,
+) -> tuple[Position, list[NewTransition]]:
+    """A customer's whole history through one model, from scratch (pure: no I/O). The customer
+    starts at the earlier of its creation and its first interaction."""
+    state = FactsState()
+    start = min([customer.created_at, *(r.occurred_at for r in records[:1])])
+    initial = t.model.initial_for(t.params)
+    out = [
+        NewTransition(
+            customer.workspace_id,
+            customer.id,
+            t.key,
+            t.model.version,
+            None,
+            initial,
+            start,
+            cause,
+            INITIAL_RULE,
+        )
+    ]
+    ev = engine.evaluate(t.model, t.params, Position(initial, start), facts_at(state, customer), start)
+    out += _transitions(customer, t, ev, None, cause)
+    position = ev.position
+    for record in records:
+        due = engine.catch_up(t.model, t.params, position, facts_at(state, customer), record.occurred_at)
+        out += _transitions(customer, t, due, None, cause)
+        event = event_of(record)
+        state.fold(event)
+        start_pos = Position(due.position.stage, due.position.entered_at)
+        ev = engine.evaluate(
+            t.model, t.params, start_pos, facts_at(state, customer, event), record.occurred_at
+        )
+        out += _transitions(customer, t, ev, record.id, cause)
+        position = ev.position
+    final = engine.catch_up(t.model, t.params, position, facts_at(state, customer), now)
+    out += _transitions(customer, t, final, None, cause)
+    return final.position, out
+
+
 class Lifecycle:
     """Bound to the loaded plugins; `publish` runs after commit (subscriptions, plugin hooks)."""
 
@@ -196,13 +262,7 @@ class Lifecycle:
     def _apply(
         self, customer: CustomerRecord, t: Tracked, ev: Evaluation, interaction_id: int | None
     ) -> list[NewTransition]:
-        for error in ev.errors:
-            log.error(
-                "model %s rule %s failed for customer %s: %s", t.key, error.rule, customer.id, error.error
-            )
-        return [
-            self._new(customer, t, m.source, m.target, m.at, RULE, m.rule, interaction_id) for m in ev.moves
-        ]
+        return _transitions(customer, t, ev, interaction_id, RULE)
 
     # --- time ------------------------------------------------------------------------------
 

@@ -206,3 +206,16 @@ async def history(
         f"ORDER BY {query.order_sql()} LIMIT {p(query.size + 1)}"
     )
     return query.page([transition_from_row(r) for r in await fetch(sql, p, conn)])
+
+
+async def facts_of(workspace_id: int, customer_ids: Sequence[int]) -> dict[int, FactsState]:
+    """The facts of several customers, without locking (for rebuilds inside one transaction)."""
+    if not customer_ids:
+        return {}
+    conn = connection()
+    p = Params(dialect_of(conn))
+    sql = (
+        f"SELECT customer_id, data FROM customer_facts WHERE workspace_id = {p(workspace_id)} "
+        f"AND customer_id IN ({p.many(list(customer_ids))})"
+    )
+    return {r["customer_id"]: FactsState.from_json(as_json(r["data"], {})) for r in await fetch(sql, p, conn)}

@@ -13,7 +13,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api.settings import Settings
-from schema.mutations import Mutation
+from schema.lifecycle_mutations import LifecycleMutation
+from schema.mutations import DataMutation
 from schema.query import Query
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
@@ -37,6 +38,11 @@ class JornadaSchema(strawberry.Schema):
                 log.error("unexpected error at %s", error.path, exc_info=error.original_error)
             else:
                 log.debug("request error: %s", error.message)
+
+
+@strawberry.type
+class Mutation(DataMutation, LifecycleMutation):
+    pass
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:

@@ -168,7 +168,7 @@ def _recorded(
 
 
 @strawberry.type
-class Mutation:
+class DataMutation:
     @strawberry.mutation(description="Create a customer.", permission_classes=[IsEditor])
     async def create_customer(self, info: Info, input: CreateCustomerInput) -> CustomerPayload:
         try:

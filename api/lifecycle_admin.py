@@ -1,0 +1,415 @@
+"""Admin operations on lifecycle models: manual moves, parameters, tracking, switching (replay
+or mapping), all-or-nothing when they write, with a dry run that writes nothing."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from api import lifecycle_store as store
+from api.customers import get_customers
+from api.db import Params, connection, dialect_of, fetch, utc
+from api.errors import InputInvalid, Problem, invalid
+from api.lifecycle import MANUAL, MAPPING, REPLAY, Lifecycle, Tracked, facts_at, replay_customer
+from api.lifecycle_store import NewTransition
+from api.models import StageAssignment, StageTransition, WorkspaceModel
+from api.records import (
+    CUSTOMER_COLUMNS,
+    INTERACTION_COLUMNS,
+    CustomerRecord,
+    InteractionRecord,
+    TransitionRecord,
+    customer_from_row,
+    interaction_from_row,
+)
+from plugins import engine
+from plugins.engine import Position
+from plugins.facts import FactsState
+from plugins.validation import param_problems
+
+BATCH = 500
+
+
+@dataclass
+class Rebuild:
+    """The outcome of building a model's stages for every customer."""
+
+    distribution: Counter[str] = field(default_factory=Counter)
+    transitions_written: int = 0
+
+
+# --- tracked models -------------------------------------------------------------------------
+
+
+async def _row(workspace_id: int, key: str) -> WorkspaceModel | None:
+    return await WorkspaceModel.filter(workspace_id=workspace_id, model_key=key).first()
+
+
+def _installed(lifecycle: Lifecycle, key: str, field_name: str = "model") -> Tracked:
+    model = lifecycle.registry.model(key)
+    if model is None:
+        installed = sorted(lifecycle.registry.models)
+        raise invalid((field_name,), "UNKNOWN_MODEL", f"No installed model {key!r}; installed: {installed}.")
+    return Tracked(model, dict(model.defaults), False)
+
+
+async def configure(lifecycle: Lifecycle, workspace_id: int, key: str, values: Mapping[str, Any]) -> None:
+    """Set parameter values (null resets one to its default) and have every customer of the model
+    looked at again by the periodic check (new thresholds may move them)."""
+    tracked = _installed(lifecycle, key)
+    row = await _row(workspace_id, key)
+    if row is None or not row.tracked:
+        raise invalid(("model",), "MODEL_NOT_TRACKED", f"This workspace does not track {key!r}.")
+    given = {k: v for k, v in values.items() if v is not None}
+    problems = param_problems(tracked.model, given)
+    if problems:
+        raise InputInvalid(
+            [Problem(("params", name), "INVALID_PARAM", msg) for name, msg in problems.items()]
+        )
+    merged = {**row.params, **given}
+    for name, value in values.items():
+        if value is None:
+            merged.pop(name, None)
+    now = datetime.now(UTC)
+    async with in_transaction():
+        await WorkspaceModel.filter(id=row.id).update(params=merged)
+        await StageAssignment.filter(workspace_id=workspace_id, model_key=key).update(next_check_at=now)
+
+
+async def untrack(workspace_id: int, key: str) -> None:
+    row = await _row(workspace_id, key)
+    if row is None or not row.tracked:
+        raise invalid(("model",), "MODEL_NOT_TRACKED", f"This workspace does not track {key!r}.")
+    if row.is_primary:
+        raise invalid(
+            ("model",), "PRIMARY_MODEL", "The primary model cannot be untracked; switch to another first."
+        )
+    async with in_transaction():
+        await WorkspaceModel.filter(id=row.id).update(tracked=False)
+        await StageAssignment.filter(workspace_id=workspace_id, model_key=key).update(next_check_at=None)
+
+
+async def track(lifecycle: Lifecycle, workspace_id: int, key: str, dry_run: bool) -> Rebuild:
+    """Track `key` beside the primary model, its stages rebuilt by replaying every history."""
+    row = await _row(workspace_id, key)
+    if row is not None and row.tracked:
+        raise invalid(("model",), "ALREADY_TRACKED", f"This workspace already tracks {key!r}.")
+    t = _tracked_with(lifecycle, key, row)
+    return await _rebuild(workspace_id, t, lambda: replay(workspace_id, t), dry_run, primary=False)
+
+
+async def switch(
+    lifecycle: Lifecycle,
+    workspace_id: int,
+    key: str,
+    strategy: str,
+    mapping: Mapping[str, str] | None,
+    dry_run: bool,
+) -> Rebuild:
+    """Make `key` the primary model. Untracked: its stages are built by REPLAY or MAPPING from the
+    current primary. Already tracked: it only becomes primary (its stages are current)."""
+    rows = await store.workspace_models(workspace_id)
+    primary = next((r for r in rows if r.is_primary), None)
+    row = await _row(workspace_id, key)
+    target = _tracked_with(lifecycle, key, row)
+    if primary is not None and primary.model_key == key:
+        raise invalid(("model",), "ALREADY_PRIMARY", f"{key!r} is already the primary model.")
+    source = lifecycle.resolve([primary])[0] if primary else None
+    if strategy == MAPPING:
+        if source is None:
+            raise invalid(("strategy",), "NO_SOURCE_MODEL", "There is no current model to map from.")
+        _check_mapping(source, target, mapping or {})
+    if row is not None and row.tracked:
+        if not dry_run:
+            await _set_primary(workspace_id, key)
+        return Rebuild(distribution=await _distribution(workspace_id, key))
+    if strategy == MAPPING:
+        assert source is not None
+        return await _rebuild(
+            workspace_id,
+            target,
+            lambda: remap(workspace_id, source, target, mapping or {}),
+            dry_run,
+            primary=True,
+        )
+    return await _rebuild(workspace_id, target, lambda: replay(workspace_id, target), dry_run, primary=True)
+
+
+def _tracked_with(lifecycle: Lifecycle, key: str, row: WorkspaceModel | None) -> Tracked:
+    base = _installed(lifecycle, key)
+    params = {**base.params, **(row.params if row else {})}
+    return Tracked(base.model, params, False)
+
+
+def _check_mapping(source: Tracked, target: Tracked, mapping: Mapping[str, str]) -> None:
+    problems = []
+    for old, new in mapping.items():
+        if source.model.stage(old) is None:
+            problems.append(Problem(("mapping", old), "UNKNOWN_STAGE", f"{source.key} has no stage {old!r}."))
+        if target.model.stage(new) is None:
+            problems.append(Problem(("mapping", old), "UNKNOWN_STAGE", f"{target.key} has no stage {new!r}."))
+    missing = [s.key for s in source.model.stages if s.key not in mapping]
+    if missing:
+        problems.append(
+            Problem(
+                ("mapping",), "INCOMPLETE_MAPPING", f"Map every stage of {source.key}; missing: {missing}."
+            )
+        )
+    if problems:
+        raise InputInvalid(problems)
+
+
+async def _set_primary(workspace_id: int, key: str) -> None:
+    async with in_transaction():
+        await WorkspaceModel.filter(workspace_id=workspace_id).update(is_primary=False)
+        await WorkspaceModel.filter(workspace_id=workspace_id, model_key=key).update(
+            is_primary=True, tracked=True
+        )
+
+
+async def _distribution(workspace_id: int, key: str) -> Counter[str]:
+    conn = connection()
+    p = Params(dialect_of(conn))
+    sql = (
+        f"SELECT stage, COUNT(*) AS n FROM stage_assignment WHERE workspace_id = {p(workspace_id)} "
+        f"AND model_key = {p(key)} GROUP BY stage"
+    )
+    return Counter({r["stage"]: int(r["n"]) for r in await fetch(sql, p, conn)})
+
+
+# --- rebuilding -------------------------------------------------------------------------------
+
+Built = tuple[list[tuple[int, Position]], list[NewTransition]]
+
+
+async def _rebuild(workspace_id: int, t: Tracked, batches: Any, dry_run: bool, primary: bool) -> Rebuild:
+    result = Rebuild()
+    if dry_run:
+        async for positions, _ in batches():
+            result.distribution.update(p.stage for _, p in positions)
+        return result
+    now = datetime.now(UTC)
+    async with in_transaction():
+        await StageTransition.filter(workspace_id=workspace_id, model_key=t.key, archived=False).update(
+            archived=True
+        )
+        await StageAssignment.filter(workspace_id=workspace_id, model_key=t.key).delete()
+        async for positions, transitions in batches():
+            await _write(workspace_id, t.key, positions, transitions, now)
+            result.distribution.update(p.stage for _, p in positions)
+            result.transitions_written += len(transitions)
+        await _enable(workspace_id, t.key, now, primary)
+    return result
+
+
+async def _enable(workspace_id: int, key: str, now: datetime, primary: bool) -> None:
+    row = await _row(workspace_id, key)
+    if row is None:
+        await WorkspaceModel.create(
+            workspace_id=workspace_id, model_key=key, tracked=True, params={}, enabled_at=now
+        )
+    else:
+        await WorkspaceModel.filter(id=row.id).update(tracked=True, enabled_at=now)
+    if primary:
+        await _set_primary(workspace_id, key)
+
+
+async def _write(
+    workspace_id: int,
+    key: str,
+    positions: list[tuple[int, Position]],
+    transitions: list[NewTransition],
+    now: datetime,
+) -> None:
+    await StageAssignment.bulk_create(
+        [
+            StageAssignment(
+                workspace_id=workspace_id,
+                customer_id=cid,
+                model_key=key,
+                stage=p.stage,
+                entered_at=utc(p.entered_at),
+                next_check_at=utc(p.next_check_at) if p.next_check_at else None,
+                updated_at=now,
+            )
+            for cid, p in positions
+        ],
+        batch_size=BATCH,
+    )
+    await StageTransition.bulk_create(
+        [
+            StageTransition(
+                workspace_id=t.workspace_id,
+                customer_id=t.customer_id,
+                model_key=t.model_key,
+                model_version=t.model_version,
+                from_stage=t.from_stage,
+                to_stage=t.to_stage,
+                occurred_at=utc(t.occurred_at),
+                cause=t.cause,
+                rule=t.rule,
+                interaction_id=t.interaction_id,
+                actor=t.actor,
+                note=t.note,
+                archived=False,
+                created_at=now,
+            )
+            for t in transitions
+        ],
+        batch_size=BATCH,
+    )
+
+
+async def _customer_batches(workspace_id: int) -> AsyncIterator[list[CustomerRecord]]:
+    """Every customer of the workspace, `BATCH` at a time, in id order (memory stays flat)."""
+    last = 0
+    while True:
+        conn = connection()
+        p = Params(dialect_of(conn))
+        sql = (
+            f"SELECT {CUSTOMER_COLUMNS} FROM customer c WHERE c.workspace_id = {p(workspace_id)} "
+            f"AND c.id > {p(last)} ORDER BY c.id LIMIT {p(BATCH)}"
+        )
+        batch = [customer_from_row(r) for r in await fetch(sql, p, conn)]
+        if not batch:
+            return
+        yield batch
+        last = batch[-1].id
+
+
+async def _histories(workspace_id: int, customer_ids: Sequence[int]) -> dict[int, list[InteractionRecord]]:
+    conn = connection()
+    p = Params(dialect_of(conn))
+    sql = (
+        f"SELECT {INTERACTION_COLUMNS} FROM interaction i WHERE i.workspace_id = {p(workspace_id)} "
+        f"AND i.customer_id IN ({p.many(list(customer_ids))}) ORDER BY i.customer_id, i.occurred_at, i.id"
+    )
+    out: dict[int, list[InteractionRecord]] = {}
+    for row in await fetch(sql, p, conn):
+        out.setdefault(row["customer_id"], []).append(interaction_from_row(row))
+    return out
+
+
+async def replay(workspace_id: int, t: Tracked) -> AsyncIterator[Built]:
+    """Each customer's interactions through the model in time order, time rules at their due
+    times, with historical timestamps."""
+    now = datetime.now(UTC)
+    async for customers in _customer_batches(workspace_id):
+        histories = await _histories(workspace_id, [c.id for c in customers])
+        positions, transitions = [], []
+        for c in customers:
+            position, moves = replay_customer(t, c, histories.get(c.id, []), now, REPLAY)
+            positions.append((c.id, position))
+            transitions += moves
+        yield positions, transitions
+
+
+async def remap(
+    workspace_id: int, source: Tracked, target: Tracked, mapping: Mapping[str, str]
+) -> AsyncIterator[Built]:
+    """Every customer's stage in `source` carried to its mapped stage in `target`, as of now."""
+    now = datetime.now(UTC)
+    async for customers in _customer_batches(workspace_id):
+        ids = [c.id for c in customers]
+        old = {a.customer_id: a.stage for a in await store.positions(ids, [source.key])}
+        facts = await store.facts_of(workspace_id, ids)
+        positions, transitions = [], []
+        for c in customers:
+            stage = mapping.get(old.get(c.id, ""), target.model.initial_for(target.params))
+            pos = Position(stage, now)
+            check = engine.next_check(
+                target.model, target.params, pos, facts_at(facts.get(c.id, FactsState()), c)(now, now)
+            )
+            positions.append((c.id, Position(stage, now, check)))
+            transitions.append(
+                NewTransition(
+                    workspace_id,
+                    c.id,
+                    target.key,
+                    target.model.version,
+                    None,
+                    stage,
+                    now,
+                    MAPPING,
+                    f"from {source.key}:{old.get(c.id)}",
+                )
+            )
+        yield positions, transitions
+
+
+# --- manual moves -----------------------------------------------------------------------------
+
+
+async def move(
+    lifecycle: Lifecycle,
+    workspace_id: int,
+    customer_id: int,
+    key: str | None,
+    stage: str,
+    note: str | None,
+    force: bool,
+    actor: str,
+    may_force: bool,
+) -> list[TransitionRecord]:
+    """Move a customer by hand, only along the model's transitions unless forced (ADMIN)."""
+    tracked = await lifecycle.tracked(workspace_id)
+    t = next((x for x in tracked if (key is None and x.is_primary) or x.key == key), None)
+    if t is None:
+        raise invalid(
+            ("model",), "MODEL_NOT_TRACKED", f"This workspace tracks {[x.key for x in tracked]}, not {key!r}."
+        )
+    if t.model.stage(stage) is None:
+        raise invalid(("stage",), "UNKNOWN_STAGE", f"{t.key} has no stage {stage!r}.")
+    if force and not may_force:
+        raise invalid(("force",), "FORBIDDEN", "Only an ADMIN key may force a move.")
+    now = datetime.now(UTC)
+    async with in_transaction():
+        customer = (await get_customers(workspace_id, [customer_id])).get(customer_id)
+        if customer is None:
+            raise invalid(("customerId",), "NOT_FOUND", "No customer with this id in this workspace.")
+        state = await store.lock_facts(workspace_id, customer_id)
+        current = {a.model_key: a for a in await store.positions([customer_id], [t.key])}.get(t.key)
+        here = current.stage if current else t.model.initial_for(t.params)
+        _check_allowed(t, here, stage, force)
+        entered = max(now, current.entered_at) if current else now
+        pos = Position(stage, entered)
+        check = engine.next_check(t.model, t.params, pos, facts_at(state, customer)(now, entered))
+        await store.save_position(workspace_id, customer_id, t.key, Position(stage, entered, check), now)
+        moved = await store.insert_transitions(
+            [
+                NewTransition(
+                    workspace_id,
+                    customer_id,
+                    t.key,
+                    t.model.version,
+                    here,
+                    stage,
+                    entered,
+                    MANUAL,
+                    None,
+                    None,
+                    actor,
+                    note,
+                )
+            ]
+        )
+    await lifecycle.publish(moved)
+    return moved
+
+
+def _check_allowed(t: Tracked, here: str, stage: str, force: bool) -> None:
+    if here == stage:
+        raise invalid(("stage",), "ALREADY_IN_STAGE", f"The customer is already in {stage!r}.")
+    allowed = sorted({x.target for x in t.model.transitions_from(here)})
+    if stage not in allowed and not force:
+        raise invalid(
+            ("stage",),
+            "TRANSITION_NOT_ALLOWED",
+            f"{t.key} has no transition from {here!r} to {stage!r}; allowed: {allowed} "
+            "(an ADMIN may pass force: true).",
+        )
