@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from starlette.applications import Starlette
@@ -148,6 +149,19 @@ class _TooLarge(Exception):
     pass
 
 
+async def periodic_ticks(lifecycle: Lifecycle, settings: Settings) -> None:
+    """Apply due time-based rules every `tick_interval` seconds; a failure is logged, never fatal."""
+    while True:
+        await asyncio.sleep(settings.tick_interval)
+        try:
+            # More may be due than one batch: keep going until a batch finds nobody.
+            result = await lifecycle.tick(limit=settings.tick_batch)
+            while result.customers > 0:
+                result = await lifecycle.tick(limit=settings.tick_batch)
+        except Exception:
+            log.exception("periodic check of time-based rules failed")
+
+
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -170,9 +184,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with RegisterTortoise(app, config=settings.tortoise_config()):
             await events.start()
+            ticker = (
+                asyncio.create_task(periodic_ticks(lifecycle, settings))
+                if settings.tick_interval > 0
+                else None
+            )
             try:
                 yield
             finally:
+                if ticker is not None:
+                    ticker.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await ticker
                 await events.stop()
 
     app = Starlette(

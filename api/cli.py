@@ -15,6 +15,7 @@ from api.errors import InputInvalid
 from api.migrate import apply_migrations
 from api.settings import Settings
 from api.workspaces import Role, count_workspaces, create_api_key, create_workspace, workspace_exists
+from plugins.manager import load_plugins
 
 ROLES = [r.value for r in Role]
 
@@ -122,6 +123,70 @@ def _run(settings: Settings, work: Callable[[], Coroutine[Any, Any, Any]]) -> An
         raise SystemExit(2) from None
 
 
+def cmd_tick(settings: Settings, args: argparse.Namespace) -> int:
+    """Apply every due time-based rule once, batch after batch, then exit."""
+    from api.lifecycle import Lifecycle
+
+    registry = load_plugins(autoload=settings.plugin_autoload, allow=settings.plugin_allow)
+    lifecycle = Lifecycle(registry)  # no subscribers in this process; hooks still run
+
+    async def work() -> tuple[int, int]:
+        customers = moves = 0
+        while True:
+            result = await lifecycle.tick(limit=settings.tick_batch)
+            customers, moves = customers + result.customers, moves + result.moves
+            if result.customers == 0:
+                return customers, moves
+
+    customers, moves = _run(settings, work)
+    print(f"checked {customers} customers, {moves} moves")
+    return 0
+
+
+def cmd_plugins(settings: Settings, args: argparse.Namespace) -> int:
+    registry = load_plugins(autoload=settings.plugin_autoload, allow=settings.plugin_allow)
+    data: dict[str, list[dict[str, Any]]] = {
+        "plugins": [
+            {
+                "name": i.name,
+                "distribution": i.distribution,
+                "version": i.version,
+                "hooks": list(i.hooks),
+                "builtin": i.builtin,
+            }
+            for i in registry.plugins.values()
+        ],
+        "models": [
+            {
+                "key": m.model.key,
+                "name": m.model.name,
+                "version": m.model.version,
+                "plugin": m.plugin.name,
+                "distribution": m.plugin.distribution,
+            }
+            for m in registry.models.values()
+        ],
+        "rejected": [
+            {"name": x.name, "distribution": x.distribution, "version": x.version, "reason": x.reason}
+            for x in registry.problems
+        ],
+    }
+    lines = ["models:"]
+    lines += [
+        f"  {m['key']:<14} {m['version']:<8} {m['name']}  ({m['distribution']}: {m['plugin']})"
+        for m in data["models"]
+    ]
+    lines += ["plugins:"]
+    lines += [
+        f"  {p['name']:<22} {p['distribution']} {p['version']}  hooks: {', '.join(p['hooks'])}"
+        for p in data["plugins"]
+    ]
+    lines += ["rejected plugins:" if data["rejected"] else "rejected plugins: none"]
+    lines += [f"  {x['name']} ({x['distribution']} {x['version']}): {x['reason']}" for x in data["rejected"]]
+    _print(data, args.json, lines)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jornada", description="Jornada customer-lifecycle engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -154,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--name")
     key.add_argument("--json", action="store_true", help="print one JSON object")
     key.set_defaults(func=cmd_apikey_create)
+    sub.add_parser("tick", help="apply due time-based stage rules once").set_defaults(func=cmd_tick)
+    plugins = sub.add_parser("plugins", help="list models, plugins and rejected plugins")
+    plugins.add_argument("--json", action="store_true", help="print one JSON object")
+    plugins.set_defaults(func=cmd_plugins)
     return parser
 
 

@@ -141,6 +141,12 @@ def replay_customer(
     return final.position, out
 
 
+@dataclass(frozen=True)
+class TickResult:
+    customers: int
+    moves: int
+
+
 class Lifecycle:
     """Bound to the loaded plugins; `publish` runs after commit (subscriptions, plugin hooks)."""
 
@@ -266,11 +272,13 @@ class Lifecycle:
 
     # --- time ------------------------------------------------------------------------------
 
-    async def tick(self, now: datetime | None = None, limit: int = 500) -> int:
-        """Apply the time-based rules that fell due, for at most `limit` customers. Returns the
-        number of moves. Several workers may run this at once on PostgreSQL (SKIP LOCKED)."""
+    async def tick(self, now: datetime | None = None, limit: int = 500) -> TickResult:
+        """Apply the time-based rules that fell due, for at most `limit` customers, found through
+        the `next_check_at` index. Several workers may run this at once on PostgreSQL: a customer
+        another worker holds is skipped (SKIP LOCKED), so no move is made twice."""
         moment = now or datetime.now(UTC)
         moved: list[TransitionRecord] = []
+        checked = 0
         for workspace_id, customer_id in await store.due_customers(moment, limit):
             async with in_transaction():
                 if not await store.try_lock_customer(workspace_id, customer_id):
@@ -280,5 +288,6 @@ class Lifecycle:
                     continue
                 state = await store.lock_facts(workspace_id, customer_id)
                 moved += await self._advance(customer, state, None, moment, moment)
+                checked += 1
         await self.publish(moved)
-        return len(moved)
+        return TickResult(checked, len(moved))

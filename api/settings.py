@@ -57,6 +57,10 @@ class Settings:
     # entry-point or distribution names is given; none at all when autoload is off.
     plugin_autoload: bool = True
     plugin_allow: frozenset[str] | None = None
+    # Seconds between periodic checks of time-based rules in the server; 0 turns them off (the
+    # default for a Settings built in code, as tests do; the environment's default is 60).
+    tick_interval: float = 0
+    tick_batch: int = 500
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +74,7 @@ class Settings:
             log_level=env.get("JORNADA_LOG_LEVEL", "INFO").upper(),
             plugin_autoload=not _bool(env, "JORNADA_DISABLE_PLUGIN_AUTOLOAD", False),
             plugin_allow=_names(env.get("JORNADA_PLUGINS")),
+            tick_interval=float(_int(env, "JORNADA_TICK_INTERVAL", 60)),
         )
 
     @property

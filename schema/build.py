@@ -8,7 +8,14 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -16,6 +23,7 @@ from api.settings import Settings
 from schema.lifecycle_mutations import LifecycleMutation
 from schema.mutations import DataMutation
 from schema.query import Query
+from schema.subscription import Subscription
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 log = logging.getLogger("jornada.graphql")
@@ -52,10 +60,13 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaskErrors(should_mask_error=is_unexpected, error_message="Unexpected error."),
+        ParserCache,
+        ValidationCache,
     ]
     return JornadaSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(relay_max_results=settings.max_page_size),
     )

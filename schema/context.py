@@ -121,6 +121,9 @@ class Context:
     def workspace_id(self) -> int:
         return self.caller.workspace_id
 
+    def reset_loaders(self) -> None:
+        self._loaders = None
+
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:

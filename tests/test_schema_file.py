@@ -15,12 +15,12 @@ def test_every_public_type_and_root_field_has_a_description() -> None:
     schema = build_schema()._schema
     missing = []
     for name, gql_type in schema.type_map.items():
-        if name.startswith("__") or name in {"Query", "Mutation", "PageInfo"}:
+        if name.startswith("__") or name in {"Query", "Mutation", "Subscription", "PageInfo"}:
             continue
         documented = isinstance(gql_type, (GraphQLObjectType, GraphQLInputObjectType, GraphQLEnumType))
         if documented and not gql_type.description and not name.endswith(("Edge", "Connection")):
             missing.append(name)
-    for root in (schema.query_type, schema.mutation_type):
+    for root in (schema.query_type, schema.mutation_type, schema.subscription_type):
         assert root is not None
         missing += [f"{root.name}.{f}" for f, field in root.fields.items() if not field.description]
     assert missing == []
