@@ -166,16 +166,17 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, plugins: PluginRegistry | None = None) -> Starlette:
     """Build the ASGI application.
 
     `settings` defaults to `Settings.from_env()`. The database is opened in the lifespan (the
-    schema must already be migrated: `jornada migrate`); plugins are loaded here, once per app,
-    and kept on `app.state.plugins`.
+    schema must already be migrated: `jornada migrate`). Plugins are loaded here, once per app
+    (entry points as the settings allow), unless a ready `plugins` registry is given (tests), and
+    kept on `app.state.plugins`.
     """
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level)
-    registry = load_plugins(autoload=settings.plugin_autoload, allow=settings.plugin_allow)
+    registry = plugins or load_plugins(autoload=settings.plugin_autoload, allow=settings.plugin_allow)
     events = StageEvents(registry, settings.database_url if settings.dialect == "postgres" else None)
     lifecycle = Lifecycle(registry, events.publish)
     view = JornadaGraphQL(settings, registry, lifecycle, events)

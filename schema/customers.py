@@ -142,12 +142,12 @@ class Customer(relay.Node):
     async def history(
         self, info: Info, model: str | None = None, first: int | None = None, after: str | None = None
     ) -> StageTransitionConnection:
-        tracked = await tracked_model(info, model)
+        key = await history_model(info, model)
         try:
             page = await lifecycle_store.history(
                 info.context.workspace_id,
                 self.id,
-                tracked.key,
+                key,
                 PageRequest(first=first, after=after),
                 info.context.settings.max_page_size,
             )
@@ -249,6 +249,16 @@ class CustomerFilter:
             stages=stages,
             stage_model=model.key if model else None,
         )
+
+
+async def history_model(info: Info, key: str | None) -> str:
+    """A model whose history the workspace keeps: tracked now or earlier (untracking keeps it)."""
+    if key is None:
+        return (await tracked_model(info, None)).key
+    rows = await info.context.loaders.workspace_models()
+    if any(r.model_key == key for r in rows):
+        return key
+    raise bad_input(invalid(("model",), "MODEL_NOT_TRACKED", f"This workspace never tracked {key!r}."))
 
 
 async def tracked_model(info: Info, key: str | None) -> Tracked:

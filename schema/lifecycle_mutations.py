@@ -134,6 +134,7 @@ def _counts(info: Info, key: str, counts: Counter[str]) -> list[StageCount]:
 
 
 async def _rebuilt(info: Info, key: str, result: admin.Rebuild, dry_run: bool) -> RebuildPayload:
+    info.context.reset_loaders()  # the workspace's models changed
     return RebuildPayload(
         workspace=None if dry_run else await _workspace(info),
         distribution=_counts(info, key, result.distribution),
@@ -184,6 +185,7 @@ class LifecycleMutation:
             await admin.configure(ctx.lifecycle, ctx.workspace_id, input.model, input.params)
         except InputInvalid as exc:
             return ConfigureLifecycleModelPayload(user_errors=user_errors(exc.problems))
+        ctx.reset_loaders()
         rows = await workspace_models(ctx.workspace_id)
         row = next(r for r in rows if r.model_key == input.model)
         return ConfigureLifecycleModelPayload(workspace_model=workspace_model_type(ctx.registry, row))
@@ -210,6 +212,7 @@ class LifecycleMutation:
             await admin.untrack(info.context.workspace_id, input.model)
         except InputInvalid as exc:
             return UntrackLifecycleModelPayload(user_errors=user_errors(exc.problems))
+        info.context.reset_loaders()
         return UntrackLifecycleModelPayload(workspace=await _workspace(info))
 
     @strawberry.mutation(

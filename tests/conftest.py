@@ -185,6 +185,7 @@ mutation($input: RecordInteractionInput!) {
   recordInteraction(input: $input) {
     interaction { id kind occurredAt amount score properties idempotencyKey customer { id } }
     deduplicated
+    transitions { from { key } to { key } rule cause }
     userErrors { field code message }
   }
 }

@@ -1,0 +1,201 @@
+"""Lifecycle over GraphQL: live moves, manual moves, parameters, tracking and switching models."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from api.workspaces import Role
+from tests.conftest import Api, new_customer
+from tests.lifecycle_helpers import MOVE, SWITCH, TRACK, ago, moves, record, stage_of
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_interactions_move_a_customer_and_each_move_is_recorded_with_its_cause(api: Api) -> None:
+    c = await new_customer(api, name="Ana")
+    demo = await record(api, c["id"], "demo_requested", ago(2))
+    assert [(t["from"]["key"], t["to"]["key"]) for t in demo["transitions"]] == [("prospect", "lead")]
+    await record(api, c["id"], "purchase", ago(1), amount="250.00")
+    node = await stage_of(api, c["id"])
+    assert node["stage"]["stage"]["key"] == "customer"
+    assert moves(node) == [
+        (None, "prospect", "RULE"),
+        ("prospect", "lead", "RULE"),
+        ("lead", "customer", "RULE"),
+    ]
+    kinds = [e["node"]["interaction"] for e in node["history"]["edges"]]
+    assert kinds == [None, {"kind": "demo_requested"}, {"kind": "purchase"}]
+    # A customer who bought has a churn check due 180 days after the purchase.
+    assert node["stage"]["nextCheckAt"] is not None
+
+
+async def test_customers_can_be_filtered_by_stage(api: Api) -> None:
+    a = await new_customer(api, name="Ana")
+    await new_customer(api, name="Bia")
+    await record(api, a["id"], "purchase", ago(1), amount="10")
+    data = await api.data('{ customers(filter: {stage: "customer"}) { totalCount edges { node { name } } } }')
+    assert [e["node"]["name"] for e in data["customers"]["edges"]] == ["Ana"]
+    data = await api.data(
+        '{ customers(filter: {stages: ["prospect", "lead"], model: "funnel"}) { totalCount } }'
+    )
+    assert data["customers"]["totalCount"] == 1
+    body = await api.run('{ customers(filter: {stage: "nowhere"}) { totalCount } }')
+    assert body["errors"][0]["extensions"]["reason"] == "UNKNOWN_STAGE"
+
+
+async def test_a_manual_move_along_a_transition_is_recorded_with_actor_and_note(api: Api) -> None:
+    c = await new_customer(api, name="Caio")
+    data = await api.data(
+        MOVE, {"input": {"customerId": c["id"], "stage": "lead", "note": "met at the fair"}}
+    )
+    payload = data["moveCustomer"]
+    assert payload["userErrors"] == []
+    assert payload["transition"]["cause"] == "MANUAL"
+    assert payload["transition"]["note"] == "met at the fair"
+    assert payload["transition"]["actor"].endswith(":admin")
+    assert (await stage_of(api, c["id"]))["stage"]["stage"]["key"] == "lead"
+
+
+async def test_a_move_without_a_transition_is_refused_naming_the_allowed_targets(api: Api) -> None:
+    c = await new_customer(api, name="Duda")
+    editor = await api.key_for(Role.EDITOR)
+    data = await editor.data(MOVE, {"input": {"customerId": c["id"], "stage": "advocate"}})
+    (error,) = data["moveCustomer"]["userErrors"]
+    assert error["code"] == "TRANSITION_NOT_ALLOWED"
+    assert "'customer'" in error["message"] and "'lead'" in error["message"] and "'lost'" in error["message"]
+    forced = await editor.data(MOVE, {"input": {"customerId": c["id"], "stage": "advocate", "force": True}})
+    assert forced["moveCustomer"]["userErrors"][0]["code"] == "FORBIDDEN"
+    admin = await api.data(MOVE, {"input": {"customerId": c["id"], "stage": "advocate", "force": True}})
+    assert admin["moveCustomer"]["userErrors"] == []
+    assert (await stage_of(api, c["id"]))["stage"]["stage"]["key"] == "advocate"
+    viewer = await api.key_for(Role.VIEWER)
+    body = await viewer.run(MOVE, {"input": {"customerId": c["id"], "stage": "lead"}})
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_parameters_are_validated_against_their_types(api: Api) -> None:
+    query = """mutation($p: JSON!) { configureLifecycleModel(input: {model: "funnel", params: $p}) {
+        workspaceModel { params overrides } userErrors { field code message } } }"""
+    bad = await api.data(query, {"p": {"churn_after_days": "soon", "unknown": 1}})
+    errors = {tuple(e["field"]): e["code"] for e in bad["configureLifecycleModel"]["userErrors"]}
+    assert errors == {("params", "churn_after_days"): "INVALID_PARAM", ("params", "unknown"): "INVALID_PARAM"}
+    good = await api.data(query, {"p": {"churn_after_days": 30, "icp_industries": ["Varejo"]}})
+    model = good["configureLifecycleModel"]["workspaceModel"]
+    assert model["overrides"] == {"churn_after_days": 30, "icp_industries": ["Varejo"]}
+    assert model["params"]["churn_after_days"] == 30 and model["params"]["mql_score"] == 40
+    reset = await api.data(query, {"p": {"churn_after_days": None}})
+    assert reset["configureLifecycleModel"]["workspaceModel"]["overrides"] == {"icp_industries": ["Varejo"]}
+
+
+async def test_a_dry_run_switch_shows_the_distribution_and_writes_nothing(api: Api) -> None:
+    a = await new_customer(api, name="Ana")
+    await new_customer(api, name="Bia")
+    await record(api, a["id"], "purchase", ago(3), amount="99")
+    data = await api.data(SWITCH, {"input": {"model": "lifespan", "strategy": "REPLAY", "dryRun": True}})
+    payload = data["switchLifecycleModel"]
+    assert payload["userErrors"] == [] and payload["transitionsWritten"] == 0 and payload["workspace"] is None
+    counts = {d["stage"]["key"]: d["count"] for d in payload["distribution"]}
+    assert counts == {"acquisition": 1, "activation": 1, "retention": 0, "churned": 0, "reactivation": 0}
+    after = await api.data("{ viewer { workspace { primaryModel { key } models { model { key } } } } }")
+    assert after["viewer"]["workspace"]["primaryModel"]["key"] == "funnel"
+    assert [m["model"]["key"] for m in after["viewer"]["workspace"]["models"]] == ["funnel"]
+
+
+async def test_switch_by_replay_rebuilds_history_with_historical_times_and_switching_back_loses_nothing(
+    api: Api,
+) -> None:
+    c = await new_customer(api, name="Ana")
+    when = ago(5)
+    await record(api, c["id"], "purchase", when, amount="99")
+    funnel_before = moves(await stage_of(api, c["id"]))
+    data = await api.data(SWITCH, {"input": {"model": "lifespan", "strategy": "REPLAY"}})
+    payload = data["switchLifecycleModel"]
+    assert payload["userErrors"] == []
+    assert payload["workspace"]["primaryModel"]["key"] == "lifespan"
+    assert payload["transitionsWritten"] == 2
+    node = await stage_of(api, c["id"])
+    assert node["stage"]["stage"]["key"] == "activation"
+    assert moves(node) == [(None, "acquisition", "REPLAY"), ("acquisition", "activation", "REPLAY")]
+    assert node["history"]["edges"][1]["node"]["occurredAt"][:19] == when[:19]
+    # The old model is still tracked: switching back is immediate and its history is intact.
+    back = await api.data(SWITCH, {"input": {"model": "funnel", "strategy": "REPLAY"}})
+    assert back["switchLifecycleModel"]["transitionsWritten"] == 0
+    assert moves(await stage_of(api, c["id"])) == funnel_before
+
+
+async def test_switch_by_mapping_needs_every_stage_and_carries_each_customer(api: Api) -> None:
+    a = await new_customer(api, name="Ana")
+    await new_customer(api, name="Bia")
+    await record(api, a["id"], "purchase", ago(2), amount="10")
+    partial = [{"from": "prospect", "to": "acquisition"}, {"from": "customer", "to": "retention"}]
+    data = await api.data(
+        SWITCH, {"input": {"model": "five-phase", "strategy": "MAPPING", "mapping": partial}}
+    )
+    (error,) = data["switchLifecycleModel"]["userErrors"]
+    assert error["code"] == "INCOMPLETE_MAPPING" and "'lead'" in error["message"]
+    full = {
+        "prospect": "acquisition",
+        "lead": "acquisition",
+        "mql": "acquisition",
+        "sql": "acquisition",
+        "opportunity": "acquisition",
+        "customer": "retention",
+        "advocate": "advocacy",
+        "churned": "churned",
+        "lost": "acquisition",
+    }
+    mapping = [{"from": k, "to": v} for k, v in full.items()]
+    data = await api.data(
+        SWITCH, {"input": {"model": "five-phase", "strategy": "MAPPING", "mapping": mapping}}
+    )
+    payload = data["switchLifecycleModel"]
+    assert payload["userErrors"] == []
+    counts = {d["stage"]["key"]: d["count"] for d in payload["distribution"] if d["count"]}
+    assert counts == {"acquisition": 1, "retention": 1}
+    node = await stage_of(api, a["id"])
+    assert moves(node) == [(None, "retention", "MAPPING")]
+
+
+async def test_tracking_a_second_model_replays_it_and_untracking_keeps_its_history(api: Api) -> None:
+    c = await new_customer(api, name="Ana")
+    await record(api, c["id"], "purchase", ago(2), amount="10")
+    data = await api.data(TRACK, {"input": {"model": "three-phase"}})
+    assert data["trackLifecycleModel"]["userErrors"] == []
+    stages = await api.data(
+        "query($id: ID!) { node(id: $id) { ... on Customer { stages { model { key } stage { key } } } } }",
+        {"id": c["id"]},
+    )
+    assert [(s["model"]["key"], s["stage"]["key"]) for s in stages["node"]["stages"]] == [
+        ("funnel", "customer"),
+        ("three-phase", "retention"),
+    ]
+    # New interactions now move the customer in both models.
+    await record(api, c["id"], "purchase", ago(1), amount="10", properties={"product": "b"})
+    await record(api, c["id"], "purchase", ago(0.5), amount="10", properties={"product": "c"})
+    assert (await stage_of(api, c["id"], "three-phase"))["stage"]["stage"]["key"] == "extension"
+    primary = await api.data(
+        'mutation { untrackLifecycleModel(input: {model: "funnel"}) { userErrors { code } } }'
+    )
+    assert primary["untrackLifecycleModel"]["userErrors"] == [{"code": "PRIMARY_MODEL"}]
+    done = await api.data(
+        'mutation { untrackLifecycleModel(input: {model: "three-phase"}) { userErrors { code } } }'
+    )
+    assert done["untrackLifecycleModel"]["userErrors"] == []
+    history = await api.data(
+        'query($id: ID!) { node(id: $id) { ... on Customer { history(model: "three-phase") { edges { node { to { key } } } } } } }',
+        {"id": c["id"]},
+    )
+    assert [e["node"]["to"]["key"] for e in history["node"]["history"]["edges"]][-1] == "extension"
+
+
+async def test_concurrent_interactions_of_one_customer_never_lose_or_duplicate_a_move(api: Api) -> None:
+    c = await new_customer(api, name="Ana")
+    await asyncio.gather(*(record(api, c["id"], "purchase", ago(1), amount="5") for _ in range(8)))
+    node = await stage_of(api, c["id"])
+    assert moves(node) == [(None, "prospect", "RULE"), ("prospect", "customer", "RULE")]
+    chain = [(m[0], m[1]) for m in moves(node)]
+    assert all(prev[1] == nxt[0] for prev, nxt in zip(chain, chain[1:], strict=False))
+    counts = await api.data("{ interactions { totalCount } }")
+    assert counts["interactions"]["totalCount"] == 8
