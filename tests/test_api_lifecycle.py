@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -64,7 +65,9 @@ async def test_a_move_without_a_transition_is_refused_naming_the_allowed_targets
     data = await editor.data(MOVE, {"input": {"customerId": c["id"], "stage": "advocate"}})
     (error,) = data["moveCustomer"]["userErrors"]
     assert error["code"] == "TRANSITION_NOT_ALLOWED"
-    assert "'customer'" in error["message"] and "'lead'" in error["message"] and "'lost'" in error["message"]
+    assert "'customer'" in error["message"]
+    assert "'lead'" in error["message"]
+    assert "'lost'" in error["message"]
     forced = await editor.data(MOVE, {"input": {"customerId": c["id"], "stage": "advocate", "force": True}})
     assert forced["moveCustomer"]["userErrors"][0]["code"] == "FORBIDDEN"
     admin = await api.data(MOVE, {"input": {"customerId": c["id"], "stage": "advocate", "force": True}})
@@ -84,7 +87,8 @@ async def test_parameters_are_validated_against_their_types(api: Api) -> None:
     good = await api.data(query, {"p": {"churn_after_days": 30, "icp_industries": ["Varejo"]}})
     model = good["configureLifecycleModel"]["workspaceModel"]
     assert model["overrides"] == {"churn_after_days": 30, "icp_industries": ["Varejo"]}
-    assert model["params"]["churn_after_days"] == 30 and model["params"]["mql_score"] == 40
+    assert model["params"]["churn_after_days"] == 30
+    assert model["params"]["mql_score"] == 40
     reset = await api.data(query, {"p": {"churn_after_days": None}})
     assert reset["configureLifecycleModel"]["workspaceModel"]["overrides"] == {"icp_industries": ["Varejo"]}
 
@@ -95,7 +99,9 @@ async def test_a_dry_run_switch_shows_the_distribution_and_writes_nothing(api: A
     await record(api, a["id"], "purchase", ago(3), amount="99")
     data = await api.data(SWITCH, {"input": {"model": "lifespan", "strategy": "REPLAY", "dryRun": True}})
     payload = data["switchLifecycleModel"]
-    assert payload["userErrors"] == [] and payload["transitionsWritten"] == 0 and payload["workspace"] is None
+    assert payload["userErrors"] == []
+    assert payload["transitionsWritten"] == 0
+    assert payload["workspace"] is None
     counts = {d["stage"]["key"]: d["count"] for d in payload["distribution"]}
     assert counts == {"acquisition": 1, "activation": 1, "retention": 0, "churned": 0, "reactivation": 0}
     after = await api.data("{ viewer { workspace { primaryModel { key } models { model { key } } } } }")
@@ -134,7 +140,8 @@ async def test_switch_by_mapping_needs_every_stage_and_carries_each_customer(api
         SWITCH, {"input": {"model": "five-phase", "strategy": "MAPPING", "mapping": partial}}
     )
     (error,) = data["switchLifecycleModel"]["userErrors"]
-    assert error["code"] == "INCOMPLETE_MAPPING" and "'lead'" in error["message"]
+    assert error["code"] == "INCOMPLETE_MAPPING"
+    assert "'lead'" in error["message"]
     full = {
         "prospect": "acquisition",
         "lead": "acquisition",
@@ -184,7 +191,8 @@ async def test_tracking_a_second_model_replays_it_and_untracking_keeps_its_histo
     )
     assert done["untrackLifecycleModel"]["userErrors"] == []
     history = await api.data(
-        'query($id: ID!) { node(id: $id) { ... on Customer { history(model: "three-phase") { edges { node { to { key } } } } } } }',
+        'query($id: ID!) { node(id: $id) { ... on Customer { history(model: "three-phase") '
+        "{ edges { node { to { key } } } } } } }",
         {"id": c["id"]},
     )
     assert [e["node"]["to"]["key"] for e in history["node"]["history"]["edges"]][-1] == "extension"
@@ -196,6 +204,6 @@ async def test_concurrent_interactions_of_one_customer_never_lose_or_duplicate_a
     node = await stage_of(api, c["id"])
     assert moves(node) == [(None, "prospect", "RULE"), ("prospect", "customer", "RULE")]
     chain = [(m[0], m[1]) for m in moves(node)]
-    assert all(prev[1] == nxt[0] for prev, nxt in zip(chain, chain[1:], strict=False))
+    assert all(prev[1] == nxt[0] for prev, nxt in itertools.pairwise(chain))
     counts = await api.data("{ interactions { totalCount } }")
     assert counts["interactions"]["totalCount"] == 8
