@@ -25,6 +25,9 @@ from api.migrate import apply_migrations
 from api.settings import Settings
 from api.workspaces import Role, create_api_key, create_workspace
 
+# Fixtures that start real server processes (`server`, `e2e_database_url`).
+pytest_plugins = ["tests.servers"]
+
 TABLES = (
     "stage_transition",
     "stage_assignment",
