@@ -44,9 +44,7 @@ def _error_body(message: str, code: str) -> dict[str, Any]:
 class JornadaGraphQL(GraphQL[Context, None]):
     """The GraphQL view: authenticates every request before any resolver runs."""
 
-    def __init__(
-        self, settings: Settings, registry: PluginRegistry, lifecycle: Lifecycle, events: StageEvents
-    ) -> None:
+    def __init__(self, settings: Settings, registry: PluginRegistry, lifecycle: Lifecycle, events: StageEvents) -> None:
         super().__init__(
             build_schema(settings),
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -91,9 +89,7 @@ class JornadaGraphQL(GraphQL[Context, None]):
         if token:
             context.principal = await authenticate(token)
         if context.principal is None:
-            raise ConnectionRejectionError(
-                {"message": "A valid API key is required.", "code": "UNAUTHENTICATED"}
-            )
+            raise ConnectionRejectionError({"message": "A valid API key is required.", "code": "UNAUTHENTICATED"})
         return None
 
 
@@ -185,11 +181,7 @@ def create_app(settings: Settings | None = None, plugins: PluginRegistry | None 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with RegisterTortoise(app, config=settings.tortoise_config()):
             await events.start()
-            ticker = (
-                asyncio.create_task(periodic_ticks(lifecycle, settings))
-                if settings.tick_interval > 0
-                else None
-            )
+            ticker = asyncio.create_task(periodic_ticks(lifecycle, settings)) if settings.tick_interval > 0 else None
             try:
                 yield
             finally:

@@ -173,13 +173,11 @@ def cmd_plugins(settings: Settings, args: argparse.Namespace) -> int:
     }
     lines = ["models:"]
     lines += [
-        f"  {m['key']:<14} {m['version']:<8} {m['name']}  ({m['distribution']}: {m['plugin']})"
-        for m in data["models"]
+        f"  {m['key']:<14} {m['version']:<8} {m['name']}  ({m['distribution']}: {m['plugin']})" for m in data["models"]
     ]
     lines += ["plugins:"]
     lines += [
-        f"  {p['name']:<22} {p['distribution']} {p['version']}  hooks: {', '.join(p['hooks'])}"
-        for p in data["plugins"]
+        f"  {p['name']:<22} {p['distribution']} {p['version']}  hooks: {', '.join(p['hooks'])}" for p in data["plugins"]
     ]
     lines += ["rejected plugins:" if data["rejected"] else "rejected plugins: none"]
     lines += [f"  {x['name']} ({x['distribution']} {x['version']}): {x['reason']}" for x in data["rejected"]]

@@ -107,9 +107,7 @@ def _clean_address(value: dict[str, Any] | None, problems: list[Problem]) -> dic
         elif cleaned is not None:
             out[key] = cleaned.upper() if key == "country" else cleaned
     if "country" in out and len(out["country"]) != 2:
-        problems.append(
-            Problem(("address", "country"), "INVALID_COUNTRY", "Use an ISO 3166-1 alpha-2 code, e.g. BR.")
-        )
+        problems.append(Problem(("address", "country"), "INVALID_COUNTRY", "Use an ISO 3166-1 alpha-2 code, e.g. BR."))
     return out or None
 
 
@@ -132,9 +130,7 @@ def _clean_profiles(values: list[dict[str, Any]], problems: list[Problem]) -> li
             elif cleaned is not None:
                 item[key] = cleaned
         if "network" not in item:
-            problems.append(
-                Problem(("socialProfiles", str(index), "network"), "REQUIRED", "Name the network.")
-            )
+            problems.append(Problem(("socialProfiles", str(index), "network"), "REQUIRED", "Name the network."))
         if "url" not in item and "handle" not in item:
             problems.append(Problem(("socialProfiles", str(index)), "REQUIRED", "Give a url or a handle."))
         out.append(item)
@@ -320,10 +316,7 @@ def _attribute_condition(cond: AttributeEquals, p: Params) -> str:
     if isinstance(value, bool):
         return f"json_type(c.attributes, {p(path)}) = {p('true' if value else 'false')}"
     types = "('text')" if isinstance(value, str) else "('integer', 'real')"
-    return (
-        f"(json_type(c.attributes, {p(path)}) IN {types} "
-        f"AND json_extract(c.attributes, {p(path)}) = {p(value)})"
-    )
+    return f"(json_type(c.attributes, {p(path)}) IN {types} AND json_extract(c.attributes, {p(path)}) = {p(value)})"
 
 
 def filter_conditions(workspace_id: int, f: CustomerFilter, p: Params) -> list[str]:

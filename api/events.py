@@ -89,9 +89,7 @@ class StageEvents:
                     if inspect.isawaitable(result):
                         await result
                 except Exception:  # a plugin's failure never undoes a move nor stops the others
-                    log.exception(
-                        "on_stage_changed of plugin %s failed for transition %s", impl.plugin_name, t.id
-                    )
+                    log.exception("on_stage_changed of plugin %s failed for transition %s", impl.plugin_name, t.id)
 
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         try:

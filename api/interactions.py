@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from api import validation as v
+from api.bulk import allocate_ids, insert_rows
 from api.db import Params, connection, dialect_of, fetch, utc
 from api.errors import InputInvalid, Problem
-from api.models import Customer, Interaction
+from api.models import Customer
 from api.pagination import DESC, KeysetQuery, Page, PageRequest, SortKey
 from api.records import INTERACTION_COLUMNS, InteractionRecord, TransitionRecord, interaction_from_row
 from plugins.types import InteractionKind
@@ -73,14 +73,10 @@ def validate(item: NewInteraction, kinds: Mapping[str, InteractionKind], now: da
     kind = kinds.get(item.kind)
     if kind is None:
         problems.append(
-            Problem(
-                ("kind",), "UNKNOWN_KIND", f"Unknown interaction kind {item.kind!r}; see `interactionKinds`."
-            )
+            Problem(("kind",), "UNKNOWN_KIND", f"Unknown interaction kind {item.kind!r}; see `interactionKinds`.")
         )
     if utc(item.occurred_at) > now + MAX_FUTURE:
-        problems.append(
-            Problem(("occurredAt",), "IN_THE_FUTURE", "Must not be more than one day in the future.")
-        )
+        problems.append(Problem(("occurredAt",), "IN_THE_FUTURE", "Must not be more than one day in the future."))
     if item.amount is not None:
         checked = v.amount(item.amount, ("amount",))
         if isinstance(checked, Problem):
@@ -91,9 +87,7 @@ def validate(item: NewInteraction, kinds: Mapping[str, InteractionKind], now: da
         problems.append(Problem(("channel",), "TOO_LONG", f"At most {MAX_CHANNEL_LENGTH} characters."))
     if item.idempotency_key is not None and not 1 <= len(item.idempotency_key) <= MAX_KEY_LENGTH:
         problems.append(
-            Problem(
-                ("idempotencyKey",), "INVALID_IDEMPOTENCY_KEY", f"Must have 1 to {MAX_KEY_LENGTH} characters."
-            )
+            Problem(("idempotencyKey",), "INVALID_IDEMPOTENCY_KEY", f"Must have 1 to {MAX_KEY_LENGTH} characters.")
         )
     if not isinstance(item.properties, dict):
         problems.append(Problem(("properties",), "INVALID_PROPERTIES", "Must be a JSON object."))
@@ -103,9 +97,7 @@ def validate(item: NewInteraction, kinds: Mapping[str, InteractionKind], now: da
 def _kind_problems(item: NewInteraction, kind: InteractionKind) -> list[Problem]:
     problems = []
     if item.score is not None and not kind.has_score:
-        problems.append(
-            Problem(("score",), "SCORE_NOT_ACCEPTED", f"A {kind.key} interaction takes no score.")
-        )
+        problems.append(Problem(("score",), "SCORE_NOT_ACCEPTED", f"A {kind.key} interaction takes no score."))
     elif item.score is not None and not (kind.score_min or 0) <= item.score <= (kind.score_max or 0):
         problems.append(
             Problem(
@@ -147,32 +139,95 @@ async def _by_keys(workspace_id: int, keys: Sequence[str]) -> dict[str, Interact
     return {r.idempotency_key: r for r in rows if r.idempotency_key is not None}
 
 
-async def _insert(workspace_id: int, item: NewInteraction) -> InteractionRecord:
-    row = await Interaction.create(
+INSERT_COLUMNS = (
+    "id",
+    "workspace_id",
+    "customer_id",
+    "kind",
+    "channel",
+    "occurred_at",
+    "amount",
+    "score",
+    "properties",
+    "idempotency_key",
+    "created_at",
+)
+CENT = Decimal("0.0001")  # the column's scale: what a later read returns
+
+
+def _record(workspace_id: int, iid: int, item: NewInteraction, now: datetime) -> InteractionRecord:
+    assert item.customer_id is not None
+    return InteractionRecord(
+        id=iid,
         workspace_id=workspace_id,
         customer_id=item.customer_id,
         kind=item.kind,
         channel=item.channel,
         occurred_at=utc(item.occurred_at),
-        amount=item.amount,
+        amount=None if item.amount is None else item.amount.quantize(CENT),
         score=item.score,
         properties=item.properties,
         idempotency_key=item.idempotency_key,
+        created_at=now,
     )
-    return InteractionRecord(
-        id=row.id,
-        workspace_id=workspace_id,
-        customer_id=item.customer_id or 0,
-        kind=item.kind,
-        channel=item.channel,
-        occurred_at=utc(item.occurred_at),
-        # As stored (4 decimal places) and as every later read returns it, not as it was sent.
-        amount=None if item.amount is None else item.amount.quantize(Decimal("0.0001")),
-        score=item.score,
-        properties=item.properties,
-        idempotency_key=item.idempotency_key,
-        created_at=utc(row.created_at),
+
+
+async def _insert_all(workspace_id: int, items: Sequence[NewInteraction], now: datetime) -> list[Recorded]:
+    """Store valid items in one statement per chunk. An idempotency key seen before (stored
+    earlier, by a concurrent request, or by an earlier item of this call) stores nothing and
+    answers with the first interaction."""
+    conn = connection()
+    first_of_key: dict[str, int] = {}
+    fresh: list[tuple[int, NewInteraction]] = []
+    for n, item in enumerate(items):
+        key = item.idempotency_key
+        if key is not None and key in first_of_key:
+            continue
+        if key is not None:
+            first_of_key[key] = n
+        fresh.append((n, item))
+    ids = await allocate_ids(conn, "interaction", len(fresh))
+    records = {n: _record(workspace_id, iid, item, now) for iid, (n, item) in zip(ids, fresh, strict=True)}
+    rows = [
+        (
+            r.id,
+            r.workspace_id,
+            r.customer_id,
+            r.kind,
+            r.channel,
+            r.occurred_at,
+            r.amount,
+            r.score,
+            r.properties,
+            r.idempotency_key,
+            r.created_at,
+        )
+        for r in records.values()
+    ]
+    inserted = await insert_rows(
+        conn,
+        "interaction",
+        INSERT_COLUMNS,
+        rows,
+        on_conflict="ON CONFLICT (workspace_id, idempotency_key) DO NOTHING",
+        returning="id",
     )
+    created = {r["id"] for r in inserted}
+    lost = [r.idempotency_key for r in records.values() if r.id not in created and r.idempotency_key]
+    existing = await _by_keys(workspace_id, lost)
+    out: list[Recorded] = []
+    for n, item in enumerate(items):
+        key = item.idempotency_key
+        own = records.get(n)
+        if own is not None and own.id in created:
+            out.append(Recorded(own, created=True))
+        elif key is not None and key in existing:
+            out.append(Recorded(existing[key], created=False))
+        else:  # a repeat of an earlier item of this call
+            assert key is not None
+            first = out[first_of_key[key]]
+            out.append(Recorded(first.interaction, created=False))
+    return out
 
 
 async def record_many(
@@ -194,38 +249,37 @@ async def record_many(
         if item.customer_id is not None and item.customer_id not in customers:
             item = replace(item, customer_id=None)
         results.append(validate(item, kinds, moment))
-    keyed = [i.idempotency_key for i, r in zip(items, results, strict=True) if not r and i.idempotency_key]
-    seen = await _by_keys(workspace_id, keyed)
-    pending = [(n, item) for n, (item, r) in enumerate(zip(items, results, strict=True)) if not r]
+    valid = [(n, item) for n, (item, r) in enumerate(zip(items, results, strict=True)) if not r]
     async with in_transaction():
-        for n, item in pending:
-            outcome = await _store_one(workspace_id, item, seen)
-            if outcome.created and lifecycle is not None:
-                moves = await lifecycle.interaction_recorded(outcome.interaction, moment)
-                outcome = Recorded(outcome.interaction, True, moves)
+        stored = await _insert_all(workspace_id, [item for _, item in valid], moment)
+        new = [r.interaction for r in stored if r.created]
+        moves = await lifecycle.apply(workspace_id, [], new, moment) if lifecycle and new else []
+        for (n, _), outcome in zip(valid, stored, strict=True):
             results[n] = outcome
+    _attach(results, moves)
     if lifecycle is not None:
-        await lifecycle.publish([t for r in results if isinstance(r, Recorded) for t in r.transitions])
+        await lifecycle.publish(moves)
     return results
 
 
-async def _store_one(workspace_id: int, item: NewInteraction, seen: dict[str, InteractionRecord]) -> Recorded:
-    key = item.idempotency_key
-    if key is not None and key in seen:
-        return Recorded(seen[key], created=False)
-    if key is None:
-        return Recorded(await _insert(workspace_id, item), created=True)
-    try:
-        # A savepoint: on PostgreSQL a concurrent request may commit the same key first, and a
-        # unique violation must not abort the rest of the batch.
-        async with in_transaction():
-            stored = await _insert(workspace_id, item)
-    except IntegrityError:
-        existing = (await _by_keys(workspace_id, [key]))[key]
-        seen[key] = existing
-        return Recorded(existing, created=False)
-    seen[key] = stored
-    return Recorded(stored, created=True)
+def _attach(results: list[Recorded | list[Problem]], moves: Sequence[TransitionRecord]) -> None:
+    """Give each stored item the moves its interaction caused; a customer's time-based moves go
+    with that customer's last item of the call."""
+    by_interaction: dict[int, list[TransitionRecord]] = defaultdict(list)
+    last_of_customer: dict[int, int] = {}
+    for n, r in enumerate(results):
+        if isinstance(r, Recorded) and r.created:
+            last_of_customer[r.interaction.customer_id] = n
+    for t in moves:
+        if t.interaction_id is not None:
+            by_interaction[t.interaction_id].append(t)
+        elif t.customer_id in last_of_customer:
+            target = results[last_of_customer[t.customer_id]]
+            assert isinstance(target, Recorded)
+            by_interaction[target.interaction.id].append(t)
+    for n, r in enumerate(results):
+        if isinstance(r, Recorded) and r.created:
+            results[n] = Recorded(r.interaction, True, sorted(by_interaction[r.interaction.id], key=lambda t: t.id))
 
 
 async def record_one(
@@ -304,9 +358,7 @@ async def newest_per_customer(
     return {cid: query.page(grouped.get(cid, [])) for cid in ids}
 
 
-async def count_per_customer(
-    workspace_id: int, customer_ids: Sequence[int], f: InteractionFilter
-) -> dict[int, int]:
+async def count_per_customer(workspace_id: int, customer_ids: Sequence[int], f: InteractionFilter) -> dict[int, int]:
     conn = connection()
     p = Params(dialect_of(conn))
     where = " AND ".join(filter_conditions(workspace_id, f, p))
@@ -322,9 +374,7 @@ async def count_per_customer(
 async def count_interactions(workspace_id: int, f: InteractionFilter) -> int:
     conn = connection()
     p = Params(dialect_of(conn))
-    sql = (
-        f"SELECT COUNT(*) AS n FROM interaction i WHERE {' AND '.join(filter_conditions(workspace_id, f, p))}"
-    )
+    sql = f"SELECT COUNT(*) AS n FROM interaction i WHERE {' AND '.join(filter_conditions(workspace_id, f, p))}"
     return int((await fetch(sql, p, conn))[0]["n"])
 
 

@@ -4,7 +4,7 @@ passes, records every move, and tells subscribers and plugins after commit."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -97,6 +97,48 @@ def _transitions(
     ]
 
 
+def advance(
+    tracked: Sequence[Tracked],
+    customer: CustomerRecord,
+    state: FactsState,
+    starts: Mapping[str, Position],
+    history: Sequence[InteractionRecord],
+    now: datetime,
+    cause: str,
+) -> tuple[dict[str, Position], list[NewTransition]]:
+    """Run new interactions (in time order) through every tracked model (pure: no I/O). Before
+    each interaction, checks that fell due are applied with the facts without it; the interaction
+    is then folded into `state` (once, shared by the models) and evaluated at its time; at the end,
+    checks due up to `now`. Returns where each model ends and the moves made."""
+    positions = dict(starts)
+    out: list[NewTransition] = []
+    for record in history:
+        for t in tracked:
+            due = engine.catch_up(t.model, t.params, positions[t.key], facts_at(state, customer), record.occurred_at)
+            out += _transitions(customer, t, due, None, cause)
+            positions[t.key] = Position(due.position.stage, due.position.entered_at)
+        event = event_of(record)
+        state.fold(event)
+        for t in tracked:
+            ev = engine.evaluate(
+                t.model, t.params, positions[t.key], facts_at(state, customer, event), record.occurred_at
+            )
+            out += _transitions(customer, t, ev, record.id, cause)
+            positions[t.key] = ev.position
+    for t in tracked:
+        pos = positions[t.key]
+        if not history:
+            # A periodic check or a profile change: every rule is looked at as of now (time-based
+            # ones that fell due fire at their due time).
+            ev = engine.evaluate(t.model, t.params, Position(pos.stage, pos.entered_at), facts_at(state, customer), now)
+            out += _transitions(customer, t, ev, None, cause)
+            pos = ev.position
+        rest = engine.catch_up(t.model, t.params, pos, facts_at(state, customer), now)
+        out += _transitions(customer, t, rest, None, cause)
+        positions[t.key] = rest.position
+    return positions, out
+
+
 def replay_customer(
     t: Tracked,
     customer: CustomerRecord,
@@ -124,21 +166,8 @@ def replay_customer(
     ]
     ev = engine.evaluate(t.model, t.params, Position(initial, start), facts_at(state, customer), start)
     out += _transitions(customer, t, ev, None, cause)
-    position = ev.position
-    for record in records:
-        due = engine.catch_up(t.model, t.params, position, facts_at(state, customer), record.occurred_at)
-        out += _transitions(customer, t, due, None, cause)
-        event = event_of(record)
-        state.fold(event)
-        start_pos = Position(due.position.stage, due.position.entered_at)
-        ev = engine.evaluate(
-            t.model, t.params, start_pos, facts_at(state, customer, event), record.occurred_at
-        )
-        out += _transitions(customer, t, ev, record.id, cause)
-        position = ev.position
-    final = engine.catch_up(t.model, t.params, position, facts_at(state, customer), now)
-    out += _transitions(customer, t, final, None, cause)
-    return final.position, out
+    ends, moves = advance([t], customer, state, {t.key: ev.position}, records, now, cause)
+    return ends[t.key], out + moves
 
 
 @dataclass(frozen=True)
@@ -175,60 +204,66 @@ class Lifecycle:
         """Place a new customer in the initial stage of every tracked model, then apply rules."""
         new: list[NewTransition] = []
         state = FactsState()
-        await store.save_facts(customer.workspace_id, customer.id, state, customer.created_at)
+        placed: dict[tuple[int, str], Position] = {}
         for t in await self.tracked(customer.workspace_id):
             initial = t.model.initial_for(t.params)
-            new.append(self._new(customer, t, None, initial, customer.created_at, RULE, INITIAL_RULE))
+            new.append(
+                NewTransition(
+                    customer.workspace_id,
+                    customer.id,
+                    t.key,
+                    t.model.version,
+                    None,
+                    initial,
+                    customer.created_at,
+                    RULE,
+                    INITIAL_RULE,
+                )
+            )
             pos = Position(initial, customer.created_at)
             ev = engine.evaluate(t.model, t.params, pos, facts_at(state, customer), customer.created_at)
-            new += self._apply(customer, t, ev, None)
-            await store.save_position(
-                customer.workspace_id, customer.id, t.key, ev.position, customer.created_at
-            )
+            new += _transitions(customer, t, ev, None, RULE)
+            placed[(customer.id, t.key)] = ev.position
+        await store.save_facts(customer.workspace_id, {customer.id: state}, customer.created_at)
+        await store.save_positions(customer.workspace_id, placed, customer.created_at)
         return await store.insert_transitions(new)
 
     async def customer_changed(self, customer: CustomerRecord, now: datetime) -> list[TransitionRecord]:
         """Profile rules (job title, industry...) may hold after an update."""
-        state = await store.lock_facts(customer.workspace_id, customer.id)
-        return await self._advance(customer, state, None, now, now)
+        return await self.apply(customer.workspace_id, [customer.id], [], now)
 
-    async def interaction_recorded(self, record: InteractionRecord, now: datetime) -> list[TransitionRecord]:
-        customer = (await get_customers(record.workspace_id, [record.customer_id]))[record.customer_id]
-        state = await store.lock_facts(record.workspace_id, record.customer_id)
-        moves = await self._advance(customer, state, record, record.occurred_at, now)
-        await store.save_facts(record.workspace_id, record.customer_id, state, now)
-        return moves
-
-    async def _advance(
+    async def apply(
         self,
-        customer: CustomerRecord,
-        state: FactsState,
-        record: InteractionRecord | None,
-        at: datetime,
+        workspace_id: int,
+        customer_ids: Sequence[int],
+        records: Sequence[InteractionRecord],
         now: datetime,
     ) -> list[TransitionRecord]:
-        """Checks due before `at` (facts without `record`), then `record` folded into `state` and
-        evaluated at `at`, then checks due up to `now`; every move written."""
-        tracked = await self.tracked(customer.workspace_id)
-        current = {a.model_key: a for a in await store.positions([customer.id], [t.key for t in tracked])}
-        plans = [(t, self._position(t, customer, current.get(t.key))) for t in tracked]
+        """Bring customers up to date: for each, its new interactions (`records`) in time order, each
+        after the checks that fell due before it, then the checks due up to `now`. Facts, positions
+        and moves are written in a few multi-row statements, inside the caller's transaction."""
+        by_customer: dict[int, list[InteractionRecord]] = {cid: [] for cid in customer_ids}
+        for record in records:
+            by_customer.setdefault(record.customer_id, []).append(record)
+        ids = sorted(by_customer)
+        states = await store.lock_facts(workspace_id, ids)
+        customers = await get_customers(workspace_id, ids)
+        tracked = await self.tracked(workspace_id)
+        current = {(a.customer_id, a.model_key): a for a in await store.positions(ids, [t.key for t in tracked])}
+        changed: dict[tuple[int, str], Position] = {}
         new: list[NewTransition] = []
-        due = []
-        for t, pos in plans:
-            ev = engine.catch_up(t.model, t.params, pos, facts_at(state, customer), at)
-            new += self._apply(customer, t, ev, None)
-            due.append(ev.position)
-        event = event_of(record) if record else None
-        if event is not None:
-            state.fold(event)
-        for (t, pos), position in zip(plans, due, strict=True):
-            start = Position(position.stage, position.entered_at)
-            ev = engine.evaluate(t.model, t.params, start, facts_at(state, customer, event), at)
-            new += self._apply(customer, t, ev, record.id if record else None)
-            rest = engine.catch_up(t.model, t.params, ev.position, facts_at(state, customer), now)
-            new += self._apply(customer, t, rest, None)
-            if t.key not in current or rest.position != pos:
-                await store.save_position(customer.workspace_id, customer.id, t.key, rest.position, now)
+        for cid in ids:
+            customer = customers[cid]
+            starts = {t.key: self._position(t, customer, current.get((cid, t.key))) for t in tracked}
+            history = sorted(by_customer[cid], key=lambda r: (r.occurred_at, r.id))
+            ends, moves = advance(tracked, customer, states[cid], starts, history, now, RULE)
+            new += moves
+            for key, end in ends.items():
+                if (cid, key) not in current or end != starts[key]:
+                    changed[(cid, key)] = end
+        if records:
+            await store.save_facts(workspace_id, {cid: states[cid] for cid in ids if by_customer[cid]}, now)
+        await store.save_positions(workspace_id, changed, now)
         return await store.insert_transitions(new)
 
     @staticmethod
@@ -236,39 +271,6 @@ class Lifecycle:
         if found is None:  # tracked before this customer had a row (e.g. an old database)
             return Position(t.model.initial_for(t.params), customer.created_at)
         return Position(found.stage, found.entered_at, found.next_check_at)
-
-    def _new(
-        self,
-        customer: CustomerRecord,
-        t: Tracked,
-        source: str | None,
-        target: str,
-        at: datetime,
-        cause: str,
-        rule: str | None,
-        interaction_id: int | None = None,
-        actor: str | None = None,
-        note: str | None = None,
-    ) -> NewTransition:
-        return NewTransition(
-            customer.workspace_id,
-            customer.id,
-            t.key,
-            t.model.version,
-            source,
-            target,
-            at,
-            cause,
-            rule,
-            interaction_id,
-            actor,
-            note,
-        )
-
-    def _apply(
-        self, customer: CustomerRecord, t: Tracked, ev: Evaluation, interaction_id: int | None
-    ) -> list[NewTransition]:
-        return _transitions(customer, t, ev, interaction_id, RULE)
 
     # --- time ------------------------------------------------------------------------------
 
@@ -283,11 +285,7 @@ class Lifecycle:
             async with in_transaction():
                 if not await store.try_lock_customer(workspace_id, customer_id):
                     continue  # another worker has this customer
-                customer = (await get_customers(workspace_id, [customer_id])).get(customer_id)
-                if customer is None:
-                    continue
-                state = await store.lock_facts(workspace_id, customer_id)
-                moved += await self._advance(customer, state, None, moment, moment)
+                moved += await self.apply(workspace_id, [customer_id], [], moment)
                 checked += 1
         await self.publish(moved)
         return TickResult(checked, len(moved))

@@ -68,9 +68,7 @@ async def configure(lifecycle: Lifecycle, workspace_id: int, key: str, values: M
     given = {k: v for k, v in values.items() if v is not None}
     problems = param_problems(tracked.model, given)
     if problems:
-        raise InputInvalid(
-            [Problem(("params", name), "INVALID_PARAM", msg) for name, msg in problems.items()]
-        )
+        raise InputInvalid([Problem(("params", name), "INVALID_PARAM", msg) for name, msg in problems.items()])
     merged = {**row.params, **given}
     for name, value in values.items():
         if value is None:
@@ -86,9 +84,7 @@ async def untrack(workspace_id: int, key: str) -> None:
     if row is None or not row.tracked:
         raise invalid(("model",), "MODEL_NOT_TRACKED", f"This workspace does not track {key!r}.")
     if row.is_primary:
-        raise invalid(
-            ("model",), "PRIMARY_MODEL", "The primary model cannot be untracked; switch to another first."
-        )
+        raise invalid(("model",), "PRIMARY_MODEL", "The primary model cannot be untracked; switch to another first.")
     async with in_transaction():
         await WorkspaceModel.filter(id=row.id).update(tracked=False)
         await StageAssignment.filter(workspace_id=workspace_id, model_key=key).update(next_check_at=None)
@@ -156,9 +152,7 @@ def _check_mapping(source: Tracked, target: Tracked, mapping: Mapping[str, str])
     missing = [s.key for s in source.model.stages if s.key not in mapping]
     if missing:
         problems.append(
-            Problem(
-                ("mapping",), "INCOMPLETE_MAPPING", f"Map every stage of {source.key}; missing: {missing}."
-            )
+            Problem(("mapping",), "INCOMPLETE_MAPPING", f"Map every stage of {source.key}; missing: {missing}.")
         )
     if problems:
         raise InputInvalid(problems)
@@ -167,9 +161,7 @@ def _check_mapping(source: Tracked, target: Tracked, mapping: Mapping[str, str])
 async def _set_primary(workspace_id: int, key: str) -> None:
     async with in_transaction():
         await WorkspaceModel.filter(workspace_id=workspace_id).update(is_primary=False)
-        await WorkspaceModel.filter(workspace_id=workspace_id, model_key=key).update(
-            is_primary=True, tracked=True
-        )
+        await WorkspaceModel.filter(workspace_id=workspace_id, model_key=key).update(is_primary=True, tracked=True)
 
 
 async def _distribution(workspace_id: int, key: str) -> Counter[str]:
@@ -195,9 +187,7 @@ async def _rebuild(workspace_id: int, t: Tracked, batches: Any, dry_run: bool, p
         return result
     now = datetime.now(UTC)
     async with in_transaction():
-        await StageTransition.filter(workspace_id=workspace_id, model_key=t.key, archived=False).update(
-            archived=True
-        )
+        await StageTransition.filter(workspace_id=workspace_id, model_key=t.key, archived=False).update(archived=True)
         await StageAssignment.filter(workspace_id=workspace_id, model_key=t.key).delete()
         async for positions, transitions in batches():
             await _write(workspace_id, t.key, positions, transitions, now)
@@ -210,9 +200,7 @@ async def _rebuild(workspace_id: int, t: Tracked, batches: Any, dry_run: bool, p
 async def _enable(workspace_id: int, key: str, now: datetime, primary: bool) -> None:
     row = await _row(workspace_id, key)
     if row is None:
-        await WorkspaceModel.create(
-            workspace_id=workspace_id, model_key=key, tracked=True, params={}, enabled_at=now
-        )
+        await WorkspaceModel.create(workspace_id=workspace_id, model_key=key, tracked=True, params={}, enabled_at=now)
     else:
         await WorkspaceModel.filter(id=row.id).update(tracked=True, enabled_at=now)
     if primary:
@@ -372,7 +360,7 @@ async def move(
         customer = (await get_customers(workspace_id, [customer_id])).get(customer_id)
         if customer is None:
             raise invalid(("customerId",), "NOT_FOUND", "No customer with this id in this workspace.")
-        state = await store.lock_facts(workspace_id, customer_id)
+        state = (await store.lock_facts(workspace_id, [customer_id]))[customer_id]
         current = {a.model_key: a for a in await store.positions([customer_id], [t.key])}.get(t.key)
         here = current.stage if current else t.model.initial_for(t.params)
         _check_allowed(t, here, stage, force)

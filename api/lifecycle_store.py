@@ -5,13 +5,13 @@ Every function here runs inside the caller's transaction when there is one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
 
+from api.bulk import allocate_ids, insert_rows
 from api.db import Params, as_json, connection, dialect_of, fetch, utc
-from api.models import CustomerFactsRow, StageAssignment, StageTransition, WorkspaceModel
+from api.models import WorkspaceModel
 from api.pagination import ASC, KeysetQuery, Page, PageRequest, SortKey
 from api.records import (
     TRANSITION_COLUMNS,
@@ -51,30 +51,33 @@ async def workspace_models(workspace_id: int) -> list[WorkspaceModelRecord]:
     return [workspace_model_from_row(r) for r in rows]
 
 
-async def lock_facts(workspace_id: int, customer_id: int) -> FactsState:
-    """The customer's facts, locked until the transaction ends (PostgreSQL: FOR UPDATE), so two
-    interactions of one customer are applied one after the other, never interleaved."""
+async def lock_facts(workspace_id: int, customer_ids: Sequence[int]) -> dict[int, FactsState]:
+    """Customers' facts, locked until the transaction ends (PostgreSQL: FOR UPDATE, in id order so
+    concurrent batches never deadlock): two interactions of one customer are applied one after
+    the other, never interleaved. A customer without a facts row gets empty facts."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
     conn = connection()
     p = Params(dialect_of(conn))
-    lock = " FOR UPDATE" if p.dialect == "postgres" else ""
+    lock = " ORDER BY customer_id FOR UPDATE" if p.dialect == "postgres" else ""
     sql = (
-        f"SELECT data FROM customer_facts WHERE workspace_id = {p(workspace_id)} "
-        f"AND customer_id = {p(customer_id)}{lock}"
+        f"SELECT customer_id, data FROM customer_facts WHERE workspace_id = {p(workspace_id)} "
+        f"AND customer_id IN ({p.many(ids)}){lock}"
     )
-    rows = await fetch(sql, p, conn)
-    if not rows:
-        return FactsState()
-    return FactsState.from_json(as_json(rows[0]["data"], {}))
+    found = {r["customer_id"]: FactsState.from_json(as_json(r["data"], {})) for r in await fetch(sql, p, conn)}
+    return {cid: found.get(cid) or FactsState() for cid in ids}
 
 
-async def save_facts(workspace_id: int, customer_id: int, state: FactsState, now: datetime) -> None:
-    updated = await CustomerFactsRow.filter(customer_id=customer_id).update(
-        data=state.to_json(), updated_at=now
+async def save_facts(workspace_id: int, states: Mapping[int, FactsState], now: datetime) -> None:
+    rows = [(workspace_id, cid, state.to_json(), now) for cid, state in states.items()]
+    await insert_rows(
+        connection(),
+        "customer_facts",
+        ("workspace_id", "customer_id", "data", "updated_at"),
+        rows,
+        on_conflict="ON CONFLICT (customer_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
     )
-    if not updated:
-        await CustomerFactsRow.create(
-            workspace_id=workspace_id, customer_id=customer_id, data=state.to_json(), updated_at=now
-        )
 
 
 async def positions(customer_ids: Sequence[int], model_keys: Sequence[str]) -> list[AssignmentRecord]:
@@ -89,57 +92,100 @@ async def positions(customer_ids: Sequence[int], model_keys: Sequence[str]) -> l
     return [assignment_from_row(r) for r in await fetch(sql, p, conn)]
 
 
-async def save_position(
-    workspace_id: int, customer_id: int, model_key: str, pos: Position, now: datetime
+async def save_positions(
+    workspace_id: int, positions_by_key: Mapping[tuple[int, str], Position], now: datetime
 ) -> None:
-    values: dict[str, Any] = {
-        "stage": pos.stage,
-        "entered_at": utc(pos.entered_at),
-        "next_check_at": utc(pos.next_check_at) if pos.next_check_at else None,
-        "updated_at": now,
-    }
-    updated = await StageAssignment.filter(customer_id=customer_id, model_key=model_key).update(**values)
-    if not updated:
-        await StageAssignment.create(
-            workspace_id=workspace_id, customer_id=customer_id, model_key=model_key, **values
+    """Upsert where each (customer id, model key) stands."""
+    rows = [
+        (
+            workspace_id,
+            cid,
+            key,
+            pos.stage,
+            utc(pos.entered_at),
+            utc(pos.next_check_at) if pos.next_check_at else None,
+            now,
         )
+        for (cid, key), pos in positions_by_key.items()
+    ]
+    await insert_rows(
+        connection(),
+        "stage_assignment",
+        ("workspace_id", "customer_id", "model_key", "stage", "entered_at", "next_check_at", "updated_at"),
+        rows,
+        on_conflict="ON CONFLICT (customer_id, model_key) DO UPDATE SET stage = excluded.stage, "
+        "entered_at = excluded.entered_at, next_check_at = excluded.next_check_at, updated_at = excluded.updated_at",
+    )
+
+
+async def save_position(workspace_id: int, customer_id: int, model_key: str, pos: Position, now: datetime) -> None:
+    await save_positions(workspace_id, {(customer_id, model_key): pos}, now)
+
+
+TRANSITION_INSERT = (
+    "id",
+    "workspace_id",
+    "customer_id",
+    "model_key",
+    "model_version",
+    "from_stage",
+    "to_stage",
+    "occurred_at",
+    "cause",
+    "rule",
+    "interaction_id",
+    "actor",
+    "note",
+    "archived",
+    "created_at",
+)
 
 
 async def insert_transitions(items: Sequence[NewTransition]) -> list[TransitionRecord]:
-    out = []
-    for t in items:
-        row = await StageTransition.create(
-            workspace_id=t.workspace_id,
-            customer_id=t.customer_id,
-            model_key=t.model_key,
-            model_version=t.model_version,
-            from_stage=t.from_stage,
-            to_stage=t.to_stage,
-            occurred_at=utc(t.occurred_at),
-            cause=t.cause,
-            rule=t.rule,
-            interaction_id=t.interaction_id,
-            actor=t.actor,
-            note=t.note,
+    """Write moves (ids allocated first, so each record carries its id)."""
+    conn = connection()
+    ids = await allocate_ids(conn, "stage_transition", len(items))
+    now = datetime.now(UTC)
+    records = [
+        TransitionRecord(
+            tid,
+            t.workspace_id,
+            t.customer_id,
+            t.model_key,
+            t.model_version,
+            t.from_stage,
+            t.to_stage,
+            utc(t.occurred_at),
+            t.cause,
+            t.rule,
+            t.interaction_id,
+            t.actor,
+            t.note,
         )
-        out.append(
-            TransitionRecord(
-                row.id,
-                t.workspace_id,
-                t.customer_id,
-                t.model_key,
-                t.model_version,
-                t.from_stage,
-                t.to_stage,
-                utc(t.occurred_at),
-                t.cause,
-                t.rule,
-                t.interaction_id,
-                t.actor,
-                t.note,
-            )
+        for tid, t in zip(ids, items, strict=True)
+    ]
+    rows = [
+        (
+            r.id,
+            r.workspace_id,
+            r.customer_id,
+            r.model_key,
+            r.model_version,
+            r.from_stage,
+            r.to_stage,
+            r.occurred_at,
+            r.cause,
+            r.rule,
+            r.interaction_id,
+            r.actor,
+            r.note,
+            False,
+            now,
         )
-    return out
+        for r in records
+    ]
+    await insert_rows(conn, "stage_transition", TRANSITION_INSERT, rows)
+    return records
 
 
 async def due_customers(now: datetime, limit: int) -> list[tuple[int, int]]:

@@ -35,9 +35,7 @@ class SortKey:
     is_datetime: bool = False
 
     def reversed(self) -> SortKey:
-        return SortKey(
-            self.name, self.sql, DESC if self.direction == ASC else ASC, self.value, self.is_datetime
-        )
+        return SortKey(self.name, self.sql, DESC if self.direction == ASC else ASC, self.value, self.is_datetime)
 
 
 @dataclass(frozen=True)
@@ -64,9 +62,7 @@ def check_page(page: PageRequest, max_size: int, default_size: int) -> tuple[int
         if size is not None and size < 0:
             raise invalid((name,), "INVALID_PAGINATION", f"`{name}` must not be negative.")
         if size is not None and size > max_size:
-            raise invalid(
-                (name,), "PAGE_TOO_LARGE", f"`{name}` is {size}; a page holds at most {max_size} items."
-            )
+            raise invalid((name,), "PAGE_TOO_LARGE", f"`{name}` is {size}; a page holds at most {max_size} items.")
     if page.last is not None:
         return page.last, True
     return (page.first if page.first is not None else default_size), False
@@ -126,9 +122,7 @@ class KeysetQuery:
     before: list[Any] | None
 
     @classmethod
-    def build(
-        cls, keys: Sequence[SortKey], page: PageRequest, max_size: int, default_size: int
-    ) -> KeysetQuery:
+    def build(cls, keys: Sequence[SortKey], page: PageRequest, max_size: int, default_size: int) -> KeysetQuery:
         size, backwards = check_page(page, max_size, default_size)
         after = decode_cursor(keys, page.after, "after") if page.after else None
         before = decode_cursor(keys, page.before, "before") if page.before else None

@@ -10,9 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from api.errors import Problem
 
 # Pragmatic, not RFC 5322: one @, no spaces, a dot in the domain, no empty labels.
-_EMAIL = re.compile(
-    r"^[^@\s]{1,64}@(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
-)
+_EMAIL = re.compile(r"^[^@\s]{1,64}@(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _ATTRIBUTE_KEY = re.compile(r'^[^"\\\x00-\x1f]{1,100}$')
@@ -56,9 +54,7 @@ def timezone(value: str, path: tuple[str, ...]) -> str | Problem:
     return value
 
 
-def text(
-    value: str, path: tuple[str, ...], max_length: int, *, required: bool = False
-) -> str | Problem | None:
+def text(value: str, path: tuple[str, ...], max_length: int, *, required: bool = False) -> str | Problem | None:
     cleaned = value.strip()
     if len(cleaned) > max_length:
         return Problem(path, "TOO_LONG", f"Must be at most {max_length} characters.")
@@ -76,9 +72,7 @@ def tags(values: list[str], path: tuple[str, ...]) -> list[str] | Problem:
     for index, value in enumerate(values):
         tag = value.strip()
         if not tag or len(tag) > MAX_TAG_LENGTH:
-            return Problem(
-                (*path, str(index)), "INVALID_TAG", f"A tag must have 1 to {MAX_TAG_LENGTH} characters."
-            )
+            return Problem((*path, str(index)), "INVALID_TAG", f"A tag must have 1 to {MAX_TAG_LENGTH} characters.")
         if tag not in cleaned:
             cleaned.append(tag)
     return cleaned

@@ -128,9 +128,7 @@ async def list_api_keys(workspace_id: int, ids: list[int] | None = None) -> list
     query = ApiKey.filter(workspace_id=workspace_id)
     if ids is not None:
         query = query.filter(id__in=ids)
-    rows = await query.order_by("id").values(
-        "id", "workspace_id", "name", "role", "prefix", "created_at", "revoked_at"
-    )
+    rows = await query.order_by("id").values("id", "workspace_id", "name", "role", "prefix", "created_at", "revoked_at")
     return [api_key_from_row(r) for r in rows]
 
 

@@ -434,9 +434,7 @@ def _interaction(
     )
 
 
-def build_dataset(
-    customers: int, interactions: int, seed: int = DEFAULT_SEED, end: datetime = DEFAULT_END
-) -> Dataset:
+def build_dataset(customers: int, interactions: int, seed: int = DEFAULT_SEED, end: datetime = DEFAULT_END) -> Dataset:
     """Every row, deterministic in its arguments. Rows are validated like the API would."""
     if customers < 1 and interactions:
         raise ValueError("interactions need at least one customer")
@@ -566,9 +564,7 @@ def _insert_sql(table: str, columns: Sequence[str]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
 
 
-async def _write(
-    conn: BaseDBAsyncClient, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
+async def _write(conn: BaseDBAsyncClient, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
     if dialect_of(conn) == "postgres":
@@ -597,9 +593,7 @@ async def insert_dataset(workspace_id: int, data: Dataset) -> None:
             raise RuntimeError(f"workspace {workspace_id} was not empty: found {len(ids)} customers")
         tags = [(workspace_id, ids[n], tag) for n, c in enumerate(data.customers) for tag in c.tags]
         await _write(tx, "customer_tag", TAG_INSERT_COLUMNS, tags)
-        interactions = [
-            (workspace_id, ids[i.customer], *_interaction_tuple(i)[1:]) for i in data.interactions
-        ]
+        interactions = [(workspace_id, ids[i.customer], *_interaction_tuple(i)[1:]) for i in data.interactions]
         await _write(tx, "interaction", INTERACTION_INSERT_COLUMNS, interactions)
     # Fresh statistics, as autovacuum (PostgreSQL) or a maintained SQLite file would have.
     conn = connection()

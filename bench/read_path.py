@@ -420,9 +420,7 @@ async def wait_healthy(server: Server, seconds: float) -> None:
             async with asyncio.timeout(seconds):
                 while True:
                     if server.process.returncode is not None:
-                        raise RuntimeError(
-                            f"the server exited with {server.process.returncode}:\n{server.log_tail()}"
-                        )
+                        raise RuntimeError(f"the server exited with {server.process.returncode}:\n{server.log_tail()}")
                     with contextlib.suppress(httpx2.TransportError):
                         if (await client.get("/healthz")).status_code == 200:
                             return
@@ -645,9 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--interactions", type=non_negative, default=100_000, help="interactions to generate")
     parser.add_argument("--requests", type=positive, default=1000, help="timed requests per read path")
     parser.add_argument("--concurrency", type=positive, default=4, help="requests in flight at once")
-    parser.add_argument(
-        "--warmup", type=non_negative, default=50, help="untimed requests first, per read path"
-    )
+    parser.add_argument("--warmup", type=non_negative, default=50, help="untimed requests first, per read path")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="same seed, same data")
     parser.add_argument(
         "--postgres-url",

@@ -100,8 +100,13 @@ def evaluate(
         transition, at = outcome
         result.moves.append(Move(transition.name, pos.stage, transition.target, at))
         result.position = Position(transition.target, at, None)
-    # The chain is capped; whatever still holds is picked up at the next look, right away.
-    result.position = Position(result.position.stage, result.position.entered_at, as_of)
+    # The chain is capped: as many moves as stages means the customer went round a cycle of rules
+    # that all hold, and looking again right away would only go round it again (for ever, in
+    # `catch_up`). Stay until something new happens: an interaction or a time-based rule's due time.
+    pos = result.position
+    result.position = Position(
+        pos.stage, pos.entered_at, next_check(model, params, pos, facts_at(as_of, pos.entered_at))
+    )
     return result
 
 
@@ -153,11 +158,7 @@ def on_interaction(
     """The moves one interaction causes: checks that fell due before it (with the facts without
     it), then the interaction itself at its time, then checks due up to `now`."""
     total = catch_up(model, params, position, before, occurred_at)
-    event = evaluate(
-        model, params, Position(total.position.stage, total.position.entered_at), after, occurred_at
-    )
+    event = evaluate(model, params, Position(total.position.stage, total.position.entered_at), after, occurred_at)
     rest = catch_up(model, params, event.position, after, now)
     steps = (total, event, rest)
-    return Evaluation(
-        rest.position, [m for s in steps for m in s.moves], [e for s in steps for e in s.errors]
-    )
+    return Evaluation(rest.position, [m for s in steps for m in s.moves], [e for s in steps for e in s.errors])

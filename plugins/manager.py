@@ -103,9 +103,7 @@ def _load_entry_point(loader: _Loader, ep: md.EntryPoint) -> None:
     dist = ep.dist.name if ep.dist else "unknown"
     version = ep.dist.version if ep.dist else "?"
     if loader.pm.has_plugin(ep.name) or loader.pm.is_blocked(ep.name):
-        loader.problems.append(
-            PluginProblem(ep.name, dist, version, "a plugin of this name is already loaded")
-        )
+        loader.problems.append(PluginProblem(ep.name, dist, version, "a plugin of this name is already loaded"))
         return
     try:
         loader.register(ep.load(), ep.name, dist, version, builtin=False)
@@ -128,9 +126,7 @@ def get_plugin_manager(
     loader = _Loader(pm)
     own_version = _version(BUILTIN_DISTRIBUTION)
     for module_name in BUILTIN_PLUGINS:
-        loader.register(
-            importlib.import_module(module_name), module_name, BUILTIN_DISTRIBUTION, own_version, True
-        )
+        loader.register(importlib.import_module(module_name), module_name, BUILTIN_DISTRIBUTION, own_version, True)
     for name, plugin in extra:
         try:
             loader.register(plugin, name, name, "test", builtin=False)
@@ -178,26 +174,18 @@ def _call(registry: PluginRegistry, info: PluginInfo, hook: str) -> list[Any]:
         return [item for impl in impls for item in cast(Iterable[Any], impl.function() or [])]
     except Exception as exc:
         registry.problems.append(
-            PluginProblem(
-                info.name, info.distribution, info.version, f"{hook} raised {type(exc).__name__}: {exc}"
-            )
+            PluginProblem(info.name, info.distribution, info.version, f"{hook} raised {type(exc).__name__}: {exc}")
         )
         return []
 
 
 def _collect_kinds(registry: PluginRegistry, info: PluginInfo) -> None:
     for kind in _call(registry, info, "register_interaction_kinds"):
-        reasons = (
-            kind_problems(kind)
-            if isinstance(kind, InteractionKind)
-            else [f"not an InteractionKind: {kind!r}"]
-        )
+        reasons = kind_problems(kind) if isinstance(kind, InteractionKind) else [f"not an InteractionKind: {kind!r}"]
         if kind.key in registry.kinds:
             reasons.append(f"interaction kind {kind.key!r} is already registered")
         if reasons:
-            registry.problems.append(
-                PluginProblem(info.name, info.distribution, info.version, "; ".join(reasons))
-            )
+            registry.problems.append(PluginProblem(info.name, info.distribution, info.version, "; ".join(reasons)))
         else:
             registry.kinds[kind.key] = kind
 
@@ -214,9 +202,7 @@ def _collect_models(registry: PluginRegistry, info: PluginInfo) -> None:
         if reasons:
             label = getattr(model, "key", "?")
             registry.problems.append(
-                PluginProblem(
-                    info.name, info.distribution, info.version, f"model {label!r}: " + "; ".join(reasons)
-                )
+                PluginProblem(info.name, info.distribution, info.version, f"model {label!r}: " + "; ".join(reasons))
             )
         else:
             registry.models[model.key] = LoadedModel(model, info)

@@ -31,9 +31,7 @@ def _type_error(param: Param, value: Any) -> str | None:
         return "must be a list of strings"
     if kind == "int_map" and not (
         isinstance(value, dict)
-        and all(
-            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in value.items()
-        )
+        and all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in value.items())
     ):
         return "must be an object of integers"
     return None

@@ -38,9 +38,7 @@ def is_unexpected(error: GraphQLError) -> bool:
 
 
 class JornadaSchema(strawberry.Schema):
-    def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
-    ) -> None:
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         for error in errors:
             if is_unexpected(error):
                 log.error("unexpected error at %s", error.path, exc_info=error.original_error)

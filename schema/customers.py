@@ -55,9 +55,7 @@ class Customer(relay.Node):
     address: Address | None
     social_profiles: list[SocialProfile]
     tags: list[str]
-    attributes: dict[str, Any] = strawberry.field(
-        graphql_type=JSON, description="Custom attributes, a JSON object."
-    )
+    attributes: dict[str, Any] = strawberry.field(graphql_type=JSON, description="Custom attributes, a JSON object.")
     acquisition_channel: str | None = strawberry.field(description="How the customer was acquired.")
     created_at: datetime
     updated_at: datetime
@@ -128,15 +126,11 @@ class Customer(relay.Node):
             )
         return CustomerStage.from_record(info.context.registry, found)
 
-    @strawberry.field(
-        description="Where the customer stands in every model the workspace tracks, primary first."
-    )
+    @strawberry.field(description="Where the customer stands in every model the workspace tracks, primary first.")
     async def stages(self, info: Info) -> list[CustomerStage]:
         found = await info.context.loaders.assignments.load(self.id)
         tracked = await info.context.loaders.tracked()
-        return [
-            CustomerStage.from_record(info.context.registry, found[t.key]) for t in tracked if t.key in found
-        ]
+        return [CustomerStage.from_record(info.context.registry, found[t.key]) for t in tracked if t.key in found]
 
     @strawberry.field(description="The customer's moves in `model` (primary when omitted), oldest first.")
     async def history(
@@ -199,23 +193,17 @@ class AttributeEquals:
 
 @strawberry.input(description="Conditions on customers; all must hold.")
 class CustomerFilter:
-    text: str | None = strawberry.field(
-        default=None, description="Contained in name, email or company (any case)."
-    )
+    text: str | None = strawberry.field(default=None, description="Contained in name, email or company (any case).")
     email: str | None = strawberry.field(default=None, description="Exactly this email (any case).")
     tag: str | None = strawberry.field(default=None, description="Has this tag.")
     created_after: datetime | None = strawberry.field(default=None, description="Created at or after.")
     created_before: datetime | None = strawberry.field(default=None, description="Created before.")
-    acquisition_channel: str | None = strawberry.field(
-        default=None, description="Acquired through this channel."
-    )
+    acquisition_channel: str | None = strawberry.field(default=None, description="Acquired through this channel.")
     attributes: list[AttributeEquals] | None = strawberry.field(
         default=None, description="Each attribute equals its value."
     )
     stage: str | None = strawberry.field(default=None, description="In this stage of `model`.")
-    stages: list[str] | None = strawberry.field(
-        default=None, description="In any of these stages of `model`."
-    )
+    stages: list[str] | None = strawberry.field(default=None, description="In any of these stages of `model`.")
     model: str | None = strawberry.field(
         default=None,
         description="The model `stage`/`stages` refer to; the workspace's primary model if omitted.",
@@ -227,9 +215,7 @@ class CustomerFilter:
         for n, a in enumerate(self.attributes or []):
             if isinstance(a.value, (dict, list)):
                 path = ("filter", "attributes", str(n), "value")
-                raise bad_input(
-                    invalid(path, "INVALID_FILTER", "Attribute filters compare scalar values only.")
-                )
+                raise bad_input(invalid(path, "INVALID_FILTER", "Attribute filters compare scalar values only."))
             conds.append(service.AttributeEquals(a.key, cast(service.Scalar, a.value)))
         stages = tuple([self.stage] if self.stage else []) + tuple(self.stages or ())
         model = await tracked_model(info, self.model) if stages or self.model else None

@@ -21,9 +21,7 @@ class UserError:
 
 
 def user_errors(problems: Iterable[Problem]) -> list[UserError]:
-    return [
-        UserError(field=list(p.field) if p.field else None, code=p.code, message=p.message) for p in problems
-    ]
+    return [UserError(field=list(p.field) if p.field else None, code=p.code, message=p.message) for p in problems]
 
 
 def bad_input(exc: InputInvalid) -> GraphQLError:

@@ -78,9 +78,7 @@ class InteractionConnection(relay.Connection[Interaction]):
         return await self.count()
 
     @classmethod
-    def from_page(
-        cls, page: Page[InteractionRecord], count: Callable[[], Awaitable[int]]
-    ) -> InteractionConnection:
+    def from_page(cls, page: Page[InteractionRecord], count: Callable[[], Awaitable[int]]) -> InteractionConnection:
         return cls(edges=edges(page, Interaction.from_record), page_info=page_info(page), count=count)
 
     @classmethod

@@ -32,9 +32,7 @@ class StageCategory(Enum):
 
 @strawberry.enum(description="Why a customer moved.")
 class TransitionCause(Enum):
-    RULE = strawberry.enum_value(
-        "RULE", description="A rule of the model held (or the customer was created)."
-    )
+    RULE = strawberry.enum_value("RULE", description="A rule of the model held (or the customer was created).")
     MANUAL = strawberry.enum_value("MANUAL", description="Someone moved the customer by hand.")
     REPLAY = strawberry.enum_value("REPLAY", description="Rebuilt by replaying history into a model.")
     MAPPING = strawberry.enum_value("MAPPING", description="Carried over from another model's stage.")
@@ -57,9 +55,7 @@ class Stage:
     key: str
     category: StageCategory
     order: int = strawberry.field(description="Position in the model, from 1.")
-    labels: list[StageLabel] = strawberry.field(
-        description="The stage's name in every locale the plugin gives."
-    )
+    labels: list[StageLabel] = strawberry.field(description="The stage's name in every locale the plugin gives.")
 
     @strawberry.field(description="The stage's name in `locale` (en and pt-BR for the built-in models).")
     def label(self, locale: str = "en") -> str:
@@ -81,9 +77,7 @@ class Stage:
     @classmethod
     def unknown(cls, key: str) -> Stage:
         """A stage no installed model declares any more (its plugin was removed or changed)."""
-        return cls(
-            key=key, category=StageCategory.PROSPECT, order=0, labels=[StageLabel(locale="en", text=key)]
-        )
+        return cls(key=key, category=StageCategory.PROSPECT, order=0, labels=[StageLabel(locale="en", text=key)])
 
 
 @strawberry.type(description="An allowed move and the rule that makes it, in plain words.")
@@ -151,9 +145,7 @@ class LifecycleModel:
     description: str
     version: str
     stages: list[Stage]
-    initial_stage: Stage = strawberry.field(
-        description="Where new customers start, with the default parameters."
-    )
+    initial_stage: Stage = strawberry.field(description="Where new customers start, with the default parameters.")
     transitions: list[TransitionRule] = strawberry.field(description="In the order the engine tries them.")
     params: list[ModelParam]
     plugin: PluginInfo
@@ -179,8 +171,7 @@ class LifecycleModel:
                 for t in m.transitions
             ],
             params=[
-                ModelParam(name=x.name, type=x.type, default=x.default, description=x.description)
-                for x in m.params
+                ModelParam(name=x.name, type=x.type, default=x.default, description=x.description) for x in m.params
             ],
             plugin=PluginInfo.loaded(plugin),
         )
@@ -205,9 +196,7 @@ class WorkspaceModel:
     params: dict[str, Any] = strawberry.field(
         graphql_type=JSON, description="The parameters in force: defaults and this workspace's values."
     )
-    overrides: dict[str, Any] = strawberry.field(
-        graphql_type=JSON, description="Only the values this workspace set."
-    )
+    overrides: dict[str, Any] = strawberry.field(graphql_type=JSON, description="Only the values this workspace set.")
     enabled_at: datetime
 
 
@@ -249,9 +238,7 @@ class StageTransition(relay.Node):
     model_version: str = strawberry.field(description="The model's version when the move was made.")
     from_: Stage | None = strawberry.field(name="from", description="Null: the customer's first stage.")
     to: Stage
-    occurred_at: datetime = strawberry.field(
-        description="When the move happened (the rule's time, not the check's)."
-    )
+    occurred_at: datetime = strawberry.field(description="When the move happened (the rule's time, not the check's).")
     cause: TransitionCause
     rule: str | None = strawberry.field(description="The rule that fired, for RULE and REPLAY moves.")
     actor: str | None = strawberry.field(description="Who moved the customer, for MANUAL moves.")
@@ -287,9 +274,7 @@ class StageTransition(relay.Node):
         return Customer.from_record(record)
 
     @strawberry.field(description="The interaction that caused the move, if one did.")
-    async def interaction(
-        self, info: Info
-    ) -> Annotated[Interaction, strawberry.lazy("schema.interactions")] | None:
+    async def interaction(self, info: Info) -> Annotated[Interaction, strawberry.lazy("schema.interactions")] | None:
         from schema.interactions import Interaction
 
         if self.interaction_id is None:

@@ -60,14 +60,10 @@ class ConfigureLifecycleModelInput:
     params: JSON
 
 
-@strawberry.input(
-    description="Start tracking a model beside the primary one; its stages are rebuilt by replay."
-)
+@strawberry.input(description="Start tracking a model beside the primary one; its stages are rebuilt by replay.")
 class TrackLifecycleModelInput:
     model: str
-    dry_run: bool = strawberry.field(
-        default=False, description="Only compute the distribution; write nothing."
-    )
+    dry_run: bool = strawberry.field(default=False, description="Only compute the distribution; write nothing.")
 
 
 @strawberry.input(description="Stop evaluating a model; its stages and history are kept.")
@@ -83,9 +79,7 @@ class SwitchLifecycleModelInput:
         default=None,
         description="For MAPPING: every stage of the current primary model, to a stage of `model`.",
     )
-    dry_run: bool = strawberry.field(
-        default=False, description="Only compute the distribution; write nothing."
-    )
+    dry_run: bool = strawberry.field(default=False, description="Only compute the distribution; write nothing.")
 
 
 @strawberry.type(description="The customer after a manual move, and the recorded move.")

@@ -61,9 +61,7 @@ class RecordInteractionResult:
     index: int = strawberry.field(description="The item's position in the input list, from 0.")
     interaction: Interaction | None = None
     deduplicated: bool = False
-    transitions: list[StageTransition] = strawberry.field(
-        default_factory=list, description="Moves it caused."
-    )
+    transitions: list[StageTransition] = strawberry.field(default_factory=list, description="Moves it caused.")
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -154,9 +152,7 @@ def _node_id(gid: relay.GlobalID, type_name: str) -> int:
     return int(gid.node_id)
 
 
-def _recorded(
-    registry: PluginRegistry, index: int, outcome: Recorded | list[Problem]
-) -> RecordInteractionResult:
+def _recorded(registry: PluginRegistry, index: int, outcome: Recorded | list[Problem]) -> RecordInteractionResult:
     if isinstance(outcome, list):
         return RecordInteractionResult(index=index, user_errors=user_errors(outcome))
     return RecordInteractionResult(
@@ -190,9 +186,7 @@ class DataMutation:
             return CustomerPayload(user_errors=user_errors(exc.problems))
         return CustomerPayload(customer=Customer.from_record(saved.customer))
 
-    @strawberry.mutation(
-        description="Erase a customer and all its interactions.", permission_classes=[IsEditor]
-    )
+    @strawberry.mutation(description="Erase a customer and all its interactions.", permission_classes=[IsEditor])
     async def delete_customer(self, info: Info, input: DeleteCustomerInput) -> DeleteCustomerPayload:
         try:
             cid = _node_id(input.id, "Customer")
@@ -223,9 +217,7 @@ class DataMutation:
         description="Record up to 1000 interactions; each item succeeds or fails alone.",
         permission_classes=[IsEditor],
     )
-    async def record_interactions(
-        self, info: Info, input: RecordInteractionsInput
-    ) -> RecordInteractionsPayload:
+    async def record_interactions(self, info: Info, input: RecordInteractionsInput) -> RecordInteractionsPayload:
         ctx = info.context
         limit = ctx.settings.max_batch_size
         if len(input.interactions) > limit:
@@ -238,9 +230,7 @@ class DataMutation:
                 results=[], stored_count=0, deduplicated_count=0, failed_count=0, user_errors=[error]
             )
         items = [i.to_service() for i in input.interactions]
-        outcomes = await interactions.record_many(
-            ctx.workspace_id, items, ctx.registry.kinds, lifecycle=ctx.lifecycle
-        )
+        outcomes = await interactions.record_many(ctx.workspace_id, items, ctx.registry.kinds, lifecycle=ctx.lifecycle)
         results = [_recorded(ctx.registry, n, o) for n, o in enumerate(outcomes)]
         all_errors = [
             Problem(p.field, p.code, p.message).at("interactions", str(n))

@@ -30,9 +30,7 @@ def decode_customer_id(gid: relay.GlobalID | None) -> int | None:
 
 @strawberry.type
 class Query:
-    @strawberry.field(
-        description="Any object by its global id; null when it does not exist in this workspace."
-    )
+    @strawberry.field(description="Any object by its global id; null when it does not exist in this workspace.")
     async def node(self, info: Info, id: relay.GlobalID) -> relay.Node | None:
         if id.type_name not in NODE_TYPES:
             return None
@@ -99,9 +97,7 @@ class Query:
 
         return InteractionConnection.from_page(page, count)
 
-    @strawberry.field(
-        description="Every installed lifecycle model, from every plugin (built-in ones included)."
-    )
+    @strawberry.field(description="Every installed lifecycle model, from every plugin (built-in ones included).")
     def lifecycle_models(self, info: Info) -> list[LifecycleModel]:
         info.context.caller  # noqa: B018 - authenticated callers only
         registry = info.context.registry

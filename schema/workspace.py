@@ -120,9 +120,7 @@ class AcquisitionSpend(relay.Node):
 
     @classmethod
     def from_record(cls, r: SpendRecord) -> AcquisitionSpend:
-        return cls(
-            id=r.id, channel=r.channel, period_start=r.period_start, period_end=r.period_end, amount=r.amount
-        )
+        return cls(id=r.id, channel=r.channel, period_start=r.period_start, period_end=r.period_end, amount=r.amount)
 
 
 @strawberry.type(description="The caller: the API key's role and its workspace.")

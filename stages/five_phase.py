@@ -52,8 +52,7 @@ MODEL = LifecycleModel(
                 "advocacy",
                 ["growth"],
                 "advocacy",
-                "Referred someone, the latest NPS answer is at least advocate_nps (9), "
-                "or a review of 4 or 5.",
+                "Referred someone, the latest NPS answer is at least advocate_nps (9), or a review of 4 or 5.",
                 r.any_of(r.happened("referral"), r.nps_at_least("advocate_nps"), r.good_review),
             ),
             *r.moves("churn", PAYING_STAGES, "churned", r.CHURN_DESCRIPTION, r.churn),
@@ -62,9 +61,7 @@ MODEL = LifecycleModel(
     ),
     initial_stage="acquisition",
     params=(
-        Param(
-            "growth_revenue", "decimal", "1000", "Revenue (workspace currency) from which a customer grows."
-        ),
+        Param("growth_revenue", "decimal", "1000", "Revenue (workspace currency) from which a customer grows."),
         r.ADVOCATE_NPS,
         r.CHURN_PARAM,
     ),

@@ -39,9 +39,7 @@ MODEL = LifecycleModel(
                 "A second purchase or a renewal, or still engaged activation_days (30) after activation.",
                 r.any_of(r.second_purchase_or_renewal, r.engaged_after_days("activation_days")),
             ),
-            *r.moves(
-                "churn", ["activation", "retention", "reactivation"], "churned", r.CHURN_DESCRIPTION, r.churn
-            ),
+            *r.moves("churn", ["activation", "retention", "reactivation"], "churned", r.CHURN_DESCRIPTION, r.churn),
             *r.moves("reactivated", ["churned"], "reactivation", r.WIN_BACK_DESCRIPTION, r.win_back),
             *r.moves(
                 "retained_again",

@@ -57,6 +57,11 @@ def happened(*kinds: str) -> Criterion:
     return check
 
 
+def engaged(f: CustomerFacts, p: P) -> bool:
+    """Any interaction at all, of any kind (what MODELS.md calls "engaged")."""
+    return f.last_engaged_at is not None
+
+
 def since_entering(*kinds: str) -> Criterion:
     """Any of `kinds` happened at or after the customer entered the current stage."""
 
@@ -85,11 +90,7 @@ def any_of(*criteria: Criterion) -> Criterion:
             result = criterion(f, p)
             if result is True or (isinstance(result, Check) and result.fired):
                 return result
-            if (
-                isinstance(result, Check)
-                and result.recheck_at
-                and (recheck is None or result.recheck_at < recheck)
-            ):
+            if isinstance(result, Check) and result.recheck_at and (recheck is None or result.recheck_at < recheck):
                 recheck = result.recheck_at
         return wait_until(recheck) if recheck else False
 
@@ -178,14 +179,18 @@ def no_payment_for(days_param: str) -> Criterion:
 
 
 def engaged_after_days(days_param: str) -> Criterion:
-    """`days_param` days after entering the stage, if the customer engaged at all since entering."""
+    """`days_param` days after entering the stage, if the customer engaged at all since entering.
+    True from the due day when they had engaged by then; otherwise from their first interaction
+    after it (never dated back to the due day, when the check found no engagement)."""
 
     def check(f: CustomerFacts, p: P) -> CriterionResult:
         due = f.stage_entered_at + timedelta(days=int(p[days_param]))
         if f.as_of < due:
             return wait_until(due)
-        engaged = f.last_engaged_at is not None and f.last_engaged_at > f.stage_entered_at
-        return fire(due) if engaged else False
+        # The earliest interaction known to be after entering (first and last time per kind).
+        known = [t for k, last in f.last_at.items() for t in (f.first_at.get(k), last) if t is not None]
+        since = [t for t in known if t > f.stage_entered_at]
+        return fire(max(due, min(since))) if since else False
 
     return check
 
@@ -194,8 +199,7 @@ CHURN_PARAM = Param(
     "churn_after_days",
     "int",
     180,
-    "Days without a purchase or renewal after which a customer has churned "
-    "(not while a subscription is active).",
+    "Days without a purchase or renewal after which a customer has churned (not while a subscription is active).",
 )
 CHURN_DESCRIPTION = (
     "A subscription was cancelled and none is active, or no purchase or renewal for "

@@ -38,10 +38,7 @@ MODEL = LifecycleModel(
                 ["selection"],
                 "acquisition",
                 "Job title or industry in the ideal customer profile, or any interaction.",
-                r.any_of(
-                    r.in_icp,
-                    r.happened(*r.DEFAULT_LEAD_POINTS, "first_contact", "sms", "proposal_sent", *r.PAYING),
-                ),
+                r.any_of(r.in_icp, r.engaged),
             ),
             *r.moves(
                 "first_purchase",

@@ -250,9 +250,7 @@ async def _snapshot(api: Api) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("mutation", list(WRITES))
-async def test_viewer_can_read_but_every_write_is_forbidden_and_stores_nothing(
-    api: Api, mutation: str
-) -> None:
+async def test_viewer_can_read_but_every_write_is_forbidden_and_stores_nothing(api: Api, mutation: str) -> None:
     customer = await new_customer(api, name="Ana")
     viewer = await api.key_for(Role.VIEWER)
     admin_key_id = (await api_keys(api))[0]["id"]
@@ -364,9 +362,7 @@ async def test_revoked_key_fails_on_the_next_request_and_cannot_be_revoked_twice
 
     again = await api.data(REVOKE_KEY, {"id": created["apiKey"]["id"]})
     assert again["revokeApiKey"]["apiKey"] is None
-    assert [(e["field"], e["code"]) for e in again["revokeApiKey"]["userErrors"]] == [
-        (["id"], "ALREADY_REVOKED")
-    ]
+    assert [(e["field"], e["code"]) for e in again["revokeApiKey"]["userErrors"]] == [(["id"], "ALREADY_REVOKED")]
     listed = {k["id"]: k for k in await api_keys(api)}
     assert listed[created["apiKey"]["id"]]["revokedAt"] is not None
     # The revoking key itself is untouched.
@@ -487,9 +483,7 @@ async def test_cannot_update_or_delete_a_customer_of_another_workspace(api: Api,
     assert still["interactions"]["totalCount"] == 1
 
 
-async def test_cannot_record_interactions_on_a_customer_of_another_workspace(
-    api: Api, other_api: Api
-) -> None:
+async def test_cannot_record_interactions_on_a_customer_of_another_workspace(api: Api, other_api: Api) -> None:
     theirs = await new_customer(other_api, name="Theirs")
     mine = await new_customer(api, name="Mine")
 
@@ -501,11 +495,7 @@ async def test_cannot_record_interactions_on_a_customer_of_another_workspace(
     item = {"kind": "site_visit", "occurredAt": OCCURRED}
     batch = await api.data(
         RECORD_MANY,
-        {
-            "input": {
-                "interactions": [{**item, "customerId": theirs["id"]}, {**item, "customerId": mine["id"]}]
-            }
-        },
+        {"input": {"interactions": [{**item, "customerId": theirs["id"]}, {**item, "customerId": mine["id"]}]}},
     )
     payload = batch["recordInteractions"]
     assert payload["storedCount"] == 1

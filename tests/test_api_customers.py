@@ -55,9 +55,7 @@ async def test_duplicate_external_id_is_refused(api: Api) -> None:
 
 async def test_update_changes_given_fields_clears_nulls_and_keeps_omitted(api: Api) -> None:
     customer = await new_customer(api, name="Bruno", email="bruno@example.com", company="Loja")
-    data = await api.data(
-        UPDATE, {"input": {"id": customer["id"], "email": "b@example.org", "company": None}}
-    )
+    data = await api.data(UPDATE, {"input": {"id": customer["id"], "email": "b@example.org", "company": None}})
     updated = data["updateCustomer"]["customer"]
     assert updated["name"] == "Bruno"
     assert updated["email"] == "b@example.org"

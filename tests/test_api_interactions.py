@@ -169,17 +169,13 @@ def _future(hours: float) -> str:
 
 INVALID_CASES = [
     pytest.param({"kind": "telepathy"}, ["kind"], "UNKNOWN_KIND", id="unknown-kind"),
-    pytest.param(
-        {"kind": "purchase", "amount": "-0.01"}, ["amount"], "NEGATIVE_AMOUNT", id="negative-amount"
-    ),
+    pytest.param({"kind": "purchase", "amount": "-0.01"}, ["amount"], "NEGATIVE_AMOUNT", id="negative-amount"),
     pytest.param({"kind": "nps_response", "score": 11}, ["score"], "SCORE_OUT_OF_RANGE", id="nps-11"),
     pytest.param({"kind": "nps_response", "score": -1}, ["score"], "SCORE_OUT_OF_RANGE", id="nps-minus-1"),
     pytest.param({"kind": "csat_response", "score": 0}, ["score"], "SCORE_OUT_OF_RANGE", id="csat-0"),
     pytest.param({"kind": "csat_response", "score": 6}, ["score"], "SCORE_OUT_OF_RANGE", id="csat-6"),
     pytest.param({"kind": "nps_response"}, ["score"], "REQUIRED", id="nps-without-score"),
-    pytest.param(
-        {"kind": "site_visit", "score": 3}, ["score"], "SCORE_NOT_ACCEPTED", id="score-on-site-visit"
-    ),
+    pytest.param({"kind": "site_visit", "score": 3}, ["score"], "SCORE_NOT_ACCEPTED", id="score-on-site-visit"),
     pytest.param({"kind": "purchase"}, ["amount"], "REQUIRED", id="purchase-without-amount"),
     pytest.param(
         {"kind": "site_visit", "occurredAt": timedelta(hours=25)},
@@ -279,9 +275,7 @@ async def test_a_customer_of_another_workspace_is_not_found(api: Api, other_api:
     ("field", "value"),
     [("amount", "abc"), ("score", "x"), ("score", 2.5), ("occurredAt", "yesterday")],
 )
-async def test_wrong_scalar_types_are_top_level_errors_naming_the_field(
-    api: Api, field: str, value: Any
-) -> None:
+async def test_wrong_scalar_types_are_top_level_errors_naming_the_field(api: Api, field: str, value: Any) -> None:
     customer = await new_customer(api, name="Ana")
     given = {"customerId": customer["id"], "kind": "review", "occurredAt": at(0), field: value}
     body = await api.run(RECORD_ONE, {"input": given})
@@ -381,9 +375,7 @@ async def test_batch_stores_valid_items_and_reports_invalid_ones_by_index(api: A
     assert [r["index"] for r in results] == list(range(len(items)))
     assert (payload["storedCount"], payload["deduplicatedCount"], payload["failedCount"]) == (3, 2, 4)
 
-    failed = {
-        r["index"]: [(e["field"], e["code"]) for e in r["userErrors"]] for r in results if r["userErrors"]
-    }
+    failed = {r["index"]: [(e["field"], e["code"]) for e in r["userErrors"]] for r in results if r["userErrors"]}
     assert failed == {
         1: [(["kind"], "UNKNOWN_KIND")],
         3: [(["score"], "SCORE_OUT_OF_RANGE")],
@@ -424,9 +416,7 @@ async def test_batch_of_only_invalid_items_stores_nothing(api: Api) -> None:
     data = await api.data(RECORD_MANY, {"input": {"interactions": items}})
     payload = data["recordInteractions"]
     assert (payload["storedCount"], payload["deduplicatedCount"], payload["failedCount"]) == (0, 0, 3)
-    assert [e["field"] for e in payload["userErrors"]] == [
-        ["interactions", str(n), "amount"] for n in range(3)
-    ]
+    assert [e["field"] for e in payload["userErrors"]] == [["interactions", str(n), "amount"] for n in range(3)]
     assert await stored_count(api) == 0
 
 
@@ -510,17 +500,15 @@ async def test_interactions_filter_by_kinds_time_and_customer(api: Api, other_ap
         ids["b_visit"],
     ]
     assert await listed_ids(api, {"customerId": bia["id"]}) == [ids["b_call"], ids["b_visit"]]
-    assert await listed_ids(
-        api, {"customerId": ana["id"], "kinds": ["call", "chat"], "occurredBefore": at(48)}
-    ) == [ids["a_call"]]
+    assert await listed_ids(api, {"customerId": ana["id"], "kinds": ["call", "chat"], "occurredBefore": at(48)}) == [
+        ids["a_call"]
+    ]
     assert await listed_ids(api, {"customerId": theirs["id"]}) == []
 
     data = await api.data(LIST, {"filter": {"customerId": ana["id"], "occurredAfter": at(1)}})
     assert data["interactions"]["totalCount"] == 2
 
-    data = await api.data(
-        CUSTOMER_INTERACTIONS, {"id": ana["id"], "filter": {"kinds": ["site_visit", "chat"]}}
-    )
+    data = await api.data(CUSTOMER_INTERACTIONS, {"id": ana["id"], "filter": {"kinds": ["site_visit", "chat"]}})
     connection = data["node"]["interactions"]
     assert [e["node"]["id"] for e in connection["edges"]] == [ids["a_chat"], ids["a_visit"]]
     assert connection["totalCount"] == 2
@@ -573,9 +561,7 @@ async def test_customer_interactions_first_n_gives_newest_and_correct_page_info(
     bia = await new_customer(api, name="Bia")
     await new_customer(api, name="Caio")
     ana_ids = [await record_id(api, customerId=ana["id"], kind="chat", occurredAt=at(h)) for h in range(5)]
-    bia_ids = [
-        await record_id(api, customerId=bia["id"], kind="call", occurredAt=at(h + 0.5)) for h in range(2)
-    ]
+    bia_ids = [await record_id(api, customerId=bia["id"], kind="call", occurredAt=at(h + 0.5)) for h in range(2)]
 
     data = await api.data("""{
       customers(first: 10) { edges { node { name

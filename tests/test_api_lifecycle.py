@@ -38,9 +38,7 @@ async def test_customers_can_be_filtered_by_stage(api: Api) -> None:
     await record(api, a["id"], "purchase", ago(1), amount="10")
     data = await api.data('{ customers(filter: {stage: "customer"}) { totalCount edges { node { name } } } }')
     assert [e["node"]["name"] for e in data["customers"]["edges"]] == ["Ana"]
-    data = await api.data(
-        '{ customers(filter: {stages: ["prospect", "lead"], model: "funnel"}) { totalCount } }'
-    )
+    data = await api.data('{ customers(filter: {stages: ["prospect", "lead"], model: "funnel"}) { totalCount } }')
     assert data["customers"]["totalCount"] == 1
     body = await api.run('{ customers(filter: {stage: "nowhere"}) { totalCount } }')
     assert body["errors"][0]["extensions"]["reason"] == "UNKNOWN_STAGE"
@@ -48,9 +46,7 @@ async def test_customers_can_be_filtered_by_stage(api: Api) -> None:
 
 async def test_a_manual_move_along_a_transition_is_recorded_with_actor_and_note(api: Api) -> None:
     c = await new_customer(api, name="Caio")
-    data = await api.data(
-        MOVE, {"input": {"customerId": c["id"], "stage": "lead", "note": "met at the fair"}}
-    )
+    data = await api.data(MOVE, {"input": {"customerId": c["id"], "stage": "lead", "note": "met at the fair"}})
     payload = data["moveCustomer"]
     assert payload["userErrors"] == []
     assert payload["transition"]["cause"] == "MANUAL"
@@ -136,9 +132,7 @@ async def test_switch_by_mapping_needs_every_stage_and_carries_each_customer(api
     await new_customer(api, name="Bia")
     await record(api, a["id"], "purchase", ago(2), amount="10")
     partial = [{"from": "prospect", "to": "acquisition"}, {"from": "customer", "to": "retention"}]
-    data = await api.data(
-        SWITCH, {"input": {"model": "five-phase", "strategy": "MAPPING", "mapping": partial}}
-    )
+    data = await api.data(SWITCH, {"input": {"model": "five-phase", "strategy": "MAPPING", "mapping": partial}})
     (error,) = data["switchLifecycleModel"]["userErrors"]
     assert error["code"] == "INCOMPLETE_MAPPING"
     assert "'lead'" in error["message"]
@@ -154,9 +148,7 @@ async def test_switch_by_mapping_needs_every_stage_and_carries_each_customer(api
         "lost": "acquisition",
     }
     mapping = [{"from": k, "to": v} for k, v in full.items()]
-    data = await api.data(
-        SWITCH, {"input": {"model": "five-phase", "strategy": "MAPPING", "mapping": mapping}}
-    )
+    data = await api.data(SWITCH, {"input": {"model": "five-phase", "strategy": "MAPPING", "mapping": mapping}})
     payload = data["switchLifecycleModel"]
     assert payload["userErrors"] == []
     counts = {d["stage"]["key"]: d["count"] for d in payload["distribution"] if d["count"]}
@@ -182,13 +174,9 @@ async def test_tracking_a_second_model_replays_it_and_untracking_keeps_its_histo
     await record(api, c["id"], "purchase", ago(1), amount="10", properties={"product": "b"})
     await record(api, c["id"], "purchase", ago(0.5), amount="10", properties={"product": "c"})
     assert (await stage_of(api, c["id"], "three-phase"))["stage"]["stage"]["key"] == "extension"
-    primary = await api.data(
-        'mutation { untrackLifecycleModel(input: {model: "funnel"}) { userErrors { code } } }'
-    )
+    primary = await api.data('mutation { untrackLifecycleModel(input: {model: "funnel"}) { userErrors { code } } }')
     assert primary["untrackLifecycleModel"]["userErrors"] == [{"code": "PRIMARY_MODEL"}]
-    done = await api.data(
-        'mutation { untrackLifecycleModel(input: {model: "three-phase"}) { userErrors { code } } }'
-    )
+    done = await api.data('mutation { untrackLifecycleModel(input: {model: "three-phase"}) { userErrors { code } } }')
     assert done["untrackLifecycleModel"]["userErrors"] == []
     history = await api.data(
         'query($id: ID!) { node(id: $id) { ... on Customer { history(model: "three-phase") '

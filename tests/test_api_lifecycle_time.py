@@ -45,16 +45,15 @@ async def test_a_due_churn_is_applied_by_the_periodic_check_at_its_due_time(api:
     node = await stage_of(api, c["id"])
     assert node["stage"]["stage"]["key"] == "churned"
     churn = node["history"]["edges"][-1]["node"]
-    assert churn["rule"] == "churn" and datetime.fromisoformat(churn["occurredAt"]) == due
+    assert churn["rule"] == "churn"
+    assert datetime.fromisoformat(churn["occurredAt"]) == due
     assert (await lifecycle_of(app).tick(now=datetime.now(UTC) + timedelta(days=3))).customers == 0
 
 
 async def test_workers_checking_at_the_same_time_never_make_a_move_twice(api: Api, app: Starlette) -> None:
     customers = [await new_customer(api, name=f"C{n}") for n in range(6)]
     for c in customers:
-        await record(
-            api, c["id"], "purchase", (datetime.now(UTC) - timedelta(days=179)).isoformat(), amount="5"
-        )
+        await record(api, c["id"], "purchase", (datetime.now(UTC) - timedelta(days=179)).isoformat(), amount="5")
     later = datetime.now(UTC) + timedelta(days=2)
     results = await asyncio.gather(*(lifecycle_of(app).tick(now=later) for _ in range(3)))
     assert sum(r.moves for r in results) == 6

@@ -228,16 +228,12 @@ async def test_a_body_over_1_mib_with_content_length_is_413(api: Api, http: http
 
 
 async def test_a_declared_size_over_the_limit_is_413_before_authentication(http: httpx2.AsyncClient) -> None:
-    response = await http.post(
-        "/graphql", content=big_body(MIB + 100), headers={"Content-Type": "application/json"}
-    )
+    response = await http.post("/graphql", content=big_body(MIB + 100), headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
-async def test_a_chunked_body_over_1_mib_without_content_length_is_413(
-    api: Api, http: httpx2.AsyncClient
-) -> None:
+async def test_a_chunked_body_over_1_mib_without_content_length_is_413(api: Api, http: httpx2.AsyncClient) -> None:
     body = big_body(2 * MIB)
     sent: list[int] = []
 
@@ -328,9 +324,7 @@ async def test_an_unexpected_exception_in_a_mutation_is_masked(
     assert any(r.exc_info and isinstance(r.exc_info[1], KeyError) for r in caplog.records)
 
 
-async def test_expected_errors_are_not_masked_nor_logged_as_errors(
-    api: Api, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_expected_errors_are_not_masked_nor_logged_as_errors(api: Api, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="jornada.graphql")
     body = await api.run('{ customers(after: "not-a-cursor") { totalCount } }')
     assert body["data"] is None

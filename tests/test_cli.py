@@ -89,9 +89,7 @@ async def served(url: str) -> AsyncIterator[httpx2.AsyncClient]:
 
 
 async def viewer(client: httpx2.AsyncClient, key: str) -> dict[str, Any]:
-    response = await client.post(
-        "/graphql", json={"query": VIEWER}, headers={"Authorization": f"Bearer {key}"}
-    )
+    response = await client.post("/graphql", json={"query": VIEWER}, headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200, response.text
     body = response.json()
     assert not body.get("errors"), body["errors"]
@@ -99,16 +97,12 @@ async def viewer(client: httpx2.AsyncClient, key: str) -> dict[str, Any]:
     return data
 
 
-async def test_workspace_create_prints_one_json_object_with_a_working_admin_key(
-    db_url: str, tmp_path: Path
-) -> None:
+async def test_workspace_create_prints_one_json_object_with_a_working_admin_key(db_url: str, tmp_path: Path) -> None:
     migrated = ok(await jornada(db_url, "migrate", cwd=tmp_path))
     assert "migrated" in migrated.stdout
 
     run = ok(
-        await jornada(
-            db_url, "workspace", "create", "Padaria Central", "--currency", "BRL", "--json", cwd=tmp_path
-        )
+        await jornada(db_url, "workspace", "create", "Padaria Central", "--currency", "BRL", "--json", cwd=tmp_path)
     )
     created = run.json()
     assert isinstance(created["workspaceId"], int)
@@ -132,15 +126,11 @@ async def test_workspace_create_prints_one_json_object_with_a_working_admin_key(
 
 async def test_apikey_create_gives_a_key_with_the_requested_role(db_url: str, tmp_path: Path) -> None:
     ok(await jornada(db_url, "migrate", cwd=tmp_path))
-    workspace = ok(
-        await jornada(db_url, "workspace", "create", "Padaria Central", "--json", cwd=tmp_path)
-    ).json()
+    workspace = ok(await jornada(db_url, "workspace", "create", "Padaria Central", "--json", cwd=tmp_path)).json()
     ws_id = workspace["workspaceId"]
 
     run = ok(
-        await jornada(
-            db_url, "apikey", "create", "--workspace", str(ws_id), "--role", "VIEWER", "--json", cwd=tmp_path
-        )
+        await jornada(db_url, "apikey", "create", "--workspace", str(ws_id), "--role", "VIEWER", "--json", cwd=tmp_path)
     )
     key = run.json()
     assert key["workspaceId"] == ws_id
@@ -155,13 +145,9 @@ async def test_apikey_create_gives_a_key_with_the_requested_role(db_url: str, tm
         }
 
 
-async def test_apikey_create_for_a_missing_workspace_exits_2_with_a_message(
-    db_url: str, tmp_path: Path
-) -> None:
+async def test_apikey_create_for_a_missing_workspace_exits_2_with_a_message(db_url: str, tmp_path: Path) -> None:
     ok(await jornada(db_url, "migrate", cwd=tmp_path))
-    run = await jornada(
-        db_url, "apikey", "create", "--workspace", "4242", "--role", "VIEWER", "--json", cwd=tmp_path
-    )
+    run = await jornada(db_url, "apikey", "create", "--workspace", "4242", "--role", "VIEWER", "--json", cwd=tmp_path)
     assert run.status == 2, run
     assert run.stdout == ""
     assert "4242" in run.stderr
@@ -169,13 +155,9 @@ async def test_apikey_create_for_a_missing_workspace_exits_2_with_a_message(
     assert "Traceback" not in run.stderr
 
 
-async def test_invalid_currency_exits_2_naming_the_field_and_creates_nothing(
-    db_url: str, tmp_path: Path
-) -> None:
+async def test_invalid_currency_exits_2_naming_the_field_and_creates_nothing(db_url: str, tmp_path: Path) -> None:
     ok(await jornada(db_url, "migrate", cwd=tmp_path))
-    run = await jornada(
-        db_url, "workspace", "create", "Padaria Central", "--currency", "REAIS", "--json", cwd=tmp_path
-    )
+    run = await jornada(db_url, "workspace", "create", "Padaria Central", "--currency", "REAIS", "--json", cwd=tmp_path)
     assert run.status == 2, run
     assert run.stdout == ""
     assert "currency" in run.stderr
@@ -204,9 +186,7 @@ async def test_bootstrap_creates_a_workspace_only_when_there_is_none(db_url: str
         assert await viewer(client, key) == {"role": "ADMIN", "workspace": {"name": "Padaria Central"}}
 
 
-async def test_bootstrap_creates_nothing_when_a_workspace_was_made_by_hand(
-    db_url: str, tmp_path: Path
-) -> None:
+async def test_bootstrap_creates_nothing_when_a_workspace_was_made_by_hand(db_url: str, tmp_path: Path) -> None:
     ok(await jornada(db_url, "migrate", cwd=tmp_path))
     ok(await jornada(db_url, "workspace", "create", "Padaria Central", "--json", cwd=tmp_path))
 

@@ -88,8 +88,7 @@ async def test_models_have_no_change_without_a_migration(tmp_path: Path) -> None
 
 
 SEED = [
-    "INSERT INTO workspace (id, name, currency, timezone, created_at) "
-    "VALUES (1, 'W', 'BRL', 'UTC', '2025-01-01')",
+    "INSERT INTO workspace (id, name, currency, timezone, created_at) VALUES (1, 'W', 'BRL', 'UTC', '2025-01-01')",
     "INSERT INTO customer (id, workspace_id, name, sort_name, search_text, social_profiles, tags, "
     "attributes, created_at, updated_at) "
     "VALUES (1, 1, 'C', 'c', 'c', '[]', '[]', '{}', '2025-01-01', '2025-01-01')",

@@ -19,9 +19,7 @@ from tests.servers import create_workspace_with_cli, graphql, running_server
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
-SUBSCRIBE = (
-    'subscription { stageChanged(stages: ["customer"]) { from { key } to { key } cause customer { name } } }'
-)
+SUBSCRIBE = 'subscription { stageChanged(stages: ["customer"]) { from { key } to { key } cause customer { name } } }'
 
 
 async def _receive(ws: ClientConnection) -> dict[str, Any]:
@@ -38,9 +36,7 @@ async def _subscribe(url: str, key: str) -> ClientConnection:
     return ws
 
 
-async def test_a_subscriber_sees_moves_made_through_another_worker(
-    e2e_database_url: str, tmp_path: Path
-) -> None:
+async def test_a_subscriber_sees_moves_made_through_another_worker(e2e_database_url: str, tmp_path: Path) -> None:
     with running_server(e2e_database_url, tmp_path, "a") as server_a:
         workspace = await create_workspace_with_cli(e2e_database_url, tmp_path)
         key = workspace["apiKey"]
@@ -74,9 +70,7 @@ async def test_a_subscriber_sees_moves_made_through_another_worker(
 async def test_a_subscription_without_a_valid_key_is_refused(e2e_database_url: str, tmp_path: Path) -> None:
     with running_server(e2e_database_url, tmp_path) as server:
         ws = await connect(server.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
-        await ws.send(
-            json.dumps({"type": "connection_init", "payload": {"Authorization": "Bearer jor_nope"}})
-        )
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": "Bearer jor_nope"}}))
         with pytest.raises(ConnectionClosed) as closed:
             await _receive(ws)
         assert closed.value.rcvd is not None
