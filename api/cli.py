@@ -14,7 +14,7 @@ from tortoise.context import TortoiseContext
 from api.errors import InputInvalid
 from api.migrate import apply_migrations
 from api.settings import Settings
-from api.workspaces import Role, count_workspaces, create_api_key, create_workspace, workspace_exists
+from api.workspaces import DEFAULT_MODEL, Role, count_workspaces, create_api_key, create_workspace, workspace_exists
 from plugins.manager import load_plugins
 
 ROLES = [r.value for r in Role]
@@ -65,9 +65,18 @@ def _workspace_lines(ws_id: int, name: str, secret: str) -> list[str]:
     ]
 
 
+def _check_model(settings: Settings, key: str) -> None:
+    registry = load_plugins(autoload=settings.plugin_autoload, allow=settings.plugin_allow)
+    if key not in registry.models:
+        print(f"error: model: no installed model {key!r}; installed: {sorted(registry.models)}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> int:
+    _check_model(settings, args.model)
+
     async def work() -> tuple[Any, str]:
-        return await create_workspace(args.name, args.currency, args.timezone)
+        return await create_workspace(args.name, args.currency, args.timezone, args.model)
 
     ws, secret = _run(settings, work)
     _print(
@@ -202,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--currency", default="BRL")
     create.add_argument("--timezone", default="UTC")
+    create.add_argument("--model", default=DEFAULT_MODEL, help="the primary lifecycle model (default: funnel)")
     create.add_argument("--json", action="store_true", help="print one JSON object")
     create.set_defaults(func=cmd_workspace_create)
 

@@ -15,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +197,55 @@ async def test_bootstrap_creates_nothing_when_a_workspace_was_made_by_hand(db_ur
 
     async with served(db_url) as _:
         assert await count_workspaces() == 1
+
+
+async def test_plugins_lists_the_built_in_models_and_plugins_as_json(db_url: str, tmp_path: Path) -> None:
+    data = ok(await jornada(db_url, "plugins", "--json", cwd=tmp_path)).json()
+    keys = {m["key"] for m in data["models"]}
+    assert {"funnel", "three-phase", "lifespan", "five-phase"} <= keys
+    funnel = next(m for m in data["models"] if m["key"] == "funnel")
+    assert funnel["distribution"] == "jornada"
+    assert funnel["plugin"] == "stages.funnel"
+    assert all(p["hooks"] for p in data["plugins"])
+    text = ok(await jornada(db_url, "plugins", cwd=tmp_path)).stdout
+    assert "funnel" in text
+    assert "rejected plugins" in text
+
+
+async def test_workspace_create_takes_the_primary_model_and_refuses_an_unknown_one(db_url: str, tmp_path: Path) -> None:
+    created = ok(await jornada(db_url, "workspace", "create", "Loja", "--model", "lifespan", "--json", cwd=tmp_path))
+    async with served(db_url) as client:
+        response = await client.post(
+            "/graphql",
+            json={"query": "{ viewer { workspace { primaryModel { key } } } }"},
+            headers={"Authorization": f"Bearer {created.json()['apiKey']}"},
+        )
+        assert response.json()["data"]["viewer"]["workspace"]["primaryModel"]["key"] == "lifespan"
+    wrong = await jornada(db_url, "workspace", "create", "Loja 2", "--model", "nope", cwd=tmp_path)
+    assert wrong.status == 2
+    assert "model" in wrong.stderr
+    assert "nope" in wrong.stderr
+
+
+async def test_tick_applies_a_churn_that_fell_due(db_url: str, tmp_path: Path) -> None:
+    key = ok(await jornada(db_url, "workspace", "create", "Loja", "--json", cwd=tmp_path)).json()["apiKey"]
+    due_in = 1.5
+    bought = datetime.now(UTC) - timedelta(days=180) + timedelta(seconds=due_in)
+    async with served(db_url) as client:
+        headers = {"Authorization": f"Bearer {key}"}
+        made = await client.post(
+            "/graphql",
+            json={"query": 'mutation { createCustomer(input: {name: "Ana"}) { customer { id } } }'},
+            headers=headers,
+        )
+        cid = made.json()["data"]["createCustomer"]["customer"]["id"]
+        record = """mutation($id: ID!, $at: DateTime!) { recordInteraction(input: {customerId: $id, kind: "purchase",
+            amount: "10", occurredAt: $at}) { interaction { id } userErrors { code } } }"""
+        await client.post(
+            "/graphql", json={"query": record, "variables": {"id": cid, "at": bought.isoformat()}}, headers=headers
+        )
+    await asyncio.sleep(due_in + 0.5)
+    run = ok(await jornada(db_url, "tick", cwd=tmp_path))
+    assert run.stdout.strip() == "checked 1 customers, 1 moves"
+    again = ok(await jornada(db_url, "tick", cwd=tmp_path))
+    assert again.stdout.strip() == "checked 0 customers, 0 moves"
