@@ -192,7 +192,7 @@ class Lifecycle:
         for row in rows:
             model = self.registry.model(row.model_key)
             if row.tracked and model is not None:
-                tracked.append(Tracked(model, {**model.defaults, **row.params}, row.is_primary))
+                tracked.append(Tracked(model, model.effective_params(row.params), row.is_primary))
         return tracked
 
     async def tracked(self, workspace_id: int) -> list[Tracked]:

@@ -138,7 +138,7 @@ async def switch(
 
 def _tracked_with(lifecycle: Lifecycle, key: str, row: WorkspaceModel | None) -> Tracked:
     base = _installed(lifecycle, key)
-    params = {**base.params, **(row.params if row else {})}
+    params = base.model.effective_params(row.params if row else {})
     return Tracked(base.model, params, False)
 
 

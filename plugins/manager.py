@@ -182,7 +182,7 @@ def _call(registry: PluginRegistry, info: PluginInfo, hook: str) -> list[Any]:
 def _collect_kinds(registry: PluginRegistry, info: PluginInfo) -> None:
     for kind in _call(registry, info, "register_interaction_kinds"):
         reasons = kind_problems(kind) if isinstance(kind, InteractionKind) else [f"not an InteractionKind: {kind!r}"]
-        if kind.key in registry.kinds:
+        if isinstance(kind, InteractionKind) and kind.key in registry.kinds:
             reasons.append(f"interaction kind {kind.key!r} is already registered")
         if reasons:
             registry.problems.append(PluginProblem(info.name, info.distribution, info.version, "; ".join(reasons)))
@@ -195,7 +195,10 @@ def _collect_models(registry: PluginRegistry, info: PluginInfo) -> None:
         if not isinstance(model, LifecycleModel):
             reasons = [f"not a LifecycleModel: {model!r}"]
         else:
-            reasons = model_problems(model)
+            try:
+                reasons = model_problems(model)
+            except Exception as exc:  # e.g. a choose_initial that raises: the model only is rejected
+                reasons = [f"validation raised {type(exc).__name__}: {exc}"]
             if model.key in registry.models:
                 owner = registry.models[model.key].plugin.name
                 reasons.append(f"model key {model.key!r} is already registered by {owner}")

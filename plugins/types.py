@@ -210,6 +210,16 @@ class LifecycleModel:
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
 
+    def effective_params(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults with a workspace's values on top; an `int_map` value is merged key by key (set
+        one kind's lead points, keep the others' defaults)."""
+        out = self.defaults
+        for param in self.params:
+            if param.name in overrides:
+                value = overrides[param.name]
+                out[param.name] = {**param.default, **value} if param.type == "int_map" else value
+        return out
+
     def transitions_from(self, stage: str) -> list[Transition]:
         return [t for t in self.transitions if t.source in (None, stage) and t.target != stage]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -37,6 +38,14 @@ def _type_error(param: Param, value: Any) -> str | None:
     return None
 
 
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def param_problems(model: LifecycleModel, values: Mapping[str, Any]) -> dict[str, str]:
     """Per parameter name, what is wrong with the given values (unknown names included)."""
     declared = {p.name: p for p in model.params}
@@ -61,9 +70,9 @@ def model_problems(model: LifecycleModel) -> list[str]:
     if len(set(keys)) != len(keys):
         problems.append(f"duplicate stage keys in {keys}")
     problems += [
-        f"stage {s.key!r} has an unknown category {s.category!r}"
+        f"stage {s.key!r} has an unknown category {s.category!r} (use plugins.types.StageCategory)"
         for s in model.stages
-        if s.category not in set(StageCategory)
+        if not isinstance(s.category, StageCategory)  # a bare "CUSTOMER" string would break the API
     ]
     problems += [f"stage {s.key!r} has no English label" for s in model.stages if "en" not in s.labels]
     if model.initial_stage not in keys:
@@ -77,6 +86,8 @@ def model_problems(model: LifecycleModel) -> list[str]:
             problems.append(f"parameter {p.name!r} has an unknown type {p.type!r}")
         elif (error := _type_error(p, p.default)) is not None:
             problems.append(f"parameter {p.name!r}: the default {error}, got {p.default!r}")
+        elif not _is_json(p.default):  # defaults are served as JSON (lifecycleModels, params)
+            problems.append(f"parameter {p.name!r}: the default must be plain JSON, got {p.default!r}")
     if not problems and model.choose_initial is not None:
         chosen = model.choose_initial(model.defaults)
         if chosen not in keys:

@@ -299,7 +299,7 @@ def workspace_model_type(registry: PluginRegistry, row: WorkspaceModelRecord) ->
         model=LifecycleModel.from_data(loaded.model, loaded.plugin),
         is_primary=row.is_primary,
         tracked=row.tracked,
-        params={**loaded.model.defaults, **row.params},
+        params=loaded.model.effective_params(row.params),
         overrides=row.params,
         enabled_at=row.enabled_at,
     )

@@ -195,3 +195,15 @@ async def test_concurrent_interactions_of_one_customer_never_lose_or_duplicate_a
     assert all(prev[1] == nxt[0] for prev, nxt in itertools.pairwise(chain))
     counts = await api.data("{ interactions { totalCount } }")
     assert counts["interactions"]["totalCount"] == 8
+
+
+async def test_lead_points_set_for_one_kind_keep_the_defaults_of_the_others(api: Api) -> None:
+    query = """mutation($p: JSON!) { configureLifecycleModel(input: {model: "funnel", params: $p}) {
+        workspaceModel { params } userErrors { field code } } }"""
+    data = await api.data(query, {"p": {"lead_points": {"site_visit": 10}}})
+    points = data["configureLifecycleModel"]["workspaceModel"]["params"]["lead_points"]
+    assert points["site_visit"] == 10
+    assert points["demo_requested"] == 20
+    c = await new_customer(api, name="Ana")
+    visit = await record(api, c["id"], "site_visit", ago(1))
+    assert [(t["from"]["key"], t["to"]["key"]) for t in visit["transitions"]] == [("prospect", "lead")]
