@@ -27,7 +27,8 @@ def dialect_of(conn: BaseDBAsyncClient) -> str:
 
 
 class Params:
-    """Collects bind values and renders the dialect's placeholder for each (`?` or `$n`)."""
+    """Collects bind values and renders a numbered placeholder for each (`?n` on SQLite, `$n` on
+    PostgreSQL), so a rendered placeholder may appear several times in one statement."""
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
@@ -35,7 +36,7 @@ class Params:
 
     def __call__(self, value: Any) -> str:
         self.values.append(value)
-        return "?" if self.dialect == "sqlite" else f"${len(self.values)}"
+        return f"?{len(self.values)}" if self.dialect == "sqlite" else f"${len(self.values)}"
 
     def many(self, values: list[Any]) -> str:
         return ", ".join(self(v) for v in values)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -303,3 +303,26 @@ def workspace_model_type(registry: PluginRegistry, row: WorkspaceModelRecord) ->
         overrides=row.params,
         enabled_at=row.enabled_at,
     )
+
+
+@strawberry.type(description="How many customers are (or would be) in a stage.")
+class StageCount:
+    stage: Stage
+    count: int
+    share: float = strawberry.field(description="count ÷ all the customers counted, 0 when there are none.")
+
+
+def stage_counts(registry: PluginRegistry, key: str, counts: Mapping[str, int]) -> list[StageCount]:
+    """One count per stage of the model, in the model's order (stages it no longer has last)."""
+    total = sum(counts.values())
+    model = registry.model(key)
+    order = [s.key for s in sorted(model.stages, key=lambda s: s.order)] if model else []
+    order += sorted(k for k in counts if k not in order)
+    return [
+        StageCount(
+            stage=stage_type(registry, key, s),
+            count=counts.get(s, 0),
+            share=round(counts.get(s, 0) / total, 6) if total else 0.0,
+        )
+        for s in order
+    ]

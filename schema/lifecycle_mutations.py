@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from enum import Enum
 
 import strawberry
@@ -17,7 +16,7 @@ from api.workspaces import Role, get_workspace
 from schema.context import Info
 from schema.customers import Customer
 from schema.errors import UserError, user_errors
-from schema.lifecycle import Stage, StageTransition, WorkspaceModel, stage_type, workspace_model_type
+from schema.lifecycle import StageCount, StageTransition, WorkspaceModel, stage_counts, workspace_model_type
 from schema.permissions import IsAdmin, IsEditor
 from schema.query import decode_customer_id
 from schema.workspace import Workspace
@@ -30,13 +29,6 @@ from schema.workspace import Workspace
 class SwitchStrategy(Enum):
     REPLAY = REPLAY
     MAPPING = MAPPING
-
-
-@strawberry.type(description="How many customers are (or would be) in a stage.")
-class StageCount:
-    stage: Stage
-    count: int
-    share: float = strawberry.field(description="count ÷ all customers, 0 when there are none.")
 
 
 @strawberry.input(description="Where each stage of the current primary model goes in the new model.")
@@ -113,25 +105,11 @@ async def _workspace(info: Info) -> Workspace:
     return Workspace.from_record(await get_workspace(info.context.workspace_id))
 
 
-def _counts(info: Info, key: str, counts: Counter[str]) -> list[StageCount]:
-    total = sum(counts.values())
-    model = info.context.registry.model(key)
-    order = [s.key for s in model.stages] if model else sorted(counts)
-    return [
-        StageCount(
-            stage=stage_type(info.context.registry, key, s),
-            count=counts.get(s, 0),
-            share=round(counts.get(s, 0) / total, 6) if total else 0.0,
-        )
-        for s in order
-    ]
-
-
 async def _rebuilt(info: Info, key: str, result: admin.Rebuild, dry_run: bool) -> RebuildPayload:
     info.context.reset_loaders()  # the workspace's models changed
     return RebuildPayload(
         workspace=None if dry_run else await _workspace(info),
-        distribution=_counts(info, key, result.distribution),
+        distribution=stage_counts(info.context.registry, key, result.distribution),
         transitions_written=result.transitions_written,
     )
 

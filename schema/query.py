@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import strawberry
 from strawberry import relay
 
 from api import customers, interactions
-from api.errors import InputInvalid
+from api import metrics as metrics_service
+from api.errors import InputInvalid, invalid
 from api.pagination import PageRequest
 from schema.context import Info
-from schema.customers import Customer, CustomerConnection, CustomerFilter, CustomerOrder
+from schema.customers import Customer, CustomerConnection, CustomerFilter, CustomerOrder, tracked_model
 from schema.errors import bad_input
 from schema.interactions import Interaction, InteractionConnection, InteractionFilter, InteractionKind
 from schema.lifecycle import LifecycleModel, PluginInfo, model_type, plugin_infos
+from schema.metrics import Metrics, PeriodInput
 from schema.permissions import IsAdmin
 from schema.workspace import AcquisitionSpend, ApiKey, Role, Viewer, Workspace
 
@@ -96,6 +100,33 @@ class Query:
             return await interactions.count_interactions(ws, f)
 
         return InteractionConnection.from_page(page, count)
+
+    @strawberry.field(
+        description="Lifecycle flow, retention, value and satisfaction metrics (shared definitions in each field), "
+        "for `model` (the primary one when omitted), `period` (the last 12 months) and `segment` (any customer filter)."
+    )
+    async def metrics(
+        self,
+        info: Info,
+        model: str | None = None,
+        period: PeriodInput | None = None,
+        segment: CustomerFilter | None = None,
+    ) -> Metrics:
+        now = datetime.now(UTC)
+        default = metrics_service.default_period(now)
+        start = (period.start if period and period.start else default.start).astimezone(UTC)
+        end = (period.end if period and period.end else default.end).astimezone(UTC)
+        if end <= start:
+            raise bad_input(invalid(("period", "end"), "INVALID_PERIOD", "The period must end after it starts."))
+        tracked = await tracked_model(info, model)
+        scope = metrics_service.Scope(
+            workspace_id=info.context.workspace_id,
+            model=tracked.model,
+            period=metrics_service.Period(start, end),
+            segment=await (segment or CustomerFilter()).to_service(info),
+            now=now,
+        )
+        return Metrics(scope=scope, cache={})
 
     @strawberry.field(description="Every installed lifecycle model, from every plugin (built-in ones included).")
     def lifecycle_models(self, info: Info) -> list[LifecycleModel]:

@@ -1,0 +1,395 @@
+"""The `metrics` query: every number says in its description which definition it uses
+(shared/METRICS.md). Each field runs its own aggregate only when asked for."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+import strawberry
+
+from api import metrics as m
+from schema.context import Info
+from schema.lifecycle import LifecycleModel, Stage, StageCount, model_type, stage_counts, stage_type
+
+
+@strawberry.enum(
+    description="STRICT: a customer counts at a step only after every earlier step, in order. ANY: at "
+    "every stage it entered (HubSpot's two funnel modes)."
+)
+class FunnelMode(Enum):
+    STRICT = "STRICT"
+    ANY = "ANY"
+
+
+@strawberry.input(
+    description="A period [start, end). Defaults: the last 12 months (from the first day of the month "
+    "eleven months back) up to now."
+)
+class PeriodInput:
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@strawberry.type(description="The period the metrics cover, [start, end).")
+class PeriodInfo:
+    start: datetime
+    end: datetime
+
+
+@strawberry.type(description="One step of the funnel.")
+class FunnelStep:
+    stage: Stage
+    count: int = strawberry.field(description="Customers who entered this stage in the period (by any cause).")
+    conversion_from_previous: float | None = strawberry.field(description="count ÷ the previous step's count.")
+    cumulative_conversion: float | None = strawberry.field(description="count ÷ the first step's count.")
+
+
+@strawberry.type(description="A distribution of durations in days.")
+class DaysSpread:
+    count: int = strawberry.field(description="How many durations were measured.")
+    open: int = strawberry.field(description="Of those, stays still open, counted up to now.")
+    mean_days: float | None
+    median_days: float | None = strawberry.field(description="Linear interpolation between the two middle values.")
+    p90_days: float | None = strawberry.field(description="90th percentile, linear interpolation.")
+
+    @classmethod
+    def of(cls, s: m.Spread) -> DaysSpread:
+        return cls(count=s.count, open=s.open, mean_days=s.mean, median_days=s.median, p90_days=s.p90)
+
+
+@strawberry.type(description="Time spent in one stage by the stays that began in the period.")
+class StageTime:
+    stage: Stage
+    days: DaysSpread
+
+
+@strawberry.type(
+    description="ChartMogul's customer churn rate: (churned − joined and churned in the period − churned "
+    "and came back in it) ÷ customers in a customer-category stage at the period's start."
+)
+class ChurnRate:
+    rate: float | None = strawberry.field(description="Null when there were no customers at the start.")
+    customers_at_start: int
+    churned: int = strawberry.field(description="Customers who moved into a churned-category stage in the period.")
+    churned_joined_in_period: int = strawberry.field(description="Of those, acquired in the period (not counted).")
+    churned_and_returned: int = strawberry.field(description="Of those, back in a customer stage in the period.")
+    counted: int = strawberry.field(description="The numerator: churned minus the two groups above.")
+
+
+@strawberry.type(
+    description="Retention rate = (customers at end − customers acquired in the period) ÷ customers at "
+    "start; acquired = first entered a customer-category stage in the period."
+)
+class RetentionRate:
+    rate: float | None
+    customers_at_start: int
+    customers_at_end: int
+    acquired: int
+
+
+@strawberry.type(description="Customers grouped by the month they first entered a customer-category stage.")
+class Cohort:
+    month: datetime = strawberry.field(description="The cohort's month (its first instant in the period, UTC).")
+    size: int
+    active: list[int] = strawberry.field(
+        description="Per month since (the cohort's own first), customers in a "
+        "customer-category stage at that month's end (the current month: now)."
+    )
+    retention: list[float] = strawberry.field(description="active ÷ size, per month since.")
+
+
+@strawberry.type(
+    description="Mean days from first entering a customer-category stage to the first churn after it; "
+    "customers still active count up to the period's end (or now)."
+)
+class Lifetime:
+    mean_days: float | None
+    customers: int
+    still_active: int = strawberry.field(description="Customers whose lifetime is still running.")
+
+
+@strawberry.type(
+    description="Renewal rate = renewals ÷ (renewals + cancellations) among `renewal` and "
+    "`subscription_cancelled` interactions in the period."
+)
+class RenewalRate:
+    rate: float | None
+    renewals: int
+    cancellations: int
+
+
+@strawberry.type(
+    description="Historic CLV = average revenue per customer-month × gross margin ÷ monthly churn rate, "
+    "over the period's months (customer-months: customers in a customer stage at each month's start)."
+)
+class HistoricClv:
+    value: Decimal | None = strawberry.field(description="Null when unbounded (no churn) or without customers.")
+    unbounded: bool = strawberry.field(description="True when nobody churned: the formula has no finite value.")
+    revenue_per_customer_month: Decimal | None
+    monthly_churn_rate: float | None
+    gross_margin: Decimal = strawberry.field(
+        description="The workspace's margin (1.0 unless set: revenue, not profit)."
+    )
+    customer_months: int
+
+
+@strawberry.type(description="Acquisition cost of one channel.")
+class ChannelCac:
+    channel: str | None = strawberry.field(description="Null: spend or customers without a channel.")
+    spend: Decimal
+    acquired: int
+    cac: Decimal | None = strawberry.field(description="spend ÷ acquired; null without acquired customers.")
+
+
+@strawberry.type(
+    description="CAC = acquisition spend in the period (records prorated by the days they overlap it) ÷ "
+    "customers acquired in it (first entered a customer-category stage); per channel too."
+)
+class Cac:
+    value: Decimal | None
+    spend: Decimal
+    acquired: int
+    per_channel: list[ChannelCac]
+
+
+@strawberry.type(description="NPS = % promoters (9-10) − % detractors (0-6), latest answer per customer in the period.")
+class Nps:
+    score: float | None
+    promoters: int
+    passives: int
+    detractors: int
+    responses: int
+
+    @classmethod
+    def of(cls, n: m.Nps) -> Nps:
+        return cls(
+            score=n.score, promoters=n.promoters, passives=n.passives, detractors=n.detractors, responses=n.responses
+        )
+
+
+@strawberry.type(description="CSAT = % of `csat_response` scores of 4 or 5 (1-5 scale), every answer in the period.")
+class Csat:
+    score: float | None
+    satisfied: int
+    responses: int
+
+
+@strawberry.type(description="One month of the period.")
+class MonthMetrics:
+    month: datetime
+    churn_rate: float | None = strawberry.field(description="ChartMogul's churn rate over this month.")
+    retention_rate: float | None = strawberry.field(description="Retention rate over this month.")
+    revenue: Decimal = strawberry.field(description="Purchases and renewals minus refunds in this month.")
+    nps: float | None = strawberry.field(description="NPS of this month's answers (latest per customer).")
+    stage_distribution: list[StageCount] = strawberry.field(description="Customers per stage at the month's end.")
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return round(a / b, 6) if b else None
+
+
+def _money(value: Decimal, count: int) -> Decimal | None:
+    return (value / count).quantize(m.MONEY) if count else None
+
+
+@strawberry.type(description="How customers flow, churn and what they are worth, for one model, period and segment.")
+class Metrics:
+    scope: strawberry.Private[m.Scope]
+    cache: strawberry.Private[dict[str, object]]
+
+    @strawberry.field(description="The model the stage metrics are about.")
+    def model(self, info: Info) -> LifecycleModel:
+        found = model_type(info.context.registry, self.scope.model.key)
+        assert found is not None
+        return found
+
+    @strawberry.field(description="The period covered.")
+    def period(self) -> PeriodInfo:
+        return PeriodInfo(start=self.scope.period.start, end=self.scope.period.end)
+
+    @strawberry.field(description="Customers in each stage now: count and share of the total (current stages).")
+    async def stage_distribution(self, info: Info) -> list[StageCount]:
+        counts = await m.stage_distribution(self.scope)
+        return stage_counts(info.context.registry, self.scope.model.key, counts)
+
+    @strawberry.field(
+        description="For the prospect and customer stages in order: customers who entered each in the "
+        "period, step and cumulative conversion."
+    )
+    async def funnel(self, info: Info, mode: FunnelMode = FunnelMode.STRICT) -> list[FunnelStep]:
+        steps = await m.funnel(self.scope, strict=mode == FunnelMode.STRICT)
+        first = steps[0].count if steps else 0
+        out = []
+        for n, step in enumerate(steps):
+            previous = steps[n - 1].count if n else None
+            out.append(
+                FunnelStep(
+                    stage=stage_type(info.context.registry, self.scope.model.key, step.stage),
+                    count=step.count,
+                    conversion_from_previous=_ratio(step.count, previous) if previous is not None else None,
+                    cumulative_conversion=_ratio(step.count, first),
+                )
+            )
+        return out
+
+    @strawberry.field(
+        description="Days spent in each stage, from transitions, by stays that began in the period; "
+        "open stays count up to now and are reported."
+    )
+    async def time_in_stage(self, info: Info) -> list[StageTime]:
+        found = await m.time_in_stage(self.scope)
+        order = [s.key for s in sorted(self.scope.model.stages, key=lambda s: s.order)]
+        return [
+            StageTime(stage=stage_type(info.context.registry, self.scope.model.key, k), days=DaysSpread.of(found[k]))
+            for k in order
+            if k in found
+        ]
+
+    @strawberry.field(
+        description="Days from the first stage to the first customer-category stage, for customers "
+        "who reached one in the period (median is the usual figure)."
+    )
+    async def velocity(self) -> DaysSpread:
+        return DaysSpread.of(await m.velocity(self.scope))
+
+    async def _flow(self) -> m.Flow:
+        if "flow" not in self.cache:
+            self.cache["flow"] = await m.flow(self.scope)
+        found = self.cache["flow"]
+        assert isinstance(found, m.Flow)
+        return found
+
+    @strawberry.field(description="Customer churn rate over the period (ChartMogul).")
+    async def churn(self) -> ChurnRate:
+        f = await self._flow()
+        return ChurnRate(
+            rate=f.churn_rate,
+            customers_at_start=f.at_start,
+            churned=f.churned,
+            churned_joined_in_period=f.churned_joined,
+            churned_and_returned=f.churned_returned,
+            counted=f.churn_count,
+        )
+
+    @strawberry.field(description="Retention rate over the period.")
+    async def retention(self) -> RetentionRate:
+        f = await self._flow()
+        return RetentionRate(
+            rate=f.retention_rate, customers_at_start=f.at_start, customers_at_end=f.at_end, acquired=f.acquired
+        )
+
+    @strawberry.field(description="Monthly cohorts (a triangle) for the months of the period.")
+    async def cohorts(self) -> list[Cohort]:
+        rows = await m.cohorts(self.scope, m.months(self.scope.period))
+        return [
+            Cohort(
+                month=r.month,
+                size=r.size,
+                active=r.active,
+                retention=[round(a / r.size, 6) if r.size else 0.0 for a in r.active],
+            )
+            for r in rows
+        ]
+
+    @strawberry.field(description="Average customer lifetime in days.")
+    async def average_lifetime(self) -> Lifetime:
+        life = await m.average_lifetime(self.scope)
+        return Lifetime(mean_days=life.mean_days, customers=life.customers, still_active=life.active)
+
+    @strawberry.field(description="Renewal rate in the period.")
+    async def renewal_rate(self) -> RenewalRate:
+        r = await m.renewals(self.scope)
+        return RenewalRate(rate=r.rate, renewals=r.renewals, cancellations=r.cancellations)
+
+    @strawberry.field(description="Revenue in the period: purchases and renewals minus refunds.")
+    async def revenue(self) -> Decimal:
+        return await m.revenue(self.scope)
+
+    async def _monthly(self) -> list[m.MonthPoint]:
+        if "monthly" not in self.cache:
+            self.cache["monthly"] = await m.monthly(self.scope)
+        found = self.cache["monthly"]
+        assert isinstance(found, list)
+        return found
+
+    async def _historic(self) -> m.HistoricClv:
+        points = await self._monthly()
+        return m.historic_clv(self.scope, sum((pt.revenue for pt in points), Decimal(0)), points)
+
+    @strawberry.field(description="Historic (average) CLV over the period's months.")
+    async def historic_clv(self) -> HistoricClv:
+        h = await self._historic()
+        return HistoricClv(
+            value=h.value,
+            unbounded=h.unbounded,
+            revenue_per_customer_month=h.revenue_per_customer_month,
+            monthly_churn_rate=h.monthly_churn_rate,
+            gross_margin=h.margin,
+            customer_months=h.customer_months,
+        )
+
+    async def _acquisition(self) -> m.Acquisition:
+        if "acquisition" not in self.cache:
+            self.cache["acquisition"] = await m.acquisition(self.scope)
+        found = self.cache["acquisition"]
+        assert isinstance(found, m.Acquisition)
+        return found
+
+    @strawberry.field(description="Customer acquisition cost, overall and per channel.")
+    async def cac(self) -> Cac:
+        a = await self._acquisition()
+        channels = sorted(set(a.spend) | set(a.acquired))
+        per = [
+            ChannelCac(
+                channel=c or None,
+                spend=a.spend.get(c, Decimal(0)).quantize(m.MONEY),
+                acquired=a.acquired.get(c, 0),
+                cac=_money(a.spend.get(c, Decimal(0)), a.acquired.get(c, 0)),
+            )
+            for c in channels
+        ]
+        return Cac(
+            value=_money(a.total_spend, a.total_acquired),
+            spend=a.total_spend.quantize(m.MONEY),
+            acquired=a.total_acquired,
+            per_channel=per,
+        )
+
+    @strawberry.field(
+        description="Historic CLV ÷ CAC (a common rule of thumb asks for at least 3); null when either "
+        "is unknown or CLV is unbounded."
+    )
+    async def clv_to_cac(self) -> float | None:
+        h, a = await self._historic(), await self._acquisition()
+        cac = _money(a.total_spend, a.total_acquired)
+        if h.value is None or not cac:
+            return None
+        return round(float(h.value / cac), 4)
+
+    @strawberry.field(description="Net Promoter Score in the period.")
+    async def nps(self) -> Nps:
+        return Nps.of(await m.nps(self.scope))
+
+    @strawberry.field(description="Customer satisfaction (CSAT) in the period.")
+    async def csat(self) -> Csat:
+        c = await m.csat(self.scope)
+        return Csat(score=c.score, satisfied=c.satisfied, responses=c.responses)
+
+    @strawberry.field(description="Month by month: churn, retention, revenue, NPS and the stage distribution.")
+    async def series(self, info: Info) -> list[MonthMetrics]:
+        points = await self._monthly()
+        ends = [min(pt.period.end, self.scope.now) for pt in points]
+        distributions = await m.distribution_at(self.scope, ends)
+        return [
+            MonthMetrics(
+                month=pt.period.start,
+                churn_rate=pt.flow.churn_rate,
+                retention_rate=pt.flow.retention_rate,
+                revenue=pt.revenue,
+                nps=pt.nps.score,
+                stage_distribution=stage_counts(info.context.registry, self.scope.model.key, dist),
+            )
+            for pt, dist in zip(points, distributions, strict=True)
+        ]
