@@ -21,7 +21,6 @@ import json
 import math
 import random
 import time
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +33,23 @@ from tortoise.transactions import in_transaction
 
 from api.customers import _derived, clean_customer_fields
 from api.db import Params, connection, dialect_of
+from api.demo_people import (
+    CHANNELS,
+    CITIES,
+    COMPANY_NAMES,
+    COMPANY_SUFFIXES,
+    COMPANY_TYPES,
+    JOB_TITLES,
+    MAIL_DOMAINS,
+    PRODUCTS,
+    STREETS,
+    TAGS,
+    moment,
+    person_name,
+    postal_code,
+    slug,
+    weighted,
+)
 from api.interactions import NewInteraction, validate
 from api.migrate import apply_migrations
 from api.settings import Settings
@@ -45,94 +61,6 @@ DEFAULT_SEED = 42
 DEFAULT_END = datetime(2026, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=730)
 
-# --- vocabulary -------------------------------------------------------------------------------
-# fmt: off
-
-FIRST_NAMES_F = (
-    "Maria", "Ana", "Francisca", "Antônia", "Adriana", "Juliana", "Márcia", "Fernanda", "Patrícia",
-    "Aline", "Camila", "Beatriz", "Larissa", "Letícia", "Gabriela", "Júlia", "Mariana", "Vitória",
-    "Luana", "Bruna", "Tatiane", "Renata", "Cláudia", "Sandra", "Vanessa", "Débora", "Luíza",
-    "Helena", "Alice", "Sofia", "Valentina", "Isabela", "Manuela", "Lorena", "Rafaela", "Natália",
-    "Priscila", "Simone", "Elaine", "Rosângela", "Conceição", "Raquel", "Thaís", "Jéssica",
-)
-FIRST_NAMES_M = (
-    "José", "João", "Antônio", "Francisco", "Carlos", "Paulo", "Pedro", "Lucas", "Luiz", "Marcos",
-    "Luís", "Gabriel", "Rafael", "Daniel", "Marcelo", "Bruno", "Eduardo", "Felipe", "Raimundo",
-    "Rodrigo", "Gustavo", "Mateus", "Thiago", "Leonardo", "Vinícius", "Guilherme", "André",
-    "Fábio", "Sérgio", "Otávio", "Heitor", "Davi", "Arthur", "Bernardo", "Enzo", "Miguel", "Caio",
-    "Diego", "Henrique", "Wellington", "Joaquim", "Cícero", "Sebastião", "Júlio",
-)
-MIDDLE_NAMES_F = ("Aparecida", "Cristina", "Eduarda", "Clara", "Luiza", "Fernanda", "de Fátima")
-MIDDLE_NAMES_M = ("Henrique", "Eduardo", "Augusto", "Carlos", "Paulo", "Vitor", "Miguel")
-SURNAMES = (
-    "Silva", "Santos", "Oliveira", "Souza", "Rodrigues", "Ferreira", "Alves", "Pereira", "Lima",
-    "Gomes", "Costa", "Ribeiro", "Martins", "Carvalho", "Almeida", "Lopes", "Soares", "Fernandes",
-    "Vieira", "Barbosa", "Rocha", "Dias", "Nascimento", "Andrade", "Moreira", "Nunes", "Marques",
-    "Machado", "Mendes", "Freitas", "Cardoso", "Ramos", "Gonçalves", "Santana", "Teixeira",
-    "Araújo", "Pinto", "Correia", "Cavalcanti", "Monteiro", "Moura", "Batista", "Campos",
-    "Castro", "Azevedo", "Brandão", "Siqueira", "Magalhães", "Figueiredo", "Assunção",
-)
-# "Maria da Silva", "José dos Santos", "Ana de Souza": only some surnames take a particle.
-PARTICLES = {
-    "Silva": "da", "Costa": "da", "Rocha": "da", "Assunção": "da", "Santos": "dos", "Souza": "de",
-    "Oliveira": "de", "Almeida": "de", "Andrade": "de", "Freitas": "de", "Araújo": "de",
-}
-MAIL_DOMAINS = (
-    ("gmail.com", 40), ("hotmail.com", 18), ("outlook.com", 10), ("yahoo.com.br", 8),
-    ("uol.com.br", 5), ("bol.com.br", 4), ("terra.com.br", 3), ("icloud.com", 3),
-)
-COMPANY_TYPES = (
-    ("Padaria", "Alimentação"), ("Construtora", "Construção civil"), ("Clínica", "Saúde"),
-    ("Mercado", "Varejo"), ("Farmácia", "Saúde"), ("Escola", "Educação"),
-    ("Transportadora", "Logística"), ("Ótica", "Varejo"), ("Pet Shop", "Serviços"),
-    ("Café", "Alimentação"), ("Estúdio", "Serviços criativos"), ("Contabilidade", "Serviços"),
-    ("Distribuidora", "Atacado"), ("Restaurante", "Alimentação"), ("Academia", "Bem-estar"),
-    ("Imobiliária", "Imobiliário"), ("Auto Peças", "Automotivo"), ("Agropecuária", "Agronegócio"),
-    ("Tecnologia", "Software"), ("Consultoria", "Serviços profissionais"),
-)
-COMPANY_NAMES = (
-    "Horizonte", "Paulista", "Bom Preço", "Nordeste", "Cerrado", "Vida", "Aprender", "Rápida",
-    "Visão", "Amigo Fiel", "do Ponto", "Criativo", "Exata", "Sol Nascente", "Boa Vista",
-    "Primavera", "Estrela", "Ipê Amarelo", "Serra Azul", "Mar Aberto", "Central", "Aliança",
-    "Progresso", "União", "Pão Dourado", "Bandeirantes", "Guanabara", "Pampa", "Araucária",
-    "São Jorge", "Jequitibá", "Litoral", "Vale Verde", "Norte Forte", "Capivari",
-)
-COMPANY_SUFFIXES = ("Ltda", "Ltda", "ME", "S.A.", "EIRELI", "")
-JOB_TITLES = (
-    "Proprietário", "Sócio-administrador", "Gerente de Compras", "Diretora Financeira",
-    "Analista de Marketing", "Coordenador de TI", "Assistente Administrativo", "CEO",
-    "Compradora", "Gerente Comercial", "Supervisor de Operações", "Analista de RH",
-)
-CITIES = (
-    # city, state, DDD, first CEP digits, weight
-    ("São Paulo", "SP", "11", "0", 30), ("Rio de Janeiro", "RJ", "21", "2", 14),
-    ("Belo Horizonte", "MG", "31", "3", 8), ("Salvador", "BA", "71", "4", 6),
-    ("Fortaleza", "CE", "85", "60", 5), ("Recife", "PE", "81", "5", 5),
-    ("Porto Alegre", "RS", "51", "9", 5), ("Curitiba", "PR", "41", "8", 5),
-    ("Brasília", "DF", "61", "7", 5), ("Manaus", "AM", "92", "69", 3),
-    ("Belém", "PA", "91", "66", 3), ("Goiânia", "GO", "62", "74", 3),
-    ("Campinas", "SP", "19", "13", 3), ("Florianópolis", "SC", "48", "88", 2),
-    ("Natal", "RN", "84", "59", 2), ("São Luís", "MA", "98", "65", 2),
-)
-STREETS = (
-    "Rua das Flores", "Avenida Brasil", "Rua XV de Novembro", "Avenida Paulista",
-    "Rua Sete de Setembro", "Rua da Consolação", "Avenida Getúlio Vargas", "Rua Dom Pedro II",
-    "Rua São João", "Avenida Beira-Mar", "Travessa do Comércio", "Rua Tiradentes",
-)
-CHANNELS = (
-    ("organic", 25), ("google_ads", 18), ("instagram", 16), ("referral", 12), ("whatsapp", 10),
-    ("meta_ads", 8), ("events", 5), ("outbound", 6),
-)
-TAGS = (
-    "vip", "newsletter", "lead-quente", "lead-frio", "cliente-recorrente", "inadimplente",
-    "black-friday", "indicação", "parceiro", "risco-de-churn", "promotor", "atacado",
-)
-PRODUCTS = (
-    ("Plano Básico", Decimal("49.90")), ("Plano Pro", Decimal("149.90")),
-    ("Plano Empresa", Decimal("499.00")), ("Kit Inicial", Decimal("89.90")),
-    ("Consultoria (hora)", Decimal("250.00")), ("Treinamento", Decimal("1290.00")),
-    ("Cesta Premium", Decimal("320.00")), ("Assinatura Anual", Decimal("1490.00")),
-)
 PAGES = ("/", "/precos", "/produtos", "/blog/como-fidelizar-clientes", "/contato", "/sobre", "/blog")
 CAMPAIGNS = ("boas-vindas", "black-friday", "natal", "dia-das-maes", "reativacao", "newsletter-mensal")
 
@@ -244,50 +172,9 @@ class Generated:
     insert_seconds: float
 
 
-def _ascii(text: str) -> str:
-    folded = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in folded if not unicodedata.combining(ch))
-
-
-def _slug(text: str, sep: str = "") -> str:
-    out = "".join(ch if ch.isalnum() else " " for ch in _ascii(text).lower())
-    return sep.join(out.split())
-
-
-def _weighted(rng: random.Random, items: Sequence[tuple[Any, float]]) -> Any:
-    return rng.choices([i for i, _ in items], weights=[w for _, w in items])[0]
-
-
-def _moment(rng: random.Random, start: datetime, end: datetime) -> datetime:
-    """A random time in [start, end), to the microsecond."""
-    span_us = max(int((end - start) / timedelta(microseconds=1)), 1)
-    return start + timedelta(microseconds=rng.randrange(span_us))
-
-
-def _person_name(rng: random.Random) -> tuple[str, str, str]:
-    """(full name, first name, last surname)."""
-    female = rng.random() < 0.52
-    first = rng.choice(FIRST_NAMES_F if female else FIRST_NAMES_M)
-    parts = [first]
-    if rng.random() < 0.3:
-        parts.append(rng.choice(MIDDLE_NAMES_F if female else MIDDLE_NAMES_M))
-    surnames = rng.sample(SURNAMES, 2 if rng.random() < 0.55 else 1)
-    for n, surname in enumerate(surnames):
-        if n == len(surnames) - 1 and surname in PARTICLES and rng.random() < 0.5:
-            parts.append(PARTICLES[surname])
-        parts.append(surname)
-    return " ".join(parts), first, surnames[-1]
-
-
-def _postal_code(rng: random.Random, prefix: str) -> str:
-    """A CEP, NNNNN-NNN, starting with the region's digits."""
-    rest = 5 - len(prefix)
-    return f"{prefix}{rng.randrange(10**rest):0{rest}d}-{rng.randrange(1000):03d}"
-
-
 def _customer(rng: random.Random, index: int, created_at: datetime, end: datetime) -> CustomerRow:
-    name, first, last = _person_name(rng)
-    city, state, ddd, cep, _ = _weighted(rng, [(c, c[4]) for c in CITIES])
+    name, first, last = person_name(rng)
+    city, state, ddd, cep, _ = weighted(rng, [(c, c[4]) for c in CITIES])
     company = job_title = industry = None
     if rng.random() < 0.4:
         kind, industry = rng.choice(COMPANY_TYPES)
@@ -295,18 +182,18 @@ def _customer(rng: random.Random, index: int, created_at: datetime, end: datetim
         suffix = rng.choice(COMPANY_SUFFIXES)
         company = f"{core} {suffix}".strip()
         job_title = rng.choice(JOB_TITLES)
-        email = f"{_slug(first)}.{_slug(last)}@{_slug(core)}.com.br"
+        email = f"{slug(first)}.{slug(last)}@{slug(core)}.com.br"
     else:
         user = rng.choice(
             (
-                f"{_slug(first)}.{_slug(last)}",
-                f"{_slug(first)}{_slug(last)}",
-                f"{_slug(first)}_{_slug(last)}",
+                f"{slug(first)}.{slug(last)}",
+                f"{slug(first)}{slug(last)}",
+                f"{slug(first)}_{slug(last)}",
             )
         )
         if rng.random() < 0.6:
             user += str(rng.randrange(1, 2000))
-        email = f"{user}@{_weighted(rng, MAIL_DOMAINS)}"
+        email = f"{user}@{weighted(rng, MAIL_DOMAINS)}"
     phone = f"+55{ddd}9{rng.randrange(10**7, 10**8)}" if rng.random() < 0.85 else None
     address = None
     if rng.random() < 0.6:
@@ -314,17 +201,17 @@ def _customer(rng: random.Random, index: int, created_at: datetime, end: datetim
             "line1": f"{rng.choice(STREETS)}, {rng.randrange(1, 3000)}",
             "city": city,
             "region": state,
-            "postal_code": _postal_code(rng, cep),
+            "postal_code": postal_code(rng, cep),
             "country": "BR",
         }
         if rng.random() < 0.3:
             address["line2"] = rng.choice(("Apto 12", "Sala 305", "Bloco B", "Casa 2", "Loja 4"))
     profiles: list[dict[str, Any]] = []
     if rng.random() < 0.3:
-        profiles.append({"network": "instagram", "handle": f"@{_slug(first)}.{_slug(last)}"})
+        profiles.append({"network": "instagram", "handle": f"@{slug(first)}.{slug(last)}"})
     if company and rng.random() < 0.5:
-        slug = _slug(f"{first} {last}", "-")
-        profiles.append({"network": "linkedin", "url": f"https://www.linkedin.com/in/{slug}-{index}"})
+        handle = slug(f"{first} {last}", "-")
+        profiles.append({"network": "linkedin", "url": f"https://www.linkedin.com/in/{handle}-{index}"})
     tags = rng.sample(TAGS, rng.choice((0, 0, 1, 1, 1, 2, 2, 3)))
     if company:
         tags.insert(0, "b2b")
@@ -335,9 +222,9 @@ def _customer(rng: random.Random, index: int, created_at: datetime, end: datetim
         attributes["aceita_marketing"] = rng.random() < 0.7
     if rng.random() < 0.3:
         attributes["score_credito"] = rng.randrange(300, 1000)
-    channel = _weighted(rng, CHANNELS) if rng.random() < 0.9 else None
+    channel = weighted(rng, CHANNELS) if rng.random() < 0.9 else None
     external_id = f"crm-{index + 1:07d}" if rng.random() < 0.7 else None
-    updated_at = created_at if rng.random() < 0.6 else _moment(rng, created_at, end)
+    updated_at = created_at if rng.random() < 0.6 else moment(rng, created_at, end)
     values = clean_customer_fields(
         {
             "external_id": external_id,
@@ -383,7 +270,7 @@ def _interaction(
     rng: random.Random, n: int, customer: int, created_at: datetime, end: datetime, kind: str
 ) -> InteractionRow:
     channels = KIND_MIX[kind][1]
-    occurred_at = _moment(rng, created_at, end)
+    occurred_at = moment(rng, created_at, end)
     amount: Decimal | None = None
     score: int | None = None
     key: str | None = None
