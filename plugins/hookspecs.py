@@ -48,10 +48,12 @@ def register_interaction_kinds() -> list[InteractionKind]:  # type: ignore[empty
 def on_stage_changed(change: StageChange) -> Awaitable[None] | None:
     """Be told that a customer moved from one stage to another.
 
-    Called after the move is committed, once per move, for every cause (rule, manual move,
-    replay, mapping). May return an awaitable, which the host awaits. An exception (raised or
-    from the awaitable) is logged with the plugin's name and never undoes the move nor stops
-    other plugins from being told.
+    Called after the move is committed, once per move made live: by a rule (an interaction, a
+    profile change or the periodic check of time-based rules) or by hand. Rebuilding a model's
+    stages from history (REPLAY when a model is tracked or switched to, MAPPING) writes many past
+    moves at once and is not announced move by move. May return an awaitable, which the host
+    awaits. An exception (raised or from the awaitable) is logged with the plugin's name and never
+    undoes the move nor stops other plugins from being told.
 
     :param change: the committed move, see :class:`plugins.types.StageChange`.
     """
