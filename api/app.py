@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -19,6 +20,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from tortoise.contrib.starlette import RegisterTortoise
 
+from api import value
 from api.events import StageEvents
 from api.lifecycle import Lifecycle
 from api.settings import Settings
@@ -154,6 +156,8 @@ async def periodic_ticks(lifecycle: Lifecycle, settings: Settings) -> None:
             result = await lifecycle.tick(limit=settings.tick_batch)
             while result.customers > 0:
                 result = await lifecycle.tick(limit=settings.tick_batch)
+            for workspace_id in await value.stale_workspaces(datetime.now(UTC)):
+                await value.refresh(workspace_id)
         except Exception:
             log.exception("periodic check of time-based rules failed")
 

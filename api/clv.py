@@ -154,23 +154,29 @@ def _fit(objective: Callable[[FloatArray], tuple[float, FloatArray]], start: Flo
     not converge, Nelder-Mead from the same start followed by an L-BFGS-B polish."""
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(start)
     options = {"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9}
-    result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
-    if not (result.success and np.isfinite(result.fun)):
+    first = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
+    if first.success and np.isfinite(first.fun):
+        return _f64(first.x), float(first.fun)
 
-        def value(log_params: FloatArray) -> float:
-            return objective(log_params)[0]
+    def value(log_params: FloatArray) -> float:
+        return objective(log_params)[0]
 
-        rough = minimize(
-            value,
-            start,
-            method="Nelder-Mead",
-            bounds=bounds,
-            options={"maxiter": 20000, "xatol": 1e-10, "fatol": 1e-13},
-        )
-        result = minimize(objective, rough.x, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
-        if not np.isfinite(result.fun):
-            raise RuntimeError(f"model fit did not converge: {result.message}")
-    return _f64(result.x), float(result.fun)
+    # A likelihood whose optimum lies on a ridge (e.g. a and b growing together without bound)
+    # stalls the line search; a bounded Nelder-Mead run then a polish finds the ridge's top.
+    # The evaluation cap keeps a fit on demand within seconds; the better of the runs is kept.
+    rough = minimize(
+        value,
+        first.x if np.isfinite(first.fun) else start,
+        method="Nelder-Mead",
+        bounds=bounds,
+        options={"maxfev": 4000, "xatol": 1e-10, "fatol": 1e-13},
+    )
+    polished = minimize(objective, rough.x, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
+    candidates = [r for r in (first, rough, polished) if np.isfinite(r.fun)]
+    if not candidates:
+        raise RuntimeError(f"model fit did not converge: {polished.message}")
+    best = min(candidates, key=lambda r: float(r.fun))
+    return _f64(best.x), float(best.fun)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,11 +311,28 @@ def expected_purchases(
         raise ValueError("t must be >= 0")
     log_1mz = np.log(alpha + age) - np.log(alpha + age + tt)  # ln(1 - z)
     z = tt / (alpha + age + tt)
-    h = _f64(hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z))  # > 0: it is a positive 2F1 / (1-z)^...
-    # 1 - (1-z)^(a-1) h, as -expm1(ln(...)) to keep precision when t is small.
-    bracket = -np.expm1((a - 1.0) * log_1mz + np.log(h))
     alive = _f64(expit(-_log_odds_dead(params, x, tx, age)))
-    return _f64((a + b + x - 1.0) / (a - 1.0) * bracket * alive)
+    with np.errstate(all="ignore"):  # huge a and b overflow 2F1: the limit below takes over
+        h = _f64(hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z))  # > 0: a positive 2F1 / (1-z)^...
+        # 1 - (1-z)^(a-1) h, as -expm1(ln(...)) to keep precision when t is small.
+        bracket = -np.expm1((a - 1.0) * log_1mz + np.log(h))
+        exact = (a + b + x - 1.0) / (a - 1.0) * bracket * alive
+    usable = np.isfinite(exact) & (exact >= 0)
+    if np.all(usable):
+        return _f64(exact)
+    return _f64(np.where(usable, exact, _expected_purchases_fixed_p(params, tt, x, age, alive)))
+
+
+def _expected_purchases_fixed_p(
+    params: BGNBDParams, t: FloatArray, x: FloatArray, T: FloatArray, alive: FloatArray
+) -> FloatArray:
+    """The limit of E[Y(t)] when a and b grow without bound (a fit on data showing no spread in
+    the dropout probability): the dropout probability is then p = a/(a+b) for everyone, and
+    E[Y(t) | alive, lambda] = (1 - exp(-lambda p t)) / p, averaged over lambda's Gamma(r+x, alpha+T)
+    posterior: (1 - ((alpha+T)/(alpha+T+p t))^(r+x)) / p."""
+    p = params.a / (params.a + params.b)
+    ratio = np.log(params.alpha + T) - np.log(params.alpha + T + p * t)
+    return _f64(-np.expm1((params.r + x) * ratio) / p * alive)
 
 
 # ---------------------------------------------------------------------------------------------

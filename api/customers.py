@@ -68,12 +68,17 @@ class CustomerFilter:
     # In any of `stages` of the model `stage_model` (resolved by the caller: the primary by default).
     stages: tuple[str, ...] = ()
     stage_model: str | None = None
+    # The probability of being alive from the value model: below / at least (None: no condition).
+    p_alive_below: float | None = None
+    p_alive_at_least: float | None = None
 
 
 ORDER_FIELDS: dict[str, SortKey] = {
     "CREATED_AT": SortKey("createdAt", "c.created_at", ASC, lambda r: r.created_at, is_datetime=True),
     "UPDATED_AT": SortKey("updatedAt", "c.updated_at", ASC, lambda r: r.updated_at, is_datetime=True),
     "NAME": SortKey("name", "c.sort_name", ASC, lambda r: r.sort_name),
+    # Customers without a prediction sort as -1 (below any value).
+    "PREDICTED_CLV": SortKey("predictedClv", "COALESCE(v.predicted_clv, -1)", ASC, lambda r: r.rank),
 }
 ID_KEY = SortKey("id", "c.id", ASC, lambda r: r.id)
 
@@ -340,6 +345,16 @@ def filter_conditions(workspace_id: int, f: CustomerFilter, p: Params) -> list[s
     if f.ids is not None:
         out.append(f"c.id IN ({p.many(list(f.ids))})" if f.ids else "1 = 0")
     out.extend(_attribute_condition(cond, p) for cond in f.attributes)
+    if f.p_alive_below is not None:
+        out.append(
+            "EXISTS (SELECT 1 FROM customer_value v2 WHERE v2.customer_id = c.id "
+            f"AND v2.p_alive < {p(f.p_alive_below)})"
+        )
+    if f.p_alive_at_least is not None:
+        out.append(
+            "EXISTS (SELECT 1 FROM customer_value v2 WHERE v2.customer_id = c.id "
+            f"AND v2.p_alive >= {p(f.p_alive_at_least)})"
+        )
     if f.stages and f.stage_model:
         out.append(
             "EXISTS (SELECT 1 FROM stage_assignment a WHERE a.customer_id = c.id "
@@ -360,9 +375,14 @@ async def list_customers(
     query = KeysetQuery.build(sort_keys(order), page, max_size, max_size)
     conn = connection()
     p = Params(dialect_of(conn))
+    ranked = any(field == "PREDICTED_CLV" for field, _ in order)
     where = filter_conditions(workspace_id, f, p) + query.conditions(p)
+    columns, source = CUSTOMER_COLUMNS, "customer c"
+    if ranked:
+        columns += f", {ORDER_FIELDS['PREDICTED_CLV'].sql} AS rank"
+        source += " LEFT JOIN customer_value v ON v.customer_id = c.id"
     sql = (
-        f"SELECT {CUSTOMER_COLUMNS} FROM customer c WHERE {' AND '.join(where)} "
+        f"SELECT {columns} FROM {source} WHERE {' AND '.join(where)} "
         f"ORDER BY {query.order_sql()} LIMIT {p(query.size + 1)}"
     )
     rows = [customer_from_row(r) for r in await fetch(sql, p, conn)]

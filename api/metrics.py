@@ -126,7 +126,8 @@ async def stage_distribution(scope: Scope) -> dict[str, int]:
 
 
 async def distribution_at(scope: Scope, moments: Sequence[datetime]) -> list[dict[str, int]]:
-    """Customers in each stage at each of `moments` (from the stays)."""
+    """Customers in each stage at each of `moments` (from the stays), as a period ending there
+    leaves them: a move made at the very moment belongs to the period that begins at it."""
     if not moments:
         return []
     p = _params()
@@ -135,7 +136,7 @@ async def distribution_at(scope: Scope, moments: Sequence[datetime]) -> list[dic
     sql = (
         f"WITH {ctes}, moments(idx, at_time) AS (VALUES {moments_sql}) "
         "SELECT m.idx, s.stage, COUNT(*) AS n FROM moments m JOIN stays s "
-        "ON s.since <= m.at_time AND (s.until IS NULL OR s.until > m.at_time) GROUP BY m.idx, s.stage"
+        "ON s.since < m.at_time AND (s.until IS NULL OR s.until >= m.at_time) GROUP BY m.idx, s.stage"
     )
     out: list[dict[str, int]] = [{} for _ in moments]
     for r in await _rows(sql, p):
@@ -290,7 +291,10 @@ async def flow(scope: Scope, period: Period | None = None) -> Flow:
     ctes = lifecycle_ctes(scope, p)
     cust, churn = in_list(p, scope.customer_stages), in_list(p, scope.churned_stages)
     s, e = ts(p, period.start), ts(p, period.end)
-    at = "s.stage IN {cs} AND s.since <= {t} AND (s.until IS NULL OR s.until > {t})"
+    # In a customer stage just before `t`: a move made at `t` is in the period [t, ...), as the
+    # churned and joined counts (and the cohorts) take it; a customer who joins at the start is
+    # acquired in the period, not also there at its start.
+    at = "s.stage IN {cs} AND s.since < {t} AND (s.until IS NULL OR s.until >= {t})"
     sql = (
         f"WITH {ctes}, "
         f"churned AS (SELECT DISTINCT customer_id FROM tr WHERE to_stage IN {churn} "
@@ -461,7 +465,7 @@ async def nps(scope: Scope, period: Period | None = None) -> Nps:
     where = _interaction_where(scope, p, ["nps_response"], period)
     sql = (
         "WITH latest AS (SELECT i.score, ROW_NUMBER() OVER (PARTITION BY i.customer_id "
-        f"ORDER BY i.occurred_at DESC, i.id DESC) AS rn FROM interaction i WHERE {where}) "
+        f"ORDER BY i.occurred_at ASC, i.id ASC) AS rn FROM interaction i WHERE {where}) "
         "SELECT SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END) AS pro, "
         "SUM(CASE WHEN score BETWEEN 7 AND 8 THEN 1 ELSE 0 END) AS pas, "
         "SUM(CASE WHEN score <= 6 THEN 1 ELSE 0 END) AS det FROM latest WHERE rn = 1"
@@ -578,10 +582,13 @@ class HistoricClv:
 
     @property
     def value(self) -> Decimal | None:
-        arpc, churn = self.revenue_per_customer_month, self.monthly_churn_rate
-        if arpc is None or not churn:
+        if not self.customer_months or not self.churned:
             return None
-        return (arpc * self.margin / Decimal(str(churn))).quantize(MONEY)
+        # In exact decimals: the rounded figure per customer-month and the float churn rate would
+        # put the quotient off by some ten-thousandths.
+        arpc = self.revenue / self.customer_months
+        churn = Decimal(self.churned) / self.customer_months
+        return (arpc * self.margin / churn).quantize(MONEY)
 
 
 @dataclass(frozen=True)

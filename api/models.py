@@ -16,6 +16,8 @@ class Workspace(Model):
     name = fields.CharField(max_length=200)
     currency = fields.CharField(max_length=3, default="BRL")
     timezone = fields.CharField(max_length=64, default="UTC")
+    # Gross margin applied to revenue in CLV figures; 1 means CLV is stated in revenue.
+    gross_margin = fields.DecimalField(max_digits=5, decimal_places=4, default=1, db_default=1)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -233,4 +235,52 @@ class StageTransition(Model):
         indexes = (
             Index(fields=("workspace_id", "model_key", "occurred_at"), name="transition_ws_model_time"),
             Index(fields=("customer_id", "model_key", "occurred_at", "id"), name="transition_customer"),
+        )
+
+
+class ValueModel(Model):
+    """A workspace's fitted BG/NBD and Gamma-Gamma models and the settings of its CLV figures."""
+
+    id = fields.IntField(primary_key=True)
+    workspace: fields.OneToOneRelation[Workspace] = fields.OneToOneField(
+        "models.Workspace", related_name="value_model", on_delete=fields.CASCADE
+    )
+    calibration_end = fields.DateField()
+    horizon_weeks = fields.IntField()
+    annual_discount_rate = fields.FloatField()
+    params: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
+    customers = fields.IntField()
+    repeat_customers = fields.IntField()
+    error = fields.TextField(null=True)
+    fitted_at = fields.DatetimeField()
+
+    class Meta:
+        table = "value_model"
+
+
+class CustomerValue(Model):
+    """One customer's purchase summary and predictions from the workspace's value model."""
+
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="customer_values", on_delete=fields.CASCADE
+    )
+    customer: fields.OneToOneRelation[Customer] = fields.OneToOneField(
+        "models.Customer", related_name="value", on_delete=fields.CASCADE
+    )
+    frequency = fields.IntField()
+    recency_weeks = fields.FloatField()
+    age_weeks = fields.FloatField()
+    monetary = fields.FloatField()
+    p_alive = fields.FloatField(null=True)
+    expected_purchases = fields.FloatField(null=True)
+    expected_spend = fields.FloatField(null=True)
+    predicted_clv = fields.FloatField(null=True)
+    computed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "customer_value"
+        indexes = (
+            Index(fields=("workspace_id", "predicted_clv"), name="customer_value_ws_clv"),
+            Index(fields=("workspace_id", "p_alive"), name="customer_value_ws_alive"),
         )

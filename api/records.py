@@ -49,6 +49,8 @@ class CustomerRecord:
     acquisition_channel: str | None
     created_at: datetime
     updated_at: datetime
+    # The value of a computed ordering (predicted CLV) when a list is ordered by one.
+    rank: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,7 @@ def customer_from_row(r: dict[str, Any]) -> CustomerRecord:
         acquisition_channel=r["acquisition_channel"],
         created_at=as_datetime(r["created_at"]),
         updated_at=as_datetime(r["updated_at"]),
+        rank=r.get("rank"),
     )
 
 

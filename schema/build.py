@@ -24,6 +24,7 @@ from schema.lifecycle_mutations import LifecycleMutation
 from schema.mutations import DataMutation
 from schema.query import Query
 from schema.subscription import Subscription
+from schema.value import ValueMutation
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 log = logging.getLogger("jornada.graphql")
@@ -47,7 +48,7 @@ class JornadaSchema(strawberry.Schema):
 
 
 @strawberry.type
-class Mutation(DataMutation, LifecycleMutation):
+class Mutation(DataMutation, LifecycleMutation, ValueMutation):
     pass
 
 

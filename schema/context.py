@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 
 from api import customers, interactions
 from api import lifecycle_store as lifecycle_store
+from api import value as value_service
 from api.events import StageEvents
 from api.interactions import InteractionFilter
 from api.lifecycle import Lifecycle, Tracked
@@ -25,7 +26,9 @@ from api.records import (
     WorkspaceModelRecord,
 )
 from api.settings import Settings
+from api.value import CustomerValueRecord
 from api.workspaces import Principal
+from plugins.facts import FactsState
 from plugins.manager import PluginRegistry
 
 # (customer id, page size, filter): the key of one customer's first page of interactions.
@@ -41,6 +44,8 @@ class Loaders:
         self.lifecycle = lifecycle
         self._models: list[WorkspaceModelRecord] | None = None
         self.transition = DataLoader[int, TransitionRecord | None](self._transitions)
+        self.value = DataLoader[int, CustomerValueRecord | None](self._values)
+        self.facts = DataLoader[int, FactsState](self._facts)
         self.assignments = DataLoader[int, dict[str, AssignmentRecord]](self._assignments)
         self.customer = DataLoader[int, CustomerRecord | None](self._customers)
         self.interaction = DataLoader[int, InteractionRecord | None](self._interactions)
@@ -56,6 +61,14 @@ class Loaders:
     async def tracked(self) -> list[Tracked]:
         """The tracked, installed models, primary first."""
         return self.lifecycle.resolve(await self.workspace_models())
+
+    async def _values(self, ids: list[int]) -> Sequence[CustomerValueRecord | None]:
+        found = await value_service.customer_values(self.workspace_id, ids)
+        return [found.get(i) for i in ids]
+
+    async def _facts(self, ids: list[int]) -> Sequence[FactsState]:
+        found = await lifecycle_store.facts_of(self.workspace_id, ids)
+        return [found.get(i) or FactsState() for i in ids]
 
     async def _transitions(self, ids: list[int]) -> Sequence[TransitionRecord | None]:
         found = await lifecycle_store.transitions_by_id(self.workspace_id, ids)

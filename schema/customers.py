@@ -23,6 +23,7 @@ from schema.context import Info
 from schema.errors import bad_input
 from schema.interactions import InteractionConnection, InteractionFilter
 from schema.lifecycle import CustomerStage, StageTransition
+from schema.value import CustomerValue
 
 
 @strawberry.type(description="A postal address.")
@@ -116,6 +117,11 @@ class Customer(relay.Node):
         page = await loaders.customer_interactions.load((self.id, size, f))
         return InteractionConnection.from_page(page, count)
 
+    @strawberry.field(description="Revenue so far and predicted value (see CustomerValue).")
+    async def value(self, info: Info) -> CustomerValue:
+        loaders = info.context.loaders
+        return CustomerValue.of(await loaders.facts.load(self.id), await loaders.value.load(self.id))
+
     @strawberry.field(description="Where the customer stands in `model` (the primary model when omitted).")
     async def stage(self, info: Info, model: str | None = None) -> CustomerStage:
         tracked = await tracked_model(info, model)
@@ -208,6 +214,10 @@ class CustomerFilter:
         default=None,
         description="The model `stage`/`stages` refer to; the workspace's primary model if omitted.",
     )
+    p_alive_below: float | None = strawberry.field(
+        default=None, description="P(alive) from the value model below this (who is slipping away?)."
+    )
+    p_alive_at_least: float | None = strawberry.field(default=None, description="P(alive) at least this.")
 
     async def to_service(self, info: Info) -> service.CustomerFilter:
         """The service's filter; stage conditions are checked against the workspace's models."""
@@ -234,6 +244,8 @@ class CustomerFilter:
             attributes=tuple(conds),
             stages=stages,
             stage_model=model.key if model else None,
+            p_alive_below=self.p_alive_below,
+            p_alive_at_least=self.p_alive_at_least,
         )
 
 
@@ -257,11 +269,15 @@ async def tracked_model(info: Info, key: str | None) -> Tracked:
     raise bad_input(invalid(("model",), "MODEL_NOT_TRACKED", f"This workspace tracks {keys}, not {key!r}."))
 
 
-@strawberry.enum(description="What customers can be ordered by.")
+@strawberry.enum(
+    description="What customers can be ordered by; PREDICTED_CLV is the value model's prediction "
+    "(customers without one sort below every value)."
+)
 class CustomerOrderField(Enum):
     CREATED_AT = "CREATED_AT"
     UPDATED_AT = "UPDATED_AT"
     NAME = "NAME"
+    PREDICTED_CLV = "PREDICTED_CLV"
 
 
 @strawberry.enum(description="Ascending or descending.")

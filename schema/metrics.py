@@ -10,6 +10,7 @@ from enum import Enum
 import strawberry
 
 from api import metrics as m
+from api import value as value_service
 from schema.context import Info
 from schema.lifecycle import LifecycleModel, Stage, StageCount, model_type, stage_counts, stage_type
 
@@ -133,6 +134,16 @@ class HistoricClv:
         description="The workspace's margin (1.0 unless set: revenue, not profit)."
     )
     customer_months: int
+
+
+@strawberry.type(description="Summary of the value model's predictions.")
+class PredictiveClv:
+    fitted_at: datetime | None
+    horizon_weeks: int | None
+    customers: int = strawberry.field(description="Customers with a prediction.")
+    mean_p_alive: float | None
+    mean: Decimal | None = strawberry.field(description="Mean predicted CLV per customer.")
+    total: Decimal | None = strawberry.field(description="Sum of the predicted CLVs.")
 
 
 @strawberry.type(description="Acquisition cost of one channel.")
@@ -336,6 +347,29 @@ class Metrics:
         found = self.cache["acquisition"]
         assert isinstance(found, m.Acquisition)
         return found
+
+    @strawberry.field(
+        description="Predicted CLV (BG/NBD + Gamma-Gamma, discounted over the model's horizon): the "
+        "stored predictions of the segment's customers; null fields before the first fit."
+    )
+    async def predictive_clv(self) -> PredictiveClv:
+        found = await value_service.get_model(self.scope.workspace_id)
+        scope = self.scope
+        s = await value_service.summary(
+            scope.workspace_id, (lambda p: m.segment_ids(scope, p)) if scope.segmented else None
+        )
+
+        def money(x: float | None) -> Decimal | None:
+            return None if x is None else Decimal(str(round(x, 4)))
+
+        return PredictiveClv(
+            fitted_at=found.fitted_at if found else None,
+            horizon_weeks=found.horizon_weeks if found else None,
+            customers=s.customers,
+            mean_p_alive=s.mean_p_alive,
+            mean=money(s.mean_predicted_clv),
+            total=money(s.total_predicted_clv),
+        )
 
     @strawberry.field(description="Customer acquisition cost, overall and per channel.")
     async def cac(self) -> Cac:

@@ -11,11 +11,13 @@ import strawberry
 from graphql import GraphQLError
 from strawberry import relay
 
+from api import value as value_service
 from api import workspaces as service
 from api.records import ApiKeyRecord, SpendRecord, WorkspaceRecord
 from schema.context import Info
 from schema.lifecycle import LifecycleModel, WorkspaceModel, model_type, workspace_model_type
 from schema.permissions import IsAdmin
+from schema.value import ValueModel
 
 
 @strawberry.enum(description="What an API key may do.")
@@ -86,6 +88,11 @@ class Workspace(relay.Node):
                 extensions={"code": "MODEL_NOT_INSTALLED"},
             )
         return found
+
+    @strawberry.field(description="The fitted value model (CLV predictions); null before the first fit.")
+    async def value_model(self, info: Info) -> ValueModel | None:
+        found = await value_service.get_model(info.context.workspace_id)
+        return ValueModel.of(found) if found else None
 
     @strawberry.field(description="The models this workspace tracks (and tracked: their history is kept).")
     async def models(self, info: Info) -> list[WorkspaceModel]:

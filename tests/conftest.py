@@ -29,6 +29,8 @@ from api.workspaces import Role, create_api_key, create_workspace
 pytest_plugins = ["tests.servers"]
 
 TABLES = (
+    "customer_value",
+    "value_model",
     "stage_transition",
     "stage_assignment",
     "customer_facts",

@@ -304,3 +304,14 @@ def test_discounted_clv_is_below_the_undiscounted_value_and_grows_with_the_horiz
     monthly = discounted_clv(*args, 52.0, 0.002, step_weeks=4.0)
     assert np.all(monthly <= discounted)
     assert np.allclose(monthly, discounted, rtol=0.01)
+
+
+def test_expected_purchases_stay_finite_when_the_fit_runs_a_and_b_to_huge_values() -> None:
+    # Data with no spread in dropout drives a and b without bound; 2F1 overflows there, and the
+    # fixed-dropout limit must take over smoothly (compare with a = 1000, where 2F1 still works).
+    x, tx, T = np.array([0.0, 1, 5, 20]), np.array([0.0, 10, 30, 50]), np.full(4, 52.0)
+    moderate = expected_purchases(BGNBDParams(0.7, 2.3, 1e3, 6e3, 0.0), 26, x, tx, T)
+    huge = expected_purchases(BGNBDParams(0.7, 2.3, 1e7, 6e7, 0.0), 26, x, tx, T)
+    assert np.all(np.isfinite(huge))
+    assert np.all(huge >= 0)
+    np.testing.assert_allclose(huge, moderate, rtol=0.01)

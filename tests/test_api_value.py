@@ -1,0 +1,122 @@
+"""Customer value over GraphQL: revenue so far, the fitted value model, predictions, ordering by
+predicted CLV and filtering by P(alive)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from starlette.applications import Starlette
+
+from api.customers import create_customer
+from api.interactions import NewInteraction, record_many
+from tests.conftest import Api, new_customer
+from tests.lifecycle_helpers import ago, record
+
+pytestmark = pytest.mark.asyncio
+
+VALUE = """query($id: ID!) { node(id: $id) { ... on Customer { value {
+  revenue orders firstPurchaseAt lastPurchaseAt repeatPurchases expectedPurchases pAlive expectedSpend predictedClv
+} } } }"""
+REFRESH = """mutation($input: RefreshValueModelInput!) { refreshValueModel(input: $input) {
+  valueModel { customers repeatCustomers error calibrationEnd bgnbd { r alpha a b } gammaGamma { p q gamma } }
+  userErrors { field code message } } }"""
+
+
+async def test_revenue_so_far_counts_purchases_and_renewals_minus_refunds(api: Api) -> None:
+    c = await new_customer(api, name="Ana")
+    await record(api, c["id"], "purchase", ago(10), amount="100.50")
+    await record(api, c["id"], "renewal", ago(5), amount="49.50")
+    await record(api, c["id"], "refund", ago(4), amount="20")
+    value = (await api.data(VALUE, {"id": c["id"]}))["node"]["value"]
+    assert Decimal(value["revenue"]) == Decimal("130.00")
+    assert value["orders"] == 1
+    # Before any fit there is no prediction.
+    assert value["predictedClv"] is None
+    assert value["pAlive"] is None
+
+
+async def test_a_fit_without_repeat_purchases_is_stored_as_an_explained_error(api: Api) -> None:
+    c = await new_customer(api, name="Ana")
+    await record(api, c["id"], "purchase", ago(3), amount="10")
+    data = await api.data(REFRESH, {"input": {}})
+    model = data["refreshValueModel"]["valueModel"]
+    assert model["customers"] == 1
+    assert model["repeatCustomers"] == 0
+    assert "repeat purchase" in model["error"]
+    assert model["bgnbd"] is None
+    bad = await api.data(REFRESH, {"input": {"horizonWeeks": 0}})
+    assert bad["refreshValueModel"]["userErrors"][0]["field"] == ["horizonWeeks"]
+
+
+async def _history(api: Api, app: Starlette) -> dict[str, int]:
+    """80 customers over a year: loyal ones buying every few weeks up to now, and lapsed ones who
+    bought often early and then stopped."""
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    start = now - timedelta(days=365)
+    lifecycle, kinds = app.state.lifecycle, app.state.plugins.kinds
+    ids: dict[str, int] = {}
+    items: list[NewInteraction] = []
+    for n in range(80):
+        loyal = n % 2 == 0
+        saved = await create_customer(
+            api.workspace_id, {"name": f"{'Fiel' if loyal else 'Sumido'} {n:02d}"}, now=start, lifecycle=lifecycle
+        )
+        ids[saved.customer.name or ""] = saved.customer.id
+        t = start + timedelta(days=rng.uniform(0, 20))
+        last = now - timedelta(days=2) if loyal else start + timedelta(days=120)
+        while t < last:
+            items.append(
+                NewInteraction(saved.customer.id, "purchase", t, amount=Decimal(rng.choice(["50", "80", "120"])))
+            )
+            t += timedelta(days=rng.uniform(10, 30))
+    results = await record_many(api.workspace_id, items, kinds, now=now, lifecycle=lifecycle)
+    assert all(not isinstance(r, list) for r in results)
+    return ids
+
+
+async def test_a_fit_predicts_who_is_alive_and_orders_customers_by_predicted_clv(api: Api, app: Starlette) -> None:
+    ids = await _history(api, app)
+    data = await api.data(REFRESH, {"input": {"horizonWeeks": 26}})
+    model = data["refreshValueModel"]["valueModel"]
+    assert model["error"] is None
+    assert model["customers"] == 80
+    assert model["bgnbd"]["r"] > 0
+    assert model["gammaGamma"]["p"] > 0
+    top = await api.data(
+        "{ customers(first: 10, orderBy: [{field: PREDICTED_CLV, direction: DESC}]) "
+        "{ edges { cursor node { name value { predictedClv pAlive } } } pageInfo { endCursor } } }"
+    )
+    edges = top["customers"]["edges"]
+    values = [Decimal(e["node"]["value"]["predictedClv"]) for e in edges]
+    assert values == sorted(values, reverse=True)
+    # The most valuable customers are the ones still buying.
+    assert all(e["node"]["name"].startswith("Fiel") for e in edges), [
+        (e["node"]["name"], e["node"]["value"]) for e in edges
+    ]
+    more = await api.data(
+        "query($after: String) { customers(first: 100, after: $after, "
+        "orderBy: [{field: PREDICTED_CLV, direction: DESC}]) { edges { node { name value { predictedClv } } } } }",
+        {"after": top["customers"]["pageInfo"]["endCursor"]},
+    )
+    rest = [Decimal(e["node"]["value"]["predictedClv"]) for e in more["customers"]["edges"]]
+    assert len(rest) == 70
+    assert max(rest) <= min(values)
+    # Who is slipping away? The lapsed customers have a low probability of being alive.
+    slipping = await api.data(
+        "{ customers(first: 100, filter: {pAliveBelow: 0.5}) { totalCount edges { node { name } } } }"
+    )
+    names = [e["node"]["name"] for e in slipping["customers"]["edges"]]
+    assert slipping["customers"]["totalCount"] >= 30
+    assert all(name.startswith("Sumido") for name in names), names
+    alive = await api.data("{ customers(filter: {pAliveAtLeast: 0.5}) { totalCount } }")
+    assert alive["customers"]["totalCount"] + slipping["customers"]["totalCount"] == 80
+    summary = await api.data("{ metrics { predictiveClv { customers meanPAlive mean total horizonWeeks } } }")
+    clv = summary["metrics"]["predictiveClv"]
+    assert clv["customers"] == 80
+    assert clv["horizonWeeks"] == 26
+    assert Decimal(clv["total"]) == pytest.approx(Decimal(clv["mean"]) * 80, rel=Decimal("0.001"))
+    assert ids
