@@ -17,6 +17,7 @@ class WorkspaceRecord:
     currency: str
     timezone: str
     created_at: datetime
+    gross_margin: Decimal = Decimal(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +144,15 @@ def api_key_from_row(r: dict[str, Any]) -> ApiKeyRecord:
 
 
 def workspace_from_row(r: dict[str, Any]) -> WorkspaceRecord:
-    return WorkspaceRecord(r["id"], r["name"], r["currency"], r["timezone"], as_datetime(r["created_at"]))
+    margin = as_decimal(r.get("gross_margin"))
+    return WorkspaceRecord(
+        r["id"],
+        r["name"],
+        r["currency"],
+        r["timezone"],
+        as_datetime(r["created_at"]),
+        margin if margin is not None else Decimal(1),
+    )
 
 
 def spend_from_row(r: dict[str, Any]) -> SpendRecord:

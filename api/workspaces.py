@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
@@ -101,8 +102,32 @@ async def create_workspace(
 
 
 async def get_workspace(workspace_id: int) -> WorkspaceRecord:
-    rows = await Workspace.filter(id=workspace_id).values("id", "name", "currency", "timezone", "created_at")
+    rows = await Workspace.filter(id=workspace_id).values(
+        "id", "name", "currency", "timezone", "created_at", "gross_margin"
+    )
     return workspace_from_row(rows[0])
+
+
+async def update_workspace(workspace_id: int, changes: dict[str, Any]) -> WorkspaceRecord:
+    """Change the name, time zone or gross margin (0 < margin <= 1) of a workspace."""
+    checked: dict[str, Any] = {}
+    if "name" in changes:
+        checked["name"] = v.text(changes["name"] or "", ("name",), 200, required=True)
+    if "timezone" in changes:
+        checked["timezone"] = v.timezone(changes["timezone"] or "", ("timezone",))
+    if "gross_margin" in changes:
+        margin = changes["gross_margin"]
+        ok = margin is not None and Decimal(0) < margin <= Decimal(1)
+        checked["gross_margin"] = (
+            margin if ok else Problem(("grossMargin",), "INVALID_MARGIN", "A gross margin is above 0 and at most 1.")
+        )
+    problems = [x for x in checked.values() if isinstance(x, Problem)]
+    values = {k: x for k, x in checked.items() if not isinstance(x, Problem)}
+    if problems:
+        raise InputInvalid(problems)
+    if values:
+        await Workspace.filter(id=workspace_id).update(**values)
+    return await get_workspace(workspace_id)
 
 
 async def count_workspaces() -> int:

@@ -26,7 +26,7 @@ from schema.interactions import Interaction
 from schema.lifecycle import StageTransition
 from schema.permissions import IsAdmin, IsEditor
 from schema.query import decode_customer_id
-from schema.workspace import AcquisitionSpend, ApiKey, Role
+from schema.workspace import AcquisitionSpend, ApiKey, Role, Workspace
 
 # --- payloads -----------------------------------------------------------------------------
 
@@ -125,6 +125,21 @@ class RecordInteractionInput:
 @strawberry.input(description="Up to 1000 interactions.")
 class RecordInteractionsInput:
     interactions: list[RecordInteractionInput]
+
+
+@strawberry.input(description="Changes to the workspace: an omitted field is unchanged.")
+class UpdateWorkspaceInput:
+    name: str | None = strawberry.UNSET
+    timezone: str | None = strawberry.UNSET
+    gross_margin: Decimal | None = strawberry.field(
+        default=strawberry.UNSET, description="Above 0 and at most 1; used by the CLV figures."
+    )
+
+
+@strawberry.type(description="The workspace after the change, or what was wrong.")
+class UpdateWorkspacePayload:
+    workspace: Workspace | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input(description="A new API key: a name to recognise it by and its role.")
@@ -266,6 +281,18 @@ class DataMutation:
         except InputInvalid as exc:
             return RevokeApiKeyPayload(user_errors=user_errors(exc.problems))
         return RevokeApiKeyPayload(api_key=ApiKey.from_record(record))
+
+    @strawberry.mutation(
+        description="Change the workspace's name, time zone or gross margin (ADMIN).", permission_classes=[IsAdmin]
+    )
+    async def update_workspace(self, info: Info, input: UpdateWorkspaceInput) -> UpdateWorkspacePayload:
+        names = {"name": input.name, "timezone": input.timezone, "gross_margin": input.gross_margin}
+        changes = {k: v for k, v in names.items() if v is not strawberry.UNSET}
+        try:
+            record = await workspaces.update_workspace(info.context.workspace_id, changes)
+        except InputInvalid as exc:
+            return UpdateWorkspacePayload(user_errors=user_errors(exc.problems))
+        return UpdateWorkspacePayload(workspace=Workspace.from_record(record))
 
     @strawberry.mutation(description="Record acquisition spend, for CAC.", permission_classes=[IsEditor])
     async def record_acquisition_spend(

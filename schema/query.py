@@ -11,6 +11,7 @@ from api import customers, interactions
 from api import metrics as metrics_service
 from api.errors import InputInvalid, invalid
 from api.pagination import PageRequest
+from api.workspaces import get_workspace
 from schema.context import Info
 from schema.customers import Customer, CustomerConnection, CustomerFilter, CustomerOrder, tracked_model
 from schema.errors import bad_input
@@ -125,6 +126,7 @@ class Query:
             period=metrics_service.Period(start, end),
             segment=await (segment or CustomerFilter()).to_service(info),
             now=now,
+            margin=(await get_workspace(info.context.workspace_id)).gross_margin,
         )
         return Metrics(scope=scope, cache={})
 

@@ -63,12 +63,22 @@ class Workspace(relay.Node):
     id: relay.NodeID[int]
     name: str
     currency: str = strawberry.field(description="ISO 4217 code of every amount in this workspace.")
-    timezone: str = strawberry.field(description="IANA time zone for calendar periods.")
+    timezone: str = strawberry.field(description="IANA time zone of the business.")
+    gross_margin: Decimal = strawberry.field(
+        description="Applied to revenue in CLV figures; 1 (the default) means CLV is stated in revenue."
+    )
     created_at: datetime
 
     @classmethod
     def from_record(cls, r: WorkspaceRecord) -> Workspace:
-        return cls(id=r.id, name=r.name, currency=r.currency, timezone=r.timezone, created_at=r.created_at)
+        return cls(
+            id=r.id,
+            name=r.name,
+            currency=r.currency,
+            timezone=r.timezone,
+            gross_margin=r.gross_margin,
+            created_at=r.created_at,
+        )
 
     @strawberry.field(
         description="Every API key of the workspace, revoked ones included (ADMIN).",

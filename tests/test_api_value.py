@@ -120,3 +120,16 @@ async def test_a_fit_predicts_who_is_alive_and_orders_customers_by_predicted_clv
     assert clv["horizonWeeks"] == 26
     assert Decimal(clv["total"]) == pytest.approx(Decimal(clv["mean"]) * 80, rel=Decimal("0.001"))
     assert ids
+
+
+async def test_the_gross_margin_is_a_workspace_setting_used_by_historic_clv(api: Api) -> None:
+    update = """mutation($m: Decimal) { updateWorkspace(input: {grossMargin: $m}) {
+        workspace { grossMargin } userErrors { field code } } }"""
+    default = await api.data("{ metrics { historicClv { grossMargin } } }")
+    assert Decimal(default["metrics"]["historicClv"]["grossMargin"]) == 1
+    bad = await api.data(update, {"m": "1.5"})
+    assert bad["updateWorkspace"]["userErrors"] == [{"field": ["grossMargin"], "code": "INVALID_MARGIN"}]
+    ok = await api.data(update, {"m": "0.35"})
+    assert Decimal(ok["updateWorkspace"]["workspace"]["grossMargin"]) == Decimal("0.35")
+    after = await api.data("{ metrics { historicClv { grossMargin } } }")
+    assert Decimal(after["metrics"]["historicClv"]["grossMargin"]) == Decimal("0.35")
