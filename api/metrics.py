@@ -385,7 +385,9 @@ async def average_lifetime(scope: Scope) -> Lifetime:
         f"AVG({days_between(p, 'since', upto)}) AS mean_days FROM life"
     )
     r = (await _rows(sql, p))[0]
-    return Lifetime(int(r["n"] or 0), int(r["active"] or 0), float(r["mean_days"]) if r["mean_days"] else None)
+    return Lifetime(
+        int(r["n"] or 0), int(r["active"] or 0), float(r["mean_days"]) if r["mean_days"] is not None else None
+    )
 
 
 # --- interactions: renewals, revenue, satisfaction -------------------------------------------------
@@ -465,7 +467,7 @@ async def nps(scope: Scope, period: Period | None = None) -> Nps:
     where = _interaction_where(scope, p, ["nps_response"], period)
     sql = (
         "WITH latest AS (SELECT i.score, ROW_NUMBER() OVER (PARTITION BY i.customer_id "
-        f"ORDER BY i.occurred_at ASC, i.id ASC) AS rn FROM interaction i WHERE {where}) "
+        f"ORDER BY i.occurred_at DESC, i.id DESC) AS rn FROM interaction i WHERE {where}) "
         "SELECT SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END) AS pro, "
         "SUM(CASE WHEN score BETWEEN 7 AND 8 THEN 1 ELSE 0 END) AS pas, "
         "SUM(CASE WHEN score <= 6 THEN 1 ELSE 0 END) AS det FROM latest WHERE rn = 1"
@@ -519,12 +521,16 @@ async def acquisition(scope: Scope) -> Acquisition:
     start = scope.period.start.date()
     end_at = scope.period.end
     end = end_at.date() + (timedelta(days=1) if end_at.time() != time(0) else timedelta(0))
+    # Spend is recorded per channel, not per customer: a segment narrows it only by channel.
+    only = scope.segment.acquisition_channel
+    channel = f" AND s.channel = {p(only)}" if only else ""
     spend_sql = (
         "SELECT COALESCE(s.channel, '') AS channel, "
         f"SUM({number(p, 's.amount')} * {overlap_days(p, start, end)} / "
         f"({date_days_between(p, 's.period_start', 's.period_end')} + 1)) AS amount "
         f"FROM acquisition_spend s WHERE s.workspace_id = {p(scope.workspace_id)} "
-        f"AND s.period_end >= {day(p, start)} AND s.period_start < {day(p, end)} GROUP BY COALESCE(s.channel, '')"
+        f"AND s.period_end >= {day(p, start)} AND s.period_start < {day(p, end)}{channel} "
+        "GROUP BY COALESCE(s.channel, '')"
     )
     spend = {r["channel"]: _decimal(r["amount"]) for r in await _rows(spend_sql, p)}
     p = _params()

@@ -156,7 +156,8 @@ class ChannelCac:
 
 @strawberry.type(
     description="CAC = acquisition spend in the period (records prorated by the days they overlap it) ÷ "
-    "customers acquired in it (first entered a customer-category stage); per channel too."
+    "customers acquired in it (first entered a customer-category stage); per channel too. A segment narrows "
+    "the customers, and the spend only when it names an acquisition channel."
 )
 class Cac:
     value: Decimal | None
