@@ -18,7 +18,7 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/jornada migrate
-	$(BIN)/jornada bootstrap
+	$(BIN)/jornada bootstrap --offer-demo
 	@echo "GraphiQL: http://$(HOST):$(PORT)/graphql  (add the header Authorization: Bearer <key>)"
 	$(BIN)/jornada serve --host $(HOST) --port $(PORT)
 

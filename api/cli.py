@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from tortoise.context import TortoiseContext
 
 from api.errors import InputInvalid
+from api.events import live_lifecycle
 from api.migrate import apply_migrations
 from api.settings import Settings
 from api.workspaces import DEFAULT_MODEL, Role, count_workspaces, create_api_key, create_workspace, workspace_exists
@@ -88,7 +90,14 @@ def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
-    """Create a first workspace when the database has none (used by `make run`)."""
+    """Create a first workspace when the database has none (used by `make run`); on a terminal,
+    offer the demo workspace instead of an empty one."""
+    if args.offer_demo and sys.stdin.isatty() and not _run(settings, count_workspaces):
+        answer = input("No workspace yet. Load the demo workspace (two years of sample data)? [Y/n] ")
+        if answer.strip().lower() in ("", "y", "yes", "s", "sim"):
+            demo = _make_demo(settings, 400, quiet=False)
+            print("\n".join(_workspace_lines(demo.workspace.id, demo.workspace.name, demo.key)))
+            return 0
 
     async def work() -> tuple[Any, str] | None:
         if await count_workspaces():
@@ -134,10 +143,9 @@ def _run(settings: Settings, work: Callable[[], Coroutine[Any, Any, Any]]) -> An
 
 def cmd_tick(settings: Settings, args: argparse.Namespace) -> int:
     """Apply every due time-based rule once, batch after batch, then exit."""
-    from api.lifecycle import Lifecycle
 
     registry = load_plugins(autoload=settings.plugin_autoload, allow=settings.plugin_allow)
-    lifecycle = Lifecycle(registry)  # no subscribers in this process; hooks still run
+    lifecycle = live_lifecycle(settings, registry)
 
     async def work() -> tuple[int, int]:
         customers = moves = 0
@@ -150,6 +158,80 @@ def cmd_tick(settings: Settings, args: argparse.Namespace) -> int:
     customers, moves = _run(settings, work)
     print(f"checked {customers} customers, {moves} moves")
     return 0
+
+
+def cmd_fit(settings: Settings, args: argparse.Namespace) -> int:
+    """Refit the workspace's value model (BG/NBD + Gamma-Gamma) and every customer's predictions."""
+    from datetime import date
+
+    from api import value
+
+    end = date.fromisoformat(args.calibration_end) if args.calibration_end else None
+
+    async def work() -> Any:
+        if not await workspace_exists(args.workspace):
+            return None
+        return await value.refresh(args.workspace, end, args.horizon_weeks, args.discount)
+
+    fitted = _run(settings, work)
+    if fitted is None:
+        print(f"error: no workspace with id {args.workspace}", file=sys.stderr)
+        return 2
+    bg, gg = fitted.params.get("bgnbd"), fitted.params.get("gamma_gamma")
+    data = {
+        "workspaceId": args.workspace,
+        "customers": fitted.customers,
+        "repeatCustomers": fitted.repeat_customers,
+        "calibrationEnd": fitted.calibration_end.isoformat(),
+        "bgnbd": bg,
+        "gammaGamma": gg,
+        "error": fitted.error,
+    }
+    lines = [
+        f"fitted on {fitted.customers} customers ({fitted.repeat_customers} with repeat purchases), "
+        f"calibration end {fitted.calibration_end}"
+    ]
+    lines += [f"BG/NBD: {bg}", f"Gamma-Gamma: {gg}"] if bg else [f"no fit: {fitted.error}"]
+    _print(data, args.json, lines)
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Create the demo workspace and print its ADMIN key."""
+    demo = _make_demo(settings, args.customers, quiet=args.json)
+    data = {
+        "workspaceId": demo.workspace.id,
+        "name": demo.workspace.name,
+        "apiKey": demo.key,
+        "customers": demo.customers,
+        "interactions": demo.interactions,
+    }
+    lines = [
+        f"demo workspace {demo.workspace.id} ({demo.workspace.name}): {demo.customers} customers, "
+        f"{demo.interactions} interactions over two years",
+        f"ADMIN API key (shown once, keep it): {demo.key}",
+    ]
+    _print(data, args.json, lines)
+    return 0
+
+
+def _make_demo(settings: Settings, customers: int, quiet: bool) -> Any:
+    from api.demo import create_demo
+
+    lifecycle = live_lifecycle(settings, load_plugins(autoload=settings.plugin_autoload, allow=settings.plugin_allow))
+    show = sys.stderr.isatty() and not quiet
+
+    def progress(done: int) -> None:
+        if show:
+            print(f"\r  {done}/{customers} customers", end="", file=sys.stderr, flush=True)
+
+    async def work() -> Any:
+        return await create_demo(lifecycle, customers=customers, progress=progress)
+
+    demo = _run(settings, work)
+    if show:
+        print(file=sys.stderr)
+    return demo
 
 
 def cmd_plugins(settings: Settings, args: argparse.Namespace) -> int:
@@ -194,6 +276,65 @@ def cmd_plugins(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Import a CSV file of customers or interactions (see README: "Importing and exporting CSV")."""
+    from api import csv_import
+
+    try:
+        source = csv_import.open_source(args.what, args.file)
+    except csv_import.UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    lifecycle = live_lifecycle(settings, load_plugins(autoload=settings.plugin_autoload, allow=settings.plugin_allow))
+    report = csv_import.Report(sys.stderr, keep_errors=args.json)
+
+    async def work() -> csv_import.Report | None:
+        if not await workspace_exists(args.workspace):
+            return None
+        return await csv_import.run_import(source, args.workspace, lifecycle, report, rebuild=args.rebuild)
+
+    with source:
+        done = _run(settings, work)
+    if done is None:
+        print(f"error: no workspace with id {args.workspace}", file=sys.stderr)
+        return 2
+    if report.fatal:
+        print(f"error: {report.fatal}", file=sys.stderr)
+    _print(report.to_json(), args.json, [report.summary()])
+    return 2 if report.fatal else 1 if report.failed else 0
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Write a workspace's customers or interactions as CSV, in the format `import` reads."""
+    from api import csv_export
+
+    async def work() -> csv_export.Exported | None:
+        if not await workspace_exists(args.workspace):
+            return None
+        with csv_export.output(args.output) as out:
+            return await csv_export.write_csv(args.what, args.workspace, out)
+
+    try:
+        done = _run(settings, work)
+    except BrokenPipeError:  # e.g. `jornada export ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        print(f"error: {args.output or 'standard output'}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if done is None:
+        print(f"error: no workspace with id {args.workspace}", file=sys.stderr)
+        return 2
+    print(f"exported {done.rows} {args.what}" + (f" to {args.output}" if args.output else ""), file=sys.stderr)
+    if done.without_external_id:
+        print(
+            f"warning: {done.without_external_id} rows have an empty external id (the customer has none); "
+            "`jornada import` refuses them",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jornada", description="Jornada customer-lifecycle engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -218,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     boot = sub.add_parser("bootstrap", help="create a first workspace if there is none")
     boot.add_argument("--name", default="My business")
     boot.add_argument("--currency", default="BRL")
+    boot.add_argument("--offer-demo", action="store_true", help="on a terminal, offer the demo workspace")
     boot.set_defaults(func=cmd_bootstrap)
 
     keys = sub.add_parser("apikey", help="manage API keys").add_subparsers(dest="action", required=True)
@@ -228,9 +370,37 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--json", action="store_true", help="print one JSON object")
     key.set_defaults(func=cmd_apikey_create)
     sub.add_parser("tick", help="apply due time-based stage rules once").set_defaults(func=cmd_tick)
+    demo = sub.add_parser("demo", help="create a demo workspace with two years of realistic data")
+    demo.add_argument("--customers", type=int, default=400)
+    demo.add_argument("--json", action="store_true", help="print one JSON object")
+    demo.set_defaults(func=cmd_demo)
+    fit = sub.add_parser("fit", help="refit the value model (predicted CLV) of a workspace")
+    fit.add_argument("--workspace", type=int, required=True)
+    fit.add_argument("--calibration-end", help="use purchases up to this day, YYYY-MM-DD (default: today)")
+    fit.add_argument("--horizon-weeks", type=int, default=52)
+    fit.add_argument("--discount", type=float, default=0.10, help="annual discount rate (default 0.10)")
+    fit.add_argument("--json", action="store_true", help="print one JSON object")
+    fit.set_defaults(func=cmd_fit)
     plugins = sub.add_parser("plugins", help="list models, plugins and rejected plugins")
     plugins.add_argument("--json", action="store_true", help="print one JSON object")
     plugins.set_defaults(func=cmd_plugins)
+    imp = sub.add_parser("import", help="import customers or interactions from a CSV file")
+    imp.add_argument("what", choices=["customers", "interactions"])
+    imp.add_argument("file", help="a UTF-8 CSV file with a header row (- for standard input)")
+    imp.add_argument("--workspace", type=int, required=True)
+    imp.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="afterwards, rebuild every tracked model's stages by replaying each customer's history "
+        "(manual moves are not replayed)",
+    )
+    imp.add_argument("--json", action="store_true", help="print one JSON object: the counts and the errors")
+    imp.set_defaults(func=cmd_import)
+    exp = sub.add_parser("export", help="export customers or interactions as CSV, in the import format")
+    exp.add_argument("what", choices=["customers", "interactions"])
+    exp.add_argument("--workspace", type=int, required=True)
+    exp.add_argument("--output", help="write to this file instead of standard output")
+    exp.set_defaults(func=cmd_export)
     return parser
 
 

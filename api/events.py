@@ -18,7 +18,9 @@ from typing import Any
 import asyncpg
 
 from api.db import connection
+from api.lifecycle import Lifecycle
 from api.records import TransitionRecord
+from api.settings import Settings
 from plugins.manager import PluginRegistry
 from plugins.types import StageChange
 
@@ -119,3 +121,10 @@ def _asyncpg_dsn(url: str) -> str:
         if base.startswith(scheme):
             return "postgres://" + base[len(scheme) :]
     return base
+
+
+def live_lifecycle(settings: Settings, registry: PluginRegistry) -> Lifecycle:
+    """A lifecycle for a command-line process that, like the server's, tells plugins (and, on
+    PostgreSQL, every worker's subscribers through NOTIFY) about the moves it commits."""
+    events = StageEvents(registry, settings.database_url if settings.dialect == "postgres" else None)
+    return Lifecycle(registry, events.publish)

@@ -197,6 +197,26 @@ async def _rebuild(workspace_id: int, t: Tracked, batches: Any, dry_run: bool, p
     return result
 
 
+async def rebuild_tracked(lifecycle: Lifecycle, workspace_id: int) -> dict[str, Rebuild]:
+    """Rebuild the stages of every model the workspace tracks by replaying every customer's history
+    (as `track` does for a new model), e.g. after importing history out of time order. Old
+    transitions are archived, not deleted; manual moves are not replayed. All models or none."""
+    out: dict[str, Rebuild] = {}
+    now = datetime.now(UTC)
+    async with in_transaction():
+        for t in await lifecycle.tracked(workspace_id):
+            await StageTransition.filter(workspace_id=workspace_id, model_key=t.key, archived=False).update(
+                archived=True
+            )
+            await StageAssignment.filter(workspace_id=workspace_id, model_key=t.key).delete()
+            result = out[t.key] = Rebuild()
+            async for positions, transitions in replay(workspace_id, t):
+                await _write(workspace_id, t.key, positions, transitions, now)
+                result.distribution.update(p.stage for _, p in positions)
+                result.transitions_written += len(transitions)
+    return out
+
+
 async def _enable(workspace_id: int, key: str, now: datetime, primary: bool) -> None:
     row = await _row(workspace_id, key)
     if row is None:
