@@ -5,34 +5,27 @@ in-process on the suite's database (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
-import os
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 
 from api import csv_export, csv_import
-from api.app import create_app
 from api.events import live_lifecycle
 from api.settings import Settings
 from plugins.hookspecs import hookimpl
 from plugins.manager import build_registry, get_plugin_manager, load_plugins
 from plugins.types import StageChange
+from tests.cli_helpers import Run, jornada, ok, served
 from tests.conftest import Api
 
 pytestmark = pytest.mark.asyncio
 
-JORNADA = Path(sys.executable).with_name("jornada")
 
 CUSTOMERS_QUERY = """
 {
@@ -52,40 +45,6 @@ CUSTOMERS_QUERY = """
   }
 }
 """
-
-
-@dataclass(frozen=True)
-class Run:
-    status: int
-    stdout: str
-    stderr: str
-
-
-async def jornada(url: str, *args: str, cwd: Path) -> Run:
-    """Run `jornada ARGS` with JORNADA_DATABASE_URL=url, stderr not a terminal (no progress)."""
-    env = {**os.environ, "JORNADA_DATABASE_URL": url}
-    proc = await asyncio.create_subprocess_exec(
-        str(JORNADA),
-        *args,
-        env=env,
-        cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return Run(proc.returncode, out.decode(), err.decode())
-
-
-def ok(run: Run) -> Run:
-    assert run.status == 0, f"exit status {run.status}\nstdout: {run.stdout}\nstderr: {run.stderr}"
-    return run
 
 
 def failed_lines(run: Run) -> list[str]:
@@ -112,15 +71,6 @@ class Workspace:
 async def new_workspace(url: str, cwd: Path, name: str = "Padaria") -> Workspace:
     created = json.loads(ok(await jornada(url, "workspace", "create", name, "--json", cwd=cwd)).stdout)
     return Workspace(created["workspaceId"], created["apiKey"])
-
-
-@asynccontextmanager
-async def served(url: str) -> AsyncIterator[httpx2.AsyncClient]:
-    app = create_app(Settings(database_url=url))
-    async with app.router.lifespan_context(app):
-        transport = httpx2.ASGITransport(app=app)
-        async with httpx2.AsyncClient(transport=transport, base_url="http://t") as client:
-            yield client
 
 
 async def customers_of(url: str, ws: Workspace) -> dict[str, dict[str, Any]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import jornada, ok, served
+from tests.cli_helpers import jornada, ok, served
 
 pytestmark = pytest.mark.asyncio
 
