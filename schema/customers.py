@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from enum import Enum
 from typing import Any, cast
@@ -12,9 +13,9 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from api import customers as service
+from api import interactions as interactions_service
 from api import lifecycle_store
 from api.errors import InputInvalid, invalid
-from api.interactions import InteractionFilter as ServiceInteractionFilter
 from api.lifecycle import Tracked
 from api.pagination import ASC, DESC, KeysetQuery, Page, PageRequest
 from api.records import AssignmentRecord, CustomerRecord
@@ -97,23 +98,18 @@ class Customer(relay.Node):
             return await loaders.customer_interaction_count.load(count_key)
 
         max_size = info.context.settings.max_page_size
-        if after is not None:
-            from api import interactions
-
-            try:
-                page = await interactions.list_interactions(
-                    info.context.workspace_id,
-                    _with_customer(f, self.id),
-                    PageRequest(first=first, after=after),
-                    max_size=max_size,
-                )
-            except InputInvalid as exc:
-                raise bad_input(exc) from None
-            return InteractionConnection.from_page(page, count)
         try:
+            if after is not None:  # a later page of one customer: its own keyset query
+                mine = replace(f, customer_id=self.id)
+                request = PageRequest(first=first, after=after)
+                page = await interactions_service.list_interactions(
+                    info.context.workspace_id, mine, request, max_size=max_size
+                )
+                return InteractionConnection.from_page(page, count)
             size = KeysetQuery.build((), PageRequest(first=first), max_size, max_size).size
         except InputInvalid as exc:
             raise bad_input(exc) from None
+        # First pages of every customer in the response come from one batched query.
         page = await loaders.customer_interactions.load((self.id, size, f))
         return InteractionConnection.from_page(page, count)
 
@@ -165,12 +161,6 @@ class Customer(relay.Node):
         ids = [int(i) if i.isdigit() else -1 for i in node_ids]
         found = await info.context.loaders.customer.load_many(ids)
         return [cls.from_record(r) if r else None for r in found]
-
-
-def _with_customer(f: ServiceInteractionFilter, customer_id: int) -> ServiceInteractionFilter:
-    from dataclasses import replace
-
-    return replace(f, customer_id=customer_id)
 
 
 @strawberry.type(name="CustomerConnection", description="A page of customers.")
