@@ -106,7 +106,8 @@ async def _rows(sql: str, p: Params) -> list[dict[str, Any]]:
 
 
 def _params() -> Params:
-    return Params(dialect_of(connection()))
+    # Metrics render a placeholder once and use it in several places.
+    return Params(dialect_of(connection()), reusable=True)
 
 
 # --- lifecycle flow ---------------------------------------------------------------------------
