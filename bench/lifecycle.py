@@ -1,0 +1,912 @@
+"""Lifecycle benchmark: full replay of every history into a model, and bulk ingestion with rules.
+
+For each database it generates a seeded data set (`bench.generate`: customers and interactions
+bulk-loaded WITHOUT the lifecycle engine) twice in one database, as two workspaces: the full size
+and a small one (`--small-fraction` of it, 10% by default). Then each step runs in a FRESH
+subprocess, so that its peak RSS (a high-water mark; see `MemoryProbe`) belongs to that step:
+
+1. PRIME the full workspace (set-up, timed but not a target). The generator leaves no facts,
+   stage assignments or transitions; production builds them as each customer is created and each
+   interaction recorded. Here every customer's history is replayed from scratch through the
+   tracked model(s) (`replay_customer`, as `switch` by REPLAY does) and its facts folded (as the
+   live path does, one interaction at a time), then written with the lifecycle store's own
+   functions. Without this, rule evaluation during ingestion would start every customer from
+   empty facts in the initial stage. (`track`/`switch` do not write facts either.)
+2. REPLAY: `api.lifecycle_admin.track(lifecycle, workspace, "lifespan", dry_run=...)`, first as a
+   dry run (no writes), then for real (assignments and transitions written in one transaction),
+   on the small and on the full workspace: seconds, interactions/s, transitions written, peak RSS
+   during the call and its growth. The replay streams customers in batches, so peak memory should
+   not grow with the data: compare the two sizes.
+3. INGEST: `api.interactions.record_many(workspace, items, kinds, lifecycle=lifecycle)` in batches
+   of NEW interactions (the generator's kind mix and values, spread over existing customers with
+   the same skewed activity, occurred within the last 3 days, every other one with an idempotency
+   key), one batch after the other: interactions/s and p50/p99 batch latency. Rules run for every
+   tracked model: the primary one (`funnel`) and the one step 2 started tracking. The same
+   ingestion then runs again with `lifecycle=None` (fresh items), as a baseline without rules.
+
+Every timed step also reports where its wall time went (`CpuProbe`): CPU seconds of the Python
+process, of the PostgreSQL backends serving it, and of other processes on the machine, so that a
+run on a busy machine can still be read.
+
+    python -m bench.lifecycle                                  # both databases, 100k / 1M / 100k
+    python -m bench.lifecycle --database postgres --customers 10000 --interactions 100000
+    python -m bench.lifecycle --database postgres --profile-dir /tmp/prof   # cProfile each step
+    python -m bench.lifecycle --database postgres --profile-dir /tmp/prof --py-spy /path/to/py-spy
+
+`--profile-dir` runs replay and ingestion under cProfile (figures then include its overhead) and
+prints the top functions; with `--py-spy BIN` they are sampled by py-spy instead (non-blocking,
+much less overhead; py-spy is not a dependency: e.g. `pip install --target /tmp/pyspy py-spy`).
+`Lifecycle` is built without a publisher: NOTIFY and plugin hooks after commit are not measured.
+PostgreSQL is reached as in `bench.read_path` (a `bench_*` database made and dropped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import math
+import os
+import platform
+import pstats
+import random
+import resource
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tortoise.context import TortoiseContext
+from tortoise.transactions import in_transaction
+
+from api import lifecycle_store as store
+from api.db import Params, connection, dialect_of, fetch
+from api.interactions import NewInteraction, Recorded, record_many
+from api.lifecycle import RULE, Lifecycle, event_of, replay_customer
+from api.lifecycle_admin import Rebuild, _customer_batches, _histories, track
+from api.settings import Settings
+from bench.generate import DEFAULT_SEED, KIND_MIX, Generated, _interaction, generate
+from bench.read_path import (
+    Measurement,
+    Target,
+    default_postgres_url,
+    non_negative,
+    positive,
+    postgres_database,
+    postgres_reachable,
+    sqlite_database,
+)
+from plugins.facts import FactsState
+from plugins.manager import load_plugins
+from plugins.types import InteractionKind
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKER = "_worker"  # argv[1] of a step's subprocess
+DEFAULT_MODEL = "lifespan"
+INGEST_WINDOW = timedelta(days=3)
+TOP = 20
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _status_mb(name: str) -> float:
+    """A `VmRSS`/`VmHWM` line of /proc/self/status (Linux), in MB; NaN elsewhere."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(name + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return math.nan
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds every core of the machine spent busy since boot (Linux /proc/stat); NaN elsewhere."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return math.nan
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    guest = sum(fields[8:10]) if len(fields) > 9 else 0  # already counted in user and nice
+    return (sum(fields) - idle - guest) / CLOCK_TICKS
+
+
+def _process_cpu_s(pid: int) -> float:
+    """utime + stime of another process (Linux /proc/<pid>/stat); 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+async def _backend_pids() -> list[int]:
+    """The PostgreSQL server processes serving this database (on this machine), for their CPU time."""
+    conn = connection()
+    if dialect_of(conn) != "postgres":
+        return []  # SQLite runs in this process: its time is in the process's own
+    sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'"
+    return [int(r["pid"]) for r in await fetch(sql, Params("postgres"), conn)]
+
+
+class CpuProbe:
+    """Where the wall time of a call went: CPU of this process (all threads, so SQLite's too), of the
+    PostgreSQL backends serving it, and of everything else on the machine (other processes competing
+    for the cores: a busy neighbour makes the wall time longer than the work)."""
+
+    async def start(self) -> None:
+        self.backends = {pid: _process_cpu_s(pid) for pid in await _backend_pids()}
+        self.machine = _machine_busy_s()
+        self.own = time.process_time()
+
+    async def stop(self) -> None:
+        self.own = time.process_time() - self.own
+        self.machine = _machine_busy_s() - self.machine
+        pids = set(self.backends) | set(await _backend_pids())
+        self.db = sum(_process_cpu_s(pid) - self.backends.get(pid, 0.0) for pid in pids)
+
+    def figures(self) -> dict[str, float]:
+        return {
+            "cpu_own_s": self.own,
+            "cpu_db_s": self.db,
+            "cpu_other_s": max(self.machine - self.own - self.db, 0.0),
+            "load_1min": os.getloadavg()[0],
+        }
+
+
+def cpu_line(result: dict[str, Any]) -> str:
+    return (
+        f"CPU: Python {result['cpu_own_s']:.1f}s, PostgreSQL backends {result['cpu_db_s']:.1f}s, other processes "
+        f"{result['cpu_other_s']:.1f}s (load {result['load_1min']:.1f} on {os.cpu_count()} CPUs)"
+    )
+
+
+class MemoryProbe:
+    """The peak RSS of this process during a call, and how much it grew over the RSS before it.
+
+    `ru_maxrss` is a high-water mark over the process's whole life and, on Linux, it is inherited
+    over fork and exec: a step started by a parent that once held the generated data set reports
+    the parent's peak. So the kernel's per-address-space mark, VmHWM, is reset just before the
+    call (`5` into /proc/self/clear_refs) and read after it; ru_maxrss is kept for reference."""
+
+    def __enter__(self) -> MemoryProbe:
+        self.maxrss_before = _maxrss_mb()
+        self.rss_before = _status_mb("VmRSS")
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            self.reset = True
+        except OSError:
+            self.reset = False
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.peak = _status_mb("VmHWM") if self.reset else _maxrss_mb()
+        self.maxrss_after = _maxrss_mb()
+        self.rss_after = _status_mb("VmRSS")
+
+    def figures(self) -> dict[str, float]:
+        return {
+            "rss_before_mb": self.rss_before,
+            "rss_peak_mb": self.peak,
+            "rss_after_mb": self.rss_after,
+            "maxrss_before_mb": self.maxrss_before,
+            "maxrss_after_mb": self.maxrss_after,
+        }
+
+
+# --- the steps, each run in a subprocess of its own ---------------------------------------------
+
+
+@dataclass
+class Spec:
+    """What one subprocess does."""
+
+    task: str  # prime | replay | ingest
+    url: str
+    workspace_id: int
+    model: str = DEFAULT_MODEL
+    dry_run: bool = False
+    ingest: int = 0
+    batch: int = 1000
+    seed: int = DEFAULT_SEED
+    rules: bool = True  # ingestion with `lifecycle=` (False: the baseline without rule evaluation)
+    profile: str | None = None  # a cProfile output file
+
+
+async def _settle(dialect: str) -> None:
+    """Fresh statistics after a big write, as autovacuum would have them (untimed)."""
+    conn = connection()
+    if dialect == "postgres":
+        await conn.execute_script("VACUUM (ANALYZE) customer_facts, stage_assignment, stage_transition, interaction")
+    else:
+        await conn.execute_script("ANALYZE")
+
+
+async def step_prime(spec: Spec) -> dict[str, Any]:
+    """Facts, assignments and transitions of the primary model, as production would have them."""
+    lifecycle = Lifecycle(load_plugins(autoload=False))
+    conn = connection()
+    p = Params(dialect_of(conn))
+    sql = f"SELECT DISTINCT model_key FROM stage_assignment WHERE workspace_id = {p(spec.workspace_id)}"
+    placed = {r["model_key"] for r in await fetch(sql, p, conn)}
+    models = [t for t in await lifecycle.tracked(spec.workspace_id) if t.key not in placed]
+    now = datetime.now(UTC)
+    customers = interactions = transitions = 0
+    started = time.perf_counter()
+    async with in_transaction():
+        async for batch in _customer_batches(spec.workspace_id):
+            histories = await _histories(spec.workspace_id, [c.id for c in batch])
+            facts: dict[int, FactsState] = {}
+            positions = {}
+            moves = []
+            for c in batch:
+                history = histories.get(c.id, [])
+                state = FactsState()
+                for record in history:
+                    state.fold(event_of(record))
+                facts[c.id] = state
+                for t in models:
+                    position, made = replay_customer(t, c, history, now, RULE)
+                    positions[(c.id, t.key)] = position
+                    moves += made
+                interactions += len(history)
+            await store.save_facts(spec.workspace_id, facts, now)
+            await store.save_positions(spec.workspace_id, positions, now)
+            await store.insert_transitions(moves)
+            customers += len(batch)
+            transitions += len(moves)
+    seconds = time.perf_counter() - started
+    await _settle(p.dialect)
+    return {
+        "models": [t.key for t in models],
+        "customers": customers,
+        "interactions": interactions,
+        "transitions": transitions,
+        "seconds": seconds,
+    }
+
+
+async def timed_replay(lifecycle: Lifecycle, spec: Spec) -> Rebuild:
+    """The measured call (py-spy's report counts the samples under this frame)."""
+    return await track(lifecycle, spec.workspace_id, spec.model, dry_run=spec.dry_run)
+
+
+async def step_replay(spec: Spec) -> dict[str, Any]:
+    lifecycle = Lifecycle(load_plugins(autoload=False))
+    cpu = CpuProbe()
+    await cpu.start()
+    with MemoryProbe() as memory:
+        profiler = _start_profiler(spec)
+        started = time.perf_counter()
+        rebuilt = await timed_replay(lifecycle, spec)
+        seconds = time.perf_counter() - started
+        _stop_profiler(profiler, spec)
+    await cpu.stop()
+    if not spec.dry_run:
+        await _settle(dialect_of(connection()))
+    return {
+        "seconds": seconds,
+        "customers": sum(rebuilt.distribution.values()),
+        "transitions": rebuilt.transitions_written,
+        "distribution": dict(rebuilt.distribution),
+        **memory.figures(),
+        **cpu.figures(),
+    }
+
+
+async def _customer_ids(workspace_id: int) -> list[int]:
+    conn = connection()
+    p = Params(dialect_of(conn))
+    sql = f"SELECT id FROM customer WHERE workspace_id = {p(workspace_id)} ORDER BY id"
+    return [int(r["id"]) for r in await fetch(sql, p, conn)]
+
+
+def ingest_items(customer_ids: Sequence[int], count: int, seed: int, now: datetime, label: str) -> list[NewInteraction]:
+    """`count` new interactions: the generator's kind mix and values, over existing customers with
+    skewed activity, occurred within the last days, an idempotency key on every other one."""
+
+    rng = random.Random(f"{seed}-{label}")
+    activity = [rng.lognormvariate(0.0, 1.0) for _ in customer_ids]
+    owners = rng.choices(customer_ids, weights=activity, k=count)
+    kinds = list(KIND_MIX)
+    picked = rng.choices(kinds, weights=[KIND_MIX[k][0] for k in kinds], k=count)
+    start = now - INGEST_WINDOW
+    items: list[NewInteraction] = []
+    for n, (owner, kind) in enumerate(zip(owners, picked, strict=True)):
+        row = _interaction(rng, n, 0, start, now, kind)
+        items.append(
+            NewInteraction(
+                customer_id=owner,
+                kind=row.kind,
+                occurred_at=row.occurred_at,
+                channel=row.channel,
+                amount=row.amount,
+                score=row.score,
+                properties=row.properties,
+                idempotency_key=f"bench-{label}-{seed}-{n + 1:08d}" if n % 2 == 0 else None,
+            )
+        )
+    return items
+
+
+@dataclass
+class Ingested:
+    created: int = 0
+    invalid: int = 0
+    transitions: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+async def timed_ingest(
+    lifecycle: Lifecycle | None, kinds: Mapping[str, InteractionKind], items: Sequence[NewInteraction], spec: Spec
+) -> Ingested:
+    """The measured calls, one batch after the other (py-spy's report counts the samples under this frame)."""
+    out = Ingested()
+    for offset in range(0, len(items), spec.batch):
+        chunk = items[offset : offset + spec.batch]
+        started = time.perf_counter()
+        results = await record_many(spec.workspace_id, chunk, kinds, lifecycle=lifecycle)
+        out.latencies_ms.append((time.perf_counter() - started) * 1000)
+        for r in results:
+            if isinstance(r, Recorded):
+                out.created += r.created
+                out.transitions += len(r.transitions)
+            else:
+                out.invalid += 1
+    return out
+
+
+async def step_ingest(spec: Spec) -> dict[str, Any]:
+    registry = load_plugins(autoload=False)
+    lifecycle = Lifecycle(registry)
+    tracked = [t.key for t in await lifecycle.tracked(spec.workspace_id)] if spec.rules else []
+    label = "ingest" if spec.rules else "ingest-norules"
+    items = ingest_items(await _customer_ids(spec.workspace_id), spec.ingest, spec.seed, datetime.now(UTC), label)
+    cpu = CpuProbe()
+    await cpu.start()
+    with MemoryProbe() as memory:
+        profiler = _start_profiler(spec)
+        started = time.perf_counter()
+        done = await timed_ingest(lifecycle if spec.rules else None, registry.kinds, items, spec)
+        seconds = time.perf_counter() - started
+        _stop_profiler(profiler, spec)
+    await cpu.stop()
+    return {
+        "seconds": seconds,
+        "items": len(items),
+        "created": done.created,
+        "invalid": done.invalid,
+        "transitions": done.transitions,
+        "tracked": tracked,
+        "latencies_ms": done.latencies_ms,
+        **memory.figures(),
+        **cpu.figures(),
+    }
+
+
+def _start_profiler(spec: Spec) -> cProfile.Profile | None:
+    if spec.profile is None:
+        return None
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler
+
+
+def _stop_profiler(profiler: cProfile.Profile | None, spec: Spec) -> None:
+    if profiler is not None and spec.profile is not None:
+        profiler.disable()
+        profiler.dump_stats(spec.profile)
+
+
+STEPS = {"prime": step_prime, "replay": step_replay, "ingest": step_ingest}
+
+
+async def run_step(spec: Spec) -> dict[str, Any]:
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=Settings(database_url=spec.url).tortoise_config())
+        return await STEPS[spec.task](spec)
+
+
+def worker_main(raw: str) -> int:
+    spec = Spec(**json.loads(raw))
+    result = asyncio.run(run_step(spec))
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+async def in_subprocess(spec: Spec, py_spy: tuple[str, Path] | None = None) -> dict[str, Any]:
+    """Run one step in a fresh Python process and return what it printed (its last line, JSON)."""
+    command = [sys.executable, "-m", "bench.lifecycle", WORKER, json.dumps(spec.__dict__)]
+    if py_spy is not None:
+        binary, output = py_spy
+        command = [
+            binary,
+            "record",
+            "--function",
+            "--nonblocking",
+            "--rate",
+            str(PYSPY_RATE),
+            "--format",
+            "raw",
+            "-o",
+            str(output),
+            "--",
+            *command,
+        ]
+    process = await asyncio.create_subprocess_exec(*command, cwd=ROOT, stdout=asyncio.subprocess.PIPE)
+    try:
+        out, _ = await process.communicate()
+    except asyncio.CancelledError:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        raise
+    if process.returncode != 0:
+        raise RuntimeError(f"the {spec.task} step exited with {process.returncode}")
+    lines = [line for line in out.decode().splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"the {spec.task} step printed no result:\n{out.decode()[-2000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+# --- one database -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    customers: int
+    interactions: int
+    ingest: int
+    batch: int
+    small_fraction: float
+    seed: int
+    model: str
+    profile_dir: Path | None
+    py_spy: str | None
+
+
+@dataclass(frozen=True)
+class Replay:
+    label: str
+    customers: int
+    interactions: int
+    dry_run: bool
+    seconds: float
+    transitions: int
+    rss_before_mb: float
+    rss_peak_mb: float
+
+    @property
+    def rate(self) -> float:
+        return self.interactions / self.seconds if self.seconds else math.inf
+
+    @property
+    def growth_mb(self) -> float:
+        return self.rss_peak_mb - self.rss_before_mb
+
+
+@dataclass
+class Outcome:
+    dialect: str
+    small: Generated
+    full: Generated
+    replays: list[Replay] = field(default_factory=list)
+    ingest: Measurement | None = None
+    baseline: Measurement | None = None  # the same ingestion without rule evaluation
+    baseline_created: int = 0
+    cpu: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> CpuProbe figures
+    ingest_created: int = 0
+    ingest_transitions: int = 0
+    ingest_tracked: list[str] = field(default_factory=list)
+    ingest_rss_growth_mb: float = 0.0
+
+    def replay(self, size: str, dry_run: bool) -> Replay:
+        return next(r for r in self.replays if r.label == size and r.dry_run == dry_run)
+
+    @property
+    def ingest_rate(self) -> float:
+        assert self.ingest is not None
+        return self.ingest_created / self.ingest.seconds
+
+
+def _profile_path(options: Options, dialect: str, name: str, suffix: str) -> Path | None:
+    if options.profile_dir is None:
+        return None
+    return options.profile_dir / f"{dialect}-{name}.{suffix}"
+
+
+async def _profiled_step(spec: Spec, options: Options, dialect: str, name: str) -> dict[str, Any]:
+    """A timed step, under cProfile or py-spy when asked; prints the profile's top functions."""
+    cprof = _profile_path(options, dialect, name, "prof") if options.py_spy is None else None
+    spy = _profile_path(options, dialect, name, "pyspy.txt") if options.py_spy is not None else None
+    if cprof is not None:
+        spec.profile = str(cprof)
+    result = await in_subprocess(spec, (options.py_spy, spy) if options.py_spy and spy else None)
+    if cprof is not None:
+        say(cprofile_report(cprof, f"cProfile, {dialect} {name}"))
+    if spy is not None:
+        say(pyspy_report(spy, f"py-spy, {dialect} {name}", result["seconds"]))
+    return result
+
+
+async def bench_one(target: Target, options: Options) -> Outcome:
+    d = target.dialect
+    small_customers = max(1, round(options.customers * options.small_fraction))
+    small_interactions = round(options.interactions * options.small_fraction)
+    sizes = (
+        ("small", small_customers, small_interactions, True),
+        ("full", options.customers, options.interactions, False),
+    )
+    made: dict[str, Generated] = {}
+    for label, customers, interactions, migrate in sizes:
+        say(f"[{d}] generating the {label} workspace: {customers:,} customers, {interactions:,} interactions...")
+        made[label] = await generate(
+            target.url,
+            customers,
+            interactions,
+            options.seed,
+            migrate=migrate,
+            workspace_name=f"Bench lifecycle {label} (seed {options.seed})",
+        )
+        g = made[label]
+        say(
+            f"[{d}]   workspace {g.workspace_id}, digest {g.digest}: built in {g.build_seconds:.1f}s, "
+            f"written in {g.insert_seconds:.1f}s"
+        )
+    outcome = Outcome(d, made["small"], made["full"])
+
+    # Only the full workspace is ingested into: the small one serves the replay's memory figure.
+    for label in ("full",):
+        g = made[label]
+        primed = await in_subprocess(Spec("prime", target.url, g.workspace_id))
+        say(
+            f"[{d}] prime {label}: {primed['customers']:,} customers' facts and {primed['models']} stages "
+            f"from {primed['interactions']:,} interactions, {primed['transitions']:,} transitions "
+            f"in {primed['seconds']:.1f}s"
+        )
+
+    for label in ("small", "full"):
+        g = made[label]
+        for dry_run in (True, False):
+            mode = "dry run" if dry_run else "replay"
+            spec = Spec("replay", target.url, g.workspace_id, model=options.model, dry_run=dry_run)
+            result = await _profiled_step(spec, options, d, f"{mode.replace(' ', '-')}-{label}")
+            r = Replay(
+                label,
+                g.customers,
+                g.interactions,
+                dry_run,
+                result["seconds"],
+                result["transitions"],
+                result["rss_before_mb"],
+                result["rss_peak_mb"],
+            )
+            outcome.replays.append(r)
+            outcome.cpu[f"{'dry' if dry_run else 'replay'}-{label}"] = result
+            if result["customers"] != g.customers:
+                raise RuntimeError(f"{mode} placed {result['customers']} customers, expected {g.customers}")
+            say(
+                f"[{d}] {mode} ({options.model}, {label}): {r.customers:,} customers, {r.interactions:,} "
+                f"interactions, {r.transitions:,} transitions written in {r.seconds:.2f}s = {r.rate:,.0f} "
+                f"interactions/s; peak RSS during the call {r.rss_peak_mb:.0f} MB ({r.growth_mb:+.1f} MB over the "
+                f"{r.rss_before_mb:.0f} MB before it; {result['rss_after_mb']:.0f} MB after; ru_maxrss "
+                f"{result['maxrss_before_mb']:.0f} -> {result['maxrss_after_mb']:.0f} MB)"
+            )
+            say(f"[{d}]   {cpu_line(result)}")
+            if not dry_run:
+                stages = ", ".join(f"{k} {v:,}" for k, v in Counter(result["distribution"]).most_common())
+                say(f"[{d}]   stages: {stages}")
+
+    if options.ingest:
+        g = made["full"]
+        for rules in (True, False):
+            what = "with rule evaluation" if rules else "WITHOUT rule evaluation (baseline: lifecycle=None)"
+            say(f"[{d}] ingesting {options.ingest:,} new interactions in batches of {options.batch}, {what}...")
+            spec = Spec(
+                "ingest",
+                target.url,
+                g.workspace_id,
+                ingest=options.ingest,
+                batch=options.batch,
+                seed=options.seed,
+                rules=rules,
+            )
+            result = await _profiled_step(spec, options, d, "ingest" if rules else "ingest-norules")
+            if result["invalid"] or result["created"] != result["items"]:
+                raise RuntimeError(
+                    f"ingestion stored {result['created']} of {result['items']} ({result['invalid']} invalid)"
+                )
+            latencies = result["latencies_ms"]
+            m = Measurement("record_many", len(latencies), 1, result["seconds"], latencies)
+            growth = result["rss_peak_mb"] - result["rss_before_mb"]
+            outcome.cpu["ingest" if rules else "ingest-norules"] = result
+            if rules:
+                outcome.ingest = m
+                outcome.ingest_created = result["created"]
+                outcome.ingest_transitions = result["transitions"]
+                outcome.ingest_tracked = result["tracked"]
+                outcome.ingest_rss_growth_mb = growth
+            else:
+                outcome.baseline = m
+                outcome.baseline_created = result["created"]
+            say(
+                f"[{d}] ingest{'' if rules else ' (no rules)'}: {result['created']:,} interactions in {m.requests} "
+                f"batches, {m.seconds:.2f}s = {result['created'] / m.seconds:,.0f} interactions/s; batch p50 "
+                f"{m.p50:.1f} ms, p99 {m.p99:.1f} ms, mean {m.mean:.1f} ms; {result['transitions']:,} moves; "
+                f"rules of {result['tracked']}; peak RSS {result['rss_peak_mb']:.0f} MB ({growth:+.1f} MB)"
+            )
+            say(f"[{d}]   {cpu_line(result)}")
+    return outcome
+
+
+# --- profiles ---------------------------------------------------------------------------------
+
+
+def _where(key: tuple[str, int, str]) -> str:
+    filename, line, name = key
+    if filename == "~":
+        return name
+    path = Path(filename)
+    try:
+        short = str(path.relative_to(ROOT))
+    except ValueError:
+        parts = path.parts
+        short = "/".join(parts[parts.index("site-packages") + 1 :]) if "site-packages" in parts else path.name
+    return f"{short}:{line}({name})"
+
+
+def cprofile_report(path: Path, title: str, top: int = TOP) -> str:
+    """Top functions by own time and project functions by cumulative time, as % of the total."""
+    stats: dict[tuple[str, int, str], tuple[int, int, float, float, Any]]
+    stats = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
+    total = sum(tt for _, _, tt, _, _ in stats.values()) or 1.0
+    lines = [f"--- {title}: {total:.2f}s profiled; top {top} by own time ---"]
+    by_own = sorted(stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
+    for key, (_, calls, tt, ct, _) in by_own:
+        lines.append(f"{100 * tt / total:6.1f}% own {tt:7.2f}s  cum {ct:7.2f}s  {calls:>10,} calls  {_where(key)}")
+    lines.append(f"--- {title}: project functions by cumulative time (coroutines: time running, not awaiting) ---")
+    ours = [(k, v) for k, v in stats.items() if k[0].startswith(str(ROOT)) and "/bench/" not in k[0]]
+    for key, (_, calls, tt, ct, _) in sorted(ours, key=lambda kv: kv[1][3], reverse=True)[:top]:
+        lines.append(f"{100 * ct / total:6.1f}% cum {ct:7.2f}s  own {tt:7.2f}s  {calls:>10,} calls  {_where(key)}")
+    return "\n".join(lines)
+
+
+PYSPY_RATE = 250  # samples per second
+
+
+def pyspy_report(path: Path, title: str, seconds: float, top: int = TOP) -> str:
+    """py-spy's collapsed stacks, only those under the measured call (`timed_*`), as shares of its
+    wall time (seconds x rate): the rest of that time the process sat in the event loop waiting on
+    the database (`--idle` samples cannot be told apart from the set-up's, so they are left out)."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    active = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if not count.isdigit() or not any(f.startswith("timed_") for f in frames):
+            continue
+        n = int(count)
+        active += n
+        own[frames[-1]] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    wall = max(seconds * PYSPY_RATE, 1.0)
+    busy = max(active, 1)
+    lines = [
+        f"--- {title}: {seconds:.1f}s measured; Python busy under it {100 * active / wall:.0f}% of the time, "
+        "the rest waiting (database, I/O, other processes); shares: of the busy samples (of the wall time) ---"
+    ]
+    for frame, n in own.most_common(top):
+        lines.append(f"{100 * n / busy:6.1f}% ({100 * n / wall:4.1f}%) own   {frame}")
+    lines.append(f"--- {title}: inclusive (frames under every sample left out) ---")
+    for frame, n in [(f, n) for f, n in inclusive.most_common() if n < active][: top * 2]:
+        lines.append(f"{100 * n / busy:6.1f}% ({100 * n / wall:4.1f}%) incl  {frame}")
+    return "\n".join(lines)
+
+
+# --- reporting --------------------------------------------------------------------------------
+
+
+def _cpu_cell(figures: dict[str, Any]) -> str:
+    return f"{figures['cpu_own_s']:.1f}+{figures['cpu_db_s']:.1f}"
+
+
+def table(outcomes: list[Outcome], options: Options) -> str:
+    header = (
+        "database",
+        "replay s",
+        "replay int/s",
+        "CPU py+db s",
+        "dry run s",
+        "dry int/s",
+        "transitions",
+        "peak RSS MB 10%",
+        "peak RSS MB 100%",
+        "ingest int/s",
+        "batch p50 ms",
+        "batch p99 ms",
+        "CPU py+db s",
+        "no-rules int/s",
+    )
+    rows: list[tuple[str, ...]] = []
+    for o in outcomes:
+        full, dry = o.replay("full", False), o.replay("full", True)
+        small = o.replay("small", False)
+        ingest = ("-", "-", "-", "-", "-")
+        if o.ingest is not None and o.baseline is not None:
+            baseline = o.baseline_created / o.baseline.seconds
+            ingest = (
+                f"{o.ingest_rate:,.0f}",
+                f"{o.ingest.p50:.1f}",
+                f"{o.ingest.p99:.1f}",
+                _cpu_cell(o.cpu["ingest"]),
+                f"{baseline:,.0f}",
+            )
+        rows.append(
+            (
+                o.dialect,
+                f"{full.seconds:.1f}",
+                f"{full.rate:,.0f}",
+                _cpu_cell(o.cpu["replay-full"]),
+                f"{dry.seconds:.1f}",
+                f"{dry.rate:,.0f}",
+                f"{full.transitions:,}",
+                f"{small.rss_peak_mb:.0f} ({small.growth_mb:+.0f})",
+                f"{full.rss_peak_mb:.0f} ({full.growth_mb:+.0f})",
+                *ingest,
+            )
+        )
+    widths = [max(len(h), *(len(r[n]) for r in rows)) for n, h in enumerate(header)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return " | ".join(
+            c.ljust(w) if n == 0 else c.rjust(w) for n, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    o0 = outcomes[0]
+    title = (
+        f"lifecycle: replay of '{options.model}' over {o0.full.customers:,} customers / "
+        f"{o0.full.interactions:,} interactions (10% size: {o0.small.customers:,} / {o0.small.interactions:,}); "
+        f"ingestion of {options.ingest:,} interactions in batches of {options.batch} with rule evaluation; "
+        f"seed {options.seed}; {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    notes = [
+        "peak RSS: VmHWM of a fresh process during the (real) replay, the mark reset just before it (in brackets:",
+        "its growth over the RSS before the call);",
+        "10% = the small workspace. Targets: replay of 1M interactions < 30 s with flat memory; ingestion",
+        "with rule evaluation > 10,000 interactions/s on PostgreSQL. no-rules: the same ingestion with",
+        "lifecycle=None (after the first one), to show what rule evaluation costs. CPU py+db: CPU seconds of the",
+        "Python process and of the PostgreSQL backends during the call (SQLite's are in the Python figure); when",
+        "their sum is well under the wall time x 1, the call waited (I/O, commits, or other processes on the cores).",
+    ]
+    if options.profile_dir is not None or options.py_spy is not None:
+        notes.append("PROFILED RUN: replay and ingestion figures include the profiler's overhead.")
+    out = [title, "", line(header), "-+-".join("-" * w for w in widths), *(line(r) for r in rows), "", *notes]
+    if o0.full.interactions and o0.full.interactions != 1_000_000:
+        out.append("")
+        out.append("EXTRAPOLATION to 1,000,000 interactions (linear in interactions, from the full run; not measured):")
+        for o in outcomes:
+            full, dry = o.replay("full", False), o.replay("full", True)
+            factor = 1_000_000 / o.full.interactions
+            out.append(f"  {o.dialect}: replay ~{full.seconds * factor:.0f} s, dry run ~{dry.seconds * factor:.0f} s")
+    return "\n".join(out)
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+async def choose_targets(choice: str, postgres_url: str) -> list[str]:
+    if choice == "both":
+        return ["postgres", "sqlite"]
+    if choice == "postgres" and not await postgres_reachable(postgres_url):
+        raise SystemExit(f"PostgreSQL is not reachable at {postgres_url}")
+    return [choice]
+
+
+async def run(args: argparse.Namespace) -> list[Outcome]:
+    options = Options(
+        customers=args.customers,
+        interactions=args.interactions,
+        ingest=args.ingest,
+        batch=args.batch,
+        small_fraction=args.small_fraction,
+        seed=args.seed,
+        model=args.model,
+        profile_dir=args.profile_dir,
+        py_spy=args.py_spy,
+    )
+    if options.py_spy is not None and options.profile_dir is None:
+        raise SystemExit("--py-spy needs --profile-dir for its output")
+    if options.profile_dir is not None:
+        options.profile_dir.mkdir(parents=True, exist_ok=True)
+    outcomes: list[Outcome] = []
+    for dialect in await choose_targets(args.database, args.postgres_url):
+        database = postgres_database(args.postgres_url) if dialect == "postgres" else sqlite_database()
+        async with database as target:
+            outcomes.append(await bench_one(target, options))
+    say("")
+    say(table(outcomes, options))
+    return outcomes
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError("must be in (0, 1]")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.lifecycle",
+        description=(__doc__ or "").split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--database", choices=("postgres", "sqlite", "both"), default="both")
+    parser.add_argument("--customers", type=positive, default=100_000, help="customers to generate")
+    parser.add_argument("--interactions", type=non_negative, default=1_000_000, help="interactions to generate")
+    parser.add_argument("--ingest", type=non_negative, default=100_000, help="new interactions to record")
+    parser.add_argument("--batch", type=positive, default=1000, help="interactions per record_many call")
+    parser.add_argument(
+        "--small-fraction", type=fraction, default=0.1, help="size of the second workspace, for peak memory"
+    )
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="the model to start tracking by replay")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="same seed, same data")
+    parser.add_argument(
+        "--postgres-url",
+        default=default_postgres_url(),
+        help="a database of a server where this user may CREATE DATABASE",
+    )
+    parser.add_argument("--profile-dir", type=Path, default=None, help="profile replay and ingestion, files here")
+    parser.add_argument("--py-spy", default=None, help="a py-spy binary: sample with it instead of cProfile")
+    return parser
+
+
+async def run_until_signalled(args: argparse.Namespace) -> list[Outcome]:
+    """`run`, cancelled by SIGTERM as Ctrl-C would: subprocesses ended, the data removed."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await run(args)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == [WORKER]:
+        return worker_main(argv[1])
+    args = build_parser().parse_args(argv)
+    try:
+        asyncio.run(run_until_signalled(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted: bench data removed", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
