@@ -44,6 +44,48 @@ def encode(value: Any, dialect: str) -> Any:
     return value
 
 
+# PostgreSQL types of the columns written in bulk: there, rows go in as one array per column
+# (`INSERT ... SELECT FROM unnest(...)`), a statement of fixed shape that is prepared once and
+# whose values asyncpg encodes natively, instead of thousands of placeholders.
+PG_TYPES: dict[str, str] = {
+    "id": "int",
+    "workspace_id": "int",
+    "customer_id": "int",
+    "interaction_id": "int",
+    "score": "int",
+    "frequency": "int",
+    "kind": "text",
+    "channel": "text",
+    "idempotency_key": "text",
+    "model_key": "text",
+    "model_version": "text",
+    "from_stage": "text",
+    "to_stage": "text",
+    "stage": "text",
+    "cause": "text",
+    "rule": "text",
+    "actor": "text",
+    "note": "text",
+    "amount": "numeric",
+    "occurred_at": "timestamptz",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "entered_at": "timestamptz",
+    "next_check_at": "timestamptz",
+    "computed_at": "timestamptz",
+    "properties": "jsonb",
+    "data": "jsonb",
+    "archived": "bool",
+    "recency_weeks": "float8",
+    "age_weeks": "float8",
+    "monetary": "float8",
+    "p_alive": "float8",
+    "expected_purchases": "float8",
+    "expected_spend": "float8",
+    "predicted_clv": "float8",
+}
+
+
 async def insert_rows(
     conn: BaseDBAsyncClient,
     table: str,
@@ -53,14 +95,17 @@ async def insert_rows(
     on_conflict: str = "",
     returning: str = "",
 ) -> list[dict[str, Any]]:
-    """INSERT many rows, chunked; returns the RETURNING rows of every chunk (in no given order)."""
+    """INSERT many rows; returns the RETURNING rows (in no given order)."""
+    if not rows:
+        return []
+    if dialect_of(conn) == "postgres":
+        return await _insert_unnest(conn, table, columns, rows, on_conflict, returning)
     out: list[dict[str, Any]] = []
     per_chunk = max(1, MAX_VALUES // max(1, len(columns)))
-    dialect = dialect_of(conn)
     for start in range(0, len(rows), per_chunk):
-        p = Params(dialect)
+        p = Params("sqlite")
         values = ", ".join(
-            "(" + ", ".join(p(encode(v, dialect)) for v in row) + ")" for row in rows[start : start + per_chunk]
+            "(" + ", ".join(p(encode(v, "sqlite")) for v in row) + ")" for row in rows[start : start + per_chunk]
         )
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} {on_conflict}"
         if returning:
@@ -68,3 +113,29 @@ async def insert_rows(
         else:
             await conn.execute_query(sql, p.values)
     return out
+
+
+async def _insert_unnest(
+    conn: BaseDBAsyncClient,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    on_conflict: str,
+    returning: str,
+) -> list[dict[str, Any]]:
+    arrays: list[list[Any]] = [[] for _ in columns]
+    for row in rows:
+        for n, value in enumerate(row):
+            arrays[n].append(encode(value, "postgres"))
+    # jsonb arrays travel as text and are cast per element.
+    kinds = [PG_TYPES[c] for c in columns]
+    params = ", ".join(f"${n + 1}::{'text' if k == 'jsonb' else k}[]" for n, k in enumerate(kinds))
+    names = ", ".join(f"c{n}" for n in range(len(columns)))
+    select = ", ".join(f"c{n}::jsonb" if k == "jsonb" else f"c{n}" for n, k in enumerate(kinds))
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM unnest({params}) AS t({names}) {on_conflict}"
+    )
+    if returning:
+        return list(await conn.execute_query_dict(f"{sql} RETURNING {returning}", arrays))
+    await conn.execute_query(sql, arrays)
+    return []

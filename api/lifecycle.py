@@ -25,7 +25,7 @@ from plugins import engine
 from plugins.engine import Evaluation, FactsAt, Position
 from plugins.facts import FactsState
 from plugins.manager import PluginRegistry
-from plugins.types import InteractionFact, LifecycleModel
+from plugins.types import CustomerFacts, InteractionFact, LifecycleModel
 
 RULE, MANUAL, REPLAY, MAPPING = "RULE", "MANUAL", "REPLAY", "MAPPING"
 INITIAL_RULE = "initial"
@@ -61,16 +61,22 @@ def event_of(record: InteractionRecord) -> InteractionFact:
 
 
 def facts_at(state: FactsState, customer: CustomerRecord, event: InteractionFact | None = None) -> FactsAt:
-    profile = profile_of(customer)
+    """Facts as of a moment, for a stay that began at `entered`. `state` must not change while
+    this is in use: one snapshot is built on first use and re-dated for every later call."""
+    built: list[CustomerFacts] = []
 
-    def build(as_of: datetime, entered: datetime) -> Any:
-        return state.snapshot(
-            as_of=as_of,
-            stage_entered_at=entered,
-            created_at=customer.created_at,
-            profile=profile,
-            event=event,
-        )
+    def build(as_of: datetime, entered: datetime) -> CustomerFacts:
+        if not built:
+            built.append(
+                state.snapshot(
+                    as_of=as_of,
+                    stage_entered_at=entered,
+                    created_at=customer.created_at,
+                    profile=profile_of(customer),
+                    event=event,
+                )
+            )
+        return built[0].at(as_of, entered)
 
     return build
 

@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 
 from api import lifecycle_store as store
 from api.customers import get_customers
-from api.db import Params, connection, dialect_of, fetch, utc
+from api.db import Params, connection, dialect_of, fetch
 from api.errors import InputInvalid, Problem, invalid
 from api.lifecycle import MANUAL, MAPPING, REPLAY, Lifecycle, Tracked, facts_at, replay_customer
 from api.lifecycle_store import NewTransition
@@ -234,43 +234,8 @@ async def _write(
     transitions: list[NewTransition],
     now: datetime,
 ) -> None:
-    await StageAssignment.bulk_create(
-        [
-            StageAssignment(
-                workspace_id=workspace_id,
-                customer_id=cid,
-                model_key=key,
-                stage=p.stage,
-                entered_at=utc(p.entered_at),
-                next_check_at=utc(p.next_check_at) if p.next_check_at else None,
-                updated_at=now,
-            )
-            for cid, p in positions
-        ],
-        batch_size=BATCH,
-    )
-    await StageTransition.bulk_create(
-        [
-            StageTransition(
-                workspace_id=t.workspace_id,
-                customer_id=t.customer_id,
-                model_key=t.model_key,
-                model_version=t.model_version,
-                from_stage=t.from_stage,
-                to_stage=t.to_stage,
-                occurred_at=utc(t.occurred_at),
-                cause=t.cause,
-                rule=t.rule,
-                interaction_id=t.interaction_id,
-                actor=t.actor,
-                note=t.note,
-                archived=False,
-                created_at=now,
-            )
-            for t in transitions
-        ],
-        batch_size=BATCH,
-    )
+    await store.save_positions(workspace_id, {(cid, key): pos for cid, pos in positions}, now)
+    await store.insert_transitions(transitions)
 
 
 async def _customer_batches(workspace_id: int) -> AsyncIterator[list[CustomerRecord]]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, TypeAlias
 
 
@@ -103,6 +104,15 @@ class CustomerFacts:
     tags: frozenset[str] = frozenset()
     attributes: Mapping[str, Any] = field(default_factory=dict)
     event: InteractionFact | None = None
+
+    def at(self, as_of: datetime, stage_entered_at: datetime) -> CustomerFacts:
+        """The same facts looked at from another moment or stay (a cheap copy: the engine asks
+        for many per interaction)."""
+        clone = object.__new__(CustomerFacts)
+        clone.__dict__.update(self.__dict__)
+        clone.__dict__["as_of"] = as_of
+        clone.__dict__["stage_entered_at"] = stage_entered_at
+        return clone
 
     def count(self, *kinds: str) -> int:
         return sum(self.counts.get(k, 0) for k in kinds)
@@ -221,7 +231,16 @@ class LifecycleModel:
         return out
 
     def transitions_from(self, stage: str) -> list[Transition]:
-        return [t for t in self.transitions if t.source in (None, stage) and t.target != stage]
+        """The transitions that may leave `stage`, in declared order (computed once per stage)."""
+        found = self._from.get(stage)
+        if found is None:
+            found = [t for t in self.transitions if t.source in (None, stage) and t.target != stage]
+            self._from[stage] = found
+        return found
+
+    @cached_property
+    def _from(self) -> dict[str, list[Transition]]:
+        return {}
 
 
 @dataclass(frozen=True)
