@@ -198,6 +198,9 @@ def _percentile_sql(p: Params, q: float) -> str:
 
 
 def _interpolate(row: dict[str, Any], q: float, n: int) -> float | None:
+    if f"q{int(q * 100)}" in row:  # computed by the database
+        value = row[f"q{int(q * 100)}"]
+        return None if value is None else float(value)
     if n == 0 or row[f"lo{int(q * 100)}"] is None:
         return None
     lo = float(row[f"lo{int(q * 100)}"])
@@ -220,6 +223,13 @@ def _spread(row: dict[str, Any]) -> Spread:
 
 def _spread_select(p: Params, group: str = "") -> str:
     head = f"{group}, " if group else ""
+    if p.dialect == "postgres":
+        # The same linear interpolation, computed by the database's own ordered-set aggregate.
+        return (
+            f"SELECT {head}COUNT(*) AS n, SUM(open_n) AS open_n, AVG(days) AS mean, "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY days) AS q50, "
+            "percentile_cont(0.9) WITHIN GROUP (ORDER BY days) AS q90 FROM d" + (f" GROUP BY {group}" if group else "")
+        )
     return (
         f"SELECT {head}COUNT(*) AS n, SUM(open_n) AS open_n, AVG(days) AS mean, "
         f"{_percentile_sql(p, 0.5)}, {_percentile_sql(p, 0.9)} FROM ranked" + (f" GROUP BY {group}" if group else "")
@@ -302,9 +312,13 @@ async def flow(scope: Scope, period: Period | None = None) -> Flow:
         f"AND occurred_at >= {s} AND occurred_at < {e}), "
         f"joined AS (SELECT customer_id FROM tr WHERE to_stage IN {cust} GROUP BY customer_id "
         f"HAVING MIN(occurred_at) >= {s} AND MIN(occurred_at) < {e}), "
-        "back AS (SELECT DISTINCT ch.customer_id FROM tr ch JOIN tr w ON w.customer_id = ch.customer_id "
-        f"AND w.to_stage IN {cust} AND w.occurred_at > ch.occurred_at AND w.occurred_at < {e} "
-        f"WHERE ch.to_stage IN {churn} AND ch.occurred_at >= {s} AND ch.occurred_at < {e}) "
+        # Came back: a customer-stage entry after the first churn of the period, within it.
+        f"first_churn AS (SELECT customer_id, MIN(occurred_at) AS t FROM tr WHERE to_stage IN {churn} "
+        f"AND occurred_at >= {s} AND occurred_at < {e} GROUP BY customer_id), "
+        f"last_entry AS (SELECT customer_id, MAX(occurred_at) AS t FROM tr WHERE to_stage IN {cust} "
+        f"AND occurred_at < {e} GROUP BY customer_id), "
+        "back AS (SELECT c.customer_id FROM first_churn c JOIN last_entry w ON w.customer_id = c.customer_id "
+        "AND w.t > c.t) "
         "SELECT "
         f"(SELECT COUNT(*) FROM stays s WHERE {at.format(cs=cust, t=s)}) AS at_start, "
         f"(SELECT COUNT(*) FROM stays s WHERE {at.format(cs=cust, t=e)}) AS at_end, "
@@ -379,9 +393,10 @@ async def average_lifetime(scope: Scope) -> Lifetime:
     sql = (
         f"WITH {ctes}, "
         f"{first_customer_cte(cust)}, "
-        "life AS (SELECT f.customer_id, f.t AS since, (SELECT MIN(x.occurred_at) FROM tr x "
-        f"WHERE x.customer_id = f.customer_id AND x.to_stage IN {churn} AND x.occurred_at > f.t) AS churned_at "
-        f"FROM first_c f WHERE f.t < {ts(p, scope.period.end)}) "
+        # A join and GROUP BY, not a correlated subquery: `tr` is a CTE without an index.
+        "life AS (SELECT f.customer_id, f.t AS since, MIN(x.occurred_at) AS churned_at FROM first_c f "
+        f"LEFT JOIN tr x ON x.customer_id = f.customer_id AND x.to_stage IN {churn} AND x.occurred_at > f.t "
+        f"WHERE f.t < {ts(p, scope.period.end)} GROUP BY f.customer_id, f.t) "
         f"SELECT COUNT(*) AS n, SUM(CASE WHEN churned_at IS NULL OR churned_at >= {end} THEN 1 ELSE 0 END) AS active, "
         f"AVG({days_between(p, 'since', upto)}) AS mean_days FROM life"
     )
