@@ -334,6 +334,41 @@ async def flow(scope: Scope, period: Period | None = None) -> Flow:
     )
 
 
+async def monthly_flows(scope: Scope, periods: Sequence[Period]) -> list[Flow]:
+    """`flow` for each of `periods` in one statement (the same definitions, bucketed by period)."""
+    if not periods:
+        return []
+    p = _params()
+    ctes = lifecycle_ctes(scope, p)
+    cust, churn = in_list(p, scope.customer_stages), in_list(p, scope.churned_stages)
+    inside = "x.t >= m.m_start AND x.t < m.m_end"
+    sql = (
+        f"WITH {ctes}, {_periods_cte(p, periods)}, "
+        f"cs AS (SELECT customer_id, since, until FROM stays WHERE stage IN {cust}), "
+        f"{first_customer_cte(cust)}, "
+        f"joined AS (SELECT m.idx, x.customer_id FROM first_c x JOIN months m ON {inside}), "
+        f"churn AS (SELECT customer_id, occurred_at AS t FROM tr WHERE to_stage IN {churn}), "
+        f"churned AS (SELECT m.idx, x.customer_id, MIN(x.t) AS t FROM churn x JOIN months m ON {inside} "
+        "GROUP BY m.idx, x.customer_id), "
+        f"entries AS (SELECT customer_id, occurred_at AS t FROM tr WHERE to_stage IN {cust}), "
+        "back AS (SELECT DISTINCT c.idx, c.customer_id FROM churned c JOIN months m ON m.idx = c.idx "
+        "JOIN entries w ON w.customer_id = c.customer_id AND w.t > c.t AND w.t < m.m_end "
+        "WHERE NOT EXISTS (SELECT 1 FROM joined j WHERE j.idx = c.idx AND j.customer_id = c.customer_id)) "
+        "SELECT 'at_start' AS what, m.idx, COUNT(*) AS n FROM months m JOIN cs s "
+        "ON s.since < m.m_start AND (s.until IS NULL OR s.until >= m.m_start) GROUP BY m.idx "
+        "UNION ALL SELECT 'at_end', m.idx, COUNT(*) FROM months m JOIN cs s "
+        "ON s.since < m.m_end AND (s.until IS NULL OR s.until >= m.m_end) GROUP BY m.idx "
+        "UNION ALL SELECT 'acquired', idx, COUNT(*) FROM joined GROUP BY idx "
+        "UNION ALL SELECT 'churned', idx, COUNT(*) FROM churned GROUP BY idx "
+        "UNION ALL SELECT 'churned_joined', c.idx, COUNT(*) FROM churned c JOIN joined j "
+        "ON j.idx = c.idx AND j.customer_id = c.customer_id GROUP BY c.idx "
+        "UNION ALL SELECT 'churned_returned', idx, COUNT(*) FROM back GROUP BY idx"
+    )
+    counts: dict[tuple[str, int], int] = {(r["what"], int(r["idx"])): int(r["n"]) for r in await _rows(sql, p)}
+    fields = ("at_start", "at_end", "acquired", "churned", "churned_joined", "churned_returned")
+    return [Flow(*(counts.get((f, n), 0) for f in fields)) for n in range(len(periods))]
+
+
 @dataclass(frozen=True)
 class CohortRow:
     month: datetime
@@ -622,10 +657,48 @@ class MonthPoint:
 
 
 async def monthly(scope: Scope) -> list[MonthPoint]:
-    points = []
-    for month in months(scope.period):
-        points.append(MonthPoint(month, await flow(scope, month), await revenue(scope, month), await nps(scope, month)))
-    return points
+    """Flow, revenue and NPS of every month of the period: three statements, whatever the months."""
+    periods = months(scope.period)
+    flows = await monthly_flows(scope, periods)
+    revenues = await _revenue_by_period(scope, periods)
+    scores = await _nps_by_period(scope, periods)
+    return [MonthPoint(m, f, r, n) for m, f, r, n in zip(periods, flows, revenues, scores, strict=True)]
+
+
+def _periods_cte(p: Params, periods: Sequence[Period]) -> str:
+    rows = ", ".join(f"({n}, {ts(p, m.start)}, {ts(p, m.end)})" for n, m in enumerate(periods))
+    return f"months(idx, m_start, m_end) AS (VALUES {rows})"
+
+
+async def _revenue_by_period(scope: Scope, periods: Sequence[Period]) -> list[Decimal]:
+    p = _params()
+    whole = Period(periods[0].start, periods[-1].end)
+    where = _interaction_where(scope, p, ["purchase", "renewal", "refund"], whole)
+    amount = "i.amount" if p.dialect == "postgres" else "CAST(i.amount AS REAL)"
+    sql = (
+        f"WITH {_periods_cte(p, periods)} SELECT m.idx, "
+        f"SUM(CASE WHEN i.kind = 'refund' THEN -{amount} ELSE {amount} END) AS total FROM interaction i "
+        f"JOIN months m ON i.occurred_at >= m.m_start AND i.occurred_at < m.m_end WHERE {where} GROUP BY m.idx"
+    )
+    found = {int(r["idx"]): _decimal(r["total"]) for r in await _rows(sql, p)}
+    return [found.get(n, _decimal(0)) for n in range(len(periods))]
+
+
+async def _nps_by_period(scope: Scope, periods: Sequence[Period]) -> list[Nps]:
+    p = _params()
+    whole = Period(periods[0].start, periods[-1].end)
+    where = _interaction_where(scope, p, ["nps_response"], whole)
+    sql = (
+        f"WITH {_periods_cte(p, periods)}, latest AS (SELECT m.idx, i.score, ROW_NUMBER() OVER ("
+        "PARTITION BY m.idx, i.customer_id ORDER BY i.occurred_at DESC, i.id DESC) AS rn FROM interaction i "
+        f"JOIN months m ON i.occurred_at >= m.m_start AND i.occurred_at < m.m_end WHERE {where}) "
+        "SELECT idx, SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END) AS pro, "
+        "SUM(CASE WHEN score BETWEEN 7 AND 8 THEN 1 ELSE 0 END) AS pas, "
+        "SUM(CASE WHEN score <= 6 THEN 1 ELSE 0 END) AS det FROM latest WHERE rn = 1 GROUP BY idx"
+    )
+    rows = await _rows(sql, p)
+    found = {int(r["idx"]): Nps(int(r["pro"] or 0), int(r["pas"] or 0), int(r["det"] or 0)) for r in rows}
+    return [found.get(n, Nps(0, 0, 0)) for n in range(len(periods))]
 
 
 def historic_clv(scope: Scope, total_revenue: Decimal, points: Sequence[MonthPoint]) -> HistoricClv:
