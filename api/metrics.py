@@ -80,16 +80,21 @@ def segment_ids(scope: Scope, p: Params) -> str:
     return f"SELECT c.id FROM customer c WHERE {' AND '.join(filter_conditions(scope.workspace_id, scope.segment, p))}"
 
 
-def lifecycle_ctes(scope: Scope, p: Params) -> str:
-    """`tr`: the model's (unarchived) moves of the segment; `stays`: each stay in a stage with its
-    end (NULL while open)."""
+def lifecycle_ctes(scope: Scope, p: Params, *, stays: bool = True) -> str:
+    """`tr`: the model's (unarchived) moves of the segment; `stays` (unless not needed): each stay
+    in a stage with its end (NULL while open). Left out, `tr` is inlined by PostgreSQL instead
+    of materialised (a CTE used twice is computed once, without indexes)."""
     seg = segment_ids(scope, p)
     in_segment = f" AND t.customer_id IN ({seg})" if seg else ""
-    return (
+    moves = (
         "tr AS (SELECT t.id, t.customer_id, t.to_stage, t.occurred_at FROM stage_transition t "
         f"WHERE t.workspace_id = {p(scope.workspace_id)} AND t.model_key = {p(scope.model.key)} "
-        f"AND t.archived = {false(p)}{in_segment}), "
-        "stays AS (SELECT customer_id, to_stage AS stage, occurred_at AS since, "
+        f"AND t.archived = {false(p)}{in_segment})"
+    )
+    if not stays:
+        return moves
+    return (
+        f"{moves}, stays AS (SELECT customer_id, to_stage AS stage, occurred_at AS since, "
         "LEAD(occurred_at) OVER (PARTITION BY customer_id ORDER BY occurred_at, id) AS until FROM tr)"
     )
 
@@ -158,7 +163,7 @@ async def funnel(scope: Scope, strict: bool) -> list[FunnelStep]:
     if not steps:
         return []
     p = _params()
-    ctes = lifecycle_ctes(scope, p)
+    ctes = lifecycle_ctes(scope, p, stays=False)
     firsts = ", ".join(f"MIN(CASE WHEN to_stage = {p(s)} THEN occurred_at END) AS t{n}" for n, s in enumerate(steps))
     start, end = ts(p, scope.period.start), ts(p, scope.period.end)
     counts = []
@@ -255,7 +260,7 @@ async def velocity(scope: Scope) -> Spread:
     """Days from the first stage to the first customer-category stage, for customers who reached
     one in the period."""
     p = _params()
-    ctes = lifecycle_ctes(scope, p)
+    ctes = lifecycle_ctes(scope, p, stays=False)
     days = days_between(p, "t_first", "t_customer")
     sql = (
         f"WITH {ctes}, per AS (SELECT customer_id, MIN(occurred_at) AS t_first, "
@@ -585,7 +590,7 @@ async def acquisition(scope: Scope) -> Acquisition:
     )
     spend = {r["channel"]: _decimal(r["amount"]) for r in await _rows(spend_sql, p)}
     p = _params()
-    ctes = lifecycle_ctes(scope, p)
+    ctes = lifecycle_ctes(scope, p, stays=False)
     acquired_sql = (
         f"WITH {ctes}, {first_customer_cte(in_list(p, scope.customer_stages))} "
         "SELECT COALESCE(c.acquisition_channel, '') AS channel, COUNT(*) AS n FROM first_c f "
