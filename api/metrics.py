@@ -80,14 +80,17 @@ def segment_ids(scope: Scope, p: Params) -> str:
     return f"SELECT c.id FROM customer c WHERE {' AND '.join(filter_conditions(scope.workspace_id, scope.segment, p))}"
 
 
-def lifecycle_ctes(scope: Scope, p: Params, *, stays: bool = True) -> str:
+def lifecycle_ctes(scope: Scope, p: Params, *, stays: bool = True, inline: bool = False) -> str:
     """`tr`: the model's (unarchived) moves of the segment; `stays` (unless not needed): each stay
     in a stage with its end (NULL while open). Left out, `tr` is inlined by PostgreSQL instead
     of materialised (a CTE used twice is computed once, without indexes)."""
     seg = segment_ids(scope, p)
     in_segment = f" AND t.customer_id IN ({seg})" if seg else ""
+    # `inline`: on PostgreSQL, plan `tr` into each use (with the table's indexes and statistics)
+    # instead of writing it out once; measured faster for lifetime, cohorts and the monthly flows.
+    hint = " NOT MATERIALIZED" if inline and p.dialect == "postgres" else ""
     moves = (
-        "tr AS (SELECT t.id, t.customer_id, t.to_stage, t.occurred_at FROM stage_transition t "
+        f"tr AS{hint} (SELECT t.id, t.customer_id, t.to_stage, t.occurred_at FROM stage_transition t "
         f"WHERE t.workspace_id = {p(scope.workspace_id)} AND t.model_key = {p(scope.model.key)} "
         f"AND t.archived = {false(p)}{in_segment})"
     )
@@ -344,7 +347,7 @@ async def monthly_flows(scope: Scope, periods: Sequence[Period]) -> list[Flow]:
     if not periods:
         return []
     p = _params()
-    ctes = lifecycle_ctes(scope, p)
+    ctes = lifecycle_ctes(scope, p, inline=True)
     cust, churn = in_list(p, scope.customer_stages), in_list(p, scope.churned_stages)
     inside = "x.t >= m.m_start AND x.t < m.m_end"
     sql = (
@@ -387,7 +390,7 @@ async def cohorts(scope: Scope, months: Sequence[Period]) -> list[CohortRow]:
     if not months:
         return []
     p = _params()
-    ctes = lifecycle_ctes(scope, p)
+    ctes = lifecycle_ctes(scope, p, inline=True)
     cust = in_list(p, scope.customer_stages)
     rows = ", ".join(f"({n}, {ts(p, m.start)}, {ts(p, min(m.end, scope.now))})" for n, m in enumerate(months))
     sql = (
@@ -425,7 +428,7 @@ async def average_lifetime(scope: Scope) -> Lifetime:
     """Mean days from first entering a customer-category stage to the first churn after it, for
     customers acquired before the period's end; active ones count up to the end (or now)."""
     p = _params()
-    ctes = lifecycle_ctes(scope, p)
+    ctes = lifecycle_ctes(scope, p, inline=True)
     cust, churn = in_list(p, scope.customer_stages), in_list(p, scope.churned_stages)
     end = ts(p, scope.period.end)
     horizon = ts(p, min(scope.period.end, scope.now))
