@@ -524,9 +524,18 @@ async def nps(scope: Scope, period: Period | None = None) -> Nps:
     """The latest NPS answer of each customer in the period: promoters 9-10, detractors 0-6."""
     p = _params()
     where = _interaction_where(scope, p, ["nps_response"], period)
+    if p.dialect == "postgres":  # the same latest answer per customer, without a window
+        latest = (
+            f"SELECT DISTINCT ON (i.customer_id) i.score, 1 AS rn FROM interaction i WHERE {where} "
+            "ORDER BY i.customer_id, i.occurred_at DESC, i.id DESC"
+        )
+    else:
+        latest = (
+            "SELECT i.score, ROW_NUMBER() OVER (PARTITION BY i.customer_id "
+            f"ORDER BY i.occurred_at DESC, i.id DESC) AS rn FROM interaction i WHERE {where}"
+        )
     sql = (
-        "WITH latest AS (SELECT i.score, ROW_NUMBER() OVER (PARTITION BY i.customer_id "
-        f"ORDER BY i.occurred_at DESC, i.id DESC) AS rn FROM interaction i WHERE {where}) "
+        f"WITH latest AS ({latest}) "
         "SELECT SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END) AS pro, "
         "SUM(CASE WHEN score BETWEEN 7 AND 8 THEN 1 ELSE 0 END) AS pas, "
         "SUM(CASE WHEN score <= 6 THEN 1 ELSE 0 END) AS det FROM latest WHERE rn = 1"
