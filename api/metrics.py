@@ -304,9 +304,41 @@ class Flow:
         return (self.at_end - self.acquired) / self.at_start if self.at_start else None
 
 
+def _flow_postgres(scope: Scope, p: Params, period: Period) -> str:
+    """The same counts in one pass over each customer's moves: the stage at a moment is that of
+    the last move before it (about half the time of the stays-based statement at 100k customers)."""
+    cust, churn = in_list(p, scope.customer_stages), in_list(p, scope.churned_stages)
+    s, e = ts(p, period.start), ts(p, period.end)
+    seg = segment_ids(scope, p)
+    in_segment = f" AND t.customer_id IN ({seg})" if seg else ""
+    joined = f"(first_c >= {s} AND first_c < {e})"
+    last_stage = "(ARRAY_AGG(t.to_stage ORDER BY t.occurred_at DESC, t.id DESC) FILTER (WHERE t.occurred_at < {t}))[1]"
+    per = (
+        f"SELECT MIN(t.occurred_at) FILTER (WHERE t.to_stage IN {cust}) AS first_c, "
+        f"MIN(t.occurred_at) FILTER (WHERE t.to_stage IN {churn} AND t.occurred_at >= {s} "
+        f"AND t.occurred_at < {e}) AS churn_at, "
+        f"MAX(t.occurred_at) FILTER (WHERE t.to_stage IN {cust} AND t.occurred_at < {e}) AS last_c, "
+        f"{last_stage.format(t=s)} AS stage_s, {last_stage.format(t=e)} AS stage_e "
+        f"FROM stage_transition t WHERE t.workspace_id = {p(scope.workspace_id)} "
+        f"AND t.model_key = {p(scope.model.key)} AND t.archived = FALSE{in_segment} GROUP BY t.customer_id"
+    )
+    return (
+        f"SELECT COUNT(*) FILTER (WHERE stage_s IN {cust}) AS at_start, "
+        f"COUNT(*) FILTER (WHERE stage_e IN {cust}) AS at_end, "
+        f"COUNT(*) FILTER (WHERE {joined}) AS acquired, COUNT(churn_at) AS churned, "
+        f"COUNT(churn_at) FILTER (WHERE {joined}) AS churned_joined, "
+        f"COUNT(churn_at) FILTER (WHERE last_c > churn_at AND NOT COALESCE({joined}, FALSE)) "
+        f"AS churned_returned FROM ({per}) per"
+    )
+
+
 async def flow(scope: Scope, period: Period | None = None) -> Flow:
     period = period or scope.period
     p = _params()
+    if p.dialect == "postgres":
+        r = (await _rows(_flow_postgres(scope, p, period), p))[0]
+        fields = ("at_start", "at_end", "acquired", "churned", "churned_joined", "churned_returned")
+        return Flow(*(int(r[k] or 0) for k in fields))
     ctes = lifecycle_ctes(scope, p)
     cust, churn = in_list(p, scope.customer_stages), in_list(p, scope.churned_stages)
     s, e = ts(p, period.start), ts(p, period.end)
