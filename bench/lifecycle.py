@@ -52,7 +52,6 @@ import platform
 import pstats
 import random
 import resource
-import signal
 import sys
 import time
 from collections import Counter
@@ -82,6 +81,7 @@ from bench.read_path import (
     postgres_reachable,
     sqlite_database,
 )
+from bench.running import run_bench
 from plugins.facts import FactsState
 from plugins.manager import load_plugins
 from plugins.types import InteractionKind
@@ -883,29 +883,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def run_until_signalled(args: argparse.Namespace) -> list[Outcome]:
-    """`run`, cancelled by SIGTERM as Ctrl-C would: subprocesses ended, the data removed."""
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
-        return await run(args)
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == [WORKER]:
         return worker_main(argv[1])
     args = build_parser().parse_args(argv)
-    try:
-        asyncio.run(run_until_signalled(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted: bench data removed", file=sys.stderr)
-        return 130
-    return 0
+    return run_bench(lambda: run(args), "interrupted: bench data removed")
 
 
 if __name__ == "__main__":

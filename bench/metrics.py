@@ -40,9 +40,7 @@ import json
 import math
 import os
 import platform
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +71,7 @@ from bench.read_path import (
     postgres_database,
     sqlite_database,
 )
+from bench.running import run_bench
 from plugins.manager import load_plugins
 from plugins.types import LifecycleModel, StageCategory
 
@@ -1418,26 +1417,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def run_until_signalled(args: argparse.Namespace) -> list[Outcome]:
-    """`run`, cancelled by SIGTERM as Ctrl-C would: the bench database is dropped either way."""
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
-        return await run(args)
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        asyncio.run(run_until_signalled(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted: bench data removed", file=sys.stderr)
-        return 130
-    return 0
+    return run_bench(lambda: run(args), "interrupted: bench data removed")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ import asyncpg
 import httpx2
 
 from bench.generate import DEFAULT_SEED, Generated, generate
+from bench.running import run_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 60.0
@@ -665,26 +666,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def run_until_signalled(args: argparse.Namespace) -> list[Outcome]:
-    """`run`, cancelled by SIGTERM as Ctrl-C would: the server is stopped and the data removed."""
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
-        return await run(args)
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        asyncio.run(run_until_signalled(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted: server stopped, bench data removed", file=sys.stderr)
-        return 130
-    return 0
+    return run_bench(lambda: run(args), "interrupted: server stopped, bench data removed")
 
 
 if __name__ == "__main__":
