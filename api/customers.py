@@ -176,7 +176,7 @@ def clean_customer_fields(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _derived(values: dict[str, Any]) -> dict[str, Any]:
+def derived_columns(values: dict[str, Any]) -> dict[str, Any]:
     name = values.get("name") or ""
     searchable = " ".join(str(values.get(k) or "") for k in ("name", "email", "company"))
     return {"sort_name": name.casefold()[:300], "search_text": searchable.casefold()}
@@ -227,7 +227,7 @@ async def create_customer(
     try:
         async with in_transaction():
             row = await Customer.create(
-                workspace_id=workspace_id, created_at=moment, updated_at=moment, **values, **_derived(values)
+                workspace_id=workspace_id, created_at=moment, updated_at=moment, **values, **derived_columns(values)
             )
             await _write_tags(workspace_id, row.id, values["tags"])
             record = (await get_customers(workspace_id, [row.id]))[row.id]
@@ -255,7 +255,7 @@ async def update_customer(
     if "external_id" in values:
         await _check_external_id(workspace_id, values["external_id"], customer_id)
     merged = {k: getattr(current, k) for k in ("name", "email", "company")} | values
-    values |= _derived(merged)
+    values |= derived_columns(merged)
     moment = utc(now or datetime.now(UTC))
     values["updated_at"] = moment
     moves: list[TransitionRecord] = []

@@ -238,7 +238,7 @@ async def _write(
     await store.insert_transitions(transitions)
 
 
-async def _customer_batches(workspace_id: int) -> AsyncIterator[list[CustomerRecord]]:
+async def customer_batches(workspace_id: int) -> AsyncIterator[list[CustomerRecord]]:
     """Every customer of the workspace, `BATCH` at a time, in id order (memory stays flat)."""
     last = 0
     while True:
@@ -255,7 +255,7 @@ async def _customer_batches(workspace_id: int) -> AsyncIterator[list[CustomerRec
         last = batch[-1].id
 
 
-async def _histories(workspace_id: int, customer_ids: Sequence[int]) -> dict[int, list[InteractionRecord]]:
+async def interaction_histories(workspace_id: int, customer_ids: Sequence[int]) -> dict[int, list[InteractionRecord]]:
     conn = connection()
     p = Params(dialect_of(conn))
     sql = (
@@ -272,8 +272,8 @@ async def replay(workspace_id: int, t: Tracked) -> AsyncIterator[Built]:
     """Each customer's interactions through the model in time order, time rules at their due
     times, with historical timestamps."""
     now = datetime.now(UTC)
-    async for customers in _customer_batches(workspace_id):
-        histories = await _histories(workspace_id, [c.id for c in customers])
+    async for customers in customer_batches(workspace_id):
+        histories = await interaction_histories(workspace_id, [c.id for c in customers])
         positions, transitions = [], []
         for c in customers:
             position, moves = replay_customer(t, c, histories.get(c.id, []), now, REPLAY)
@@ -287,7 +287,7 @@ async def remap(
 ) -> AsyncIterator[Built]:
     """Every customer's stage in `source` carried to its mapped stage in `target`, as of now."""
     now = datetime.now(UTC)
-    async for customers in _customer_batches(workspace_id):
+    async for customers in customer_batches(workspace_id):
         ids = [c.id for c in customers]
         old = {a.customer_id: a.stage for a in await store.positions(ids, [source.key])}
         facts = await store.facts_of(workspace_id, ids)

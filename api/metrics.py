@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -651,10 +651,6 @@ def overlap_days(p: Params, start: date, end: date) -> str:
     last = end - timedelta(days=1)
     hi = f"CASE WHEN s.period_end < {day(p, last)} THEN s.period_end ELSE {day(p, last)} END"
     return f"({date_days_between(p, lo, hi)} + 1)"
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- value -------------------------------------------------------------------------------------------

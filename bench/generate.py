@@ -31,7 +31,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.context import TortoiseContext
 from tortoise.transactions import in_transaction
 
-from api.customers import _derived, clean_customer_fields
+from api.customers import clean_customer_fields, derived_columns
 from api.db import Params, connection, dialect_of
 from api.demo_people import (
     CHANNELS,
@@ -241,7 +241,7 @@ def _customer(rng: random.Random, index: int, created_at: datetime, end: datetim
             "acquisition_channel": channel,
         }
     )
-    derived = _derived(values)
+    derived = derived_columns(values)
     return CustomerRow(
         external_id=values["external_id"],
         name=values["name"],

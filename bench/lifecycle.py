@@ -68,7 +68,7 @@ from api import lifecycle_store as store
 from api.db import Params, connection, dialect_of, fetch
 from api.interactions import NewInteraction, Recorded, record_many
 from api.lifecycle import RULE, Lifecycle, event_of, replay_customer
-from api.lifecycle_admin import Rebuild, _customer_batches, _histories, track
+from api.lifecycle_admin import Rebuild, customer_batches, interaction_histories, track
 from api.settings import Settings
 from bench.generate import DEFAULT_SEED, KIND_MIX, Generated, _interaction, generate
 from bench.read_path import (
@@ -253,8 +253,8 @@ async def step_prime(spec: Spec) -> dict[str, Any]:
     customers = interactions = transitions = 0
     started = time.perf_counter()
     async with in_transaction():
-        async for batch in _customer_batches(spec.workspace_id):
-            histories = await _histories(spec.workspace_id, [c.id for c in batch])
+        async for batch in customer_batches(spec.workspace_id):
+            histories = await interaction_histories(spec.workspace_id, [c.id for c in batch])
             facts: dict[int, FactsState] = {}
             positions = {}
             moves = []
