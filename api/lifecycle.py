@@ -255,7 +255,9 @@ class Lifecycle:
         states = await store.lock_facts(workspace_id, ids)
         customers = await get_customers(workspace_id, ids)
         tracked = await self.tracked(workspace_id)
-        current = {(a.customer_id, a.model_key): a for a in await store.positions(ids, [t.key for t in tracked])}
+        current = {
+            (a.customer_id, a.model_key): a for a in await store.positions(workspace_id, ids, [t.key for t in tracked])
+        }
         changed: dict[tuple[int, str], Position] = {}
         new: list[NewTransition] = []
         for cid in ids:

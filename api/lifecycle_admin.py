@@ -289,7 +289,7 @@ async def remap(
     now = datetime.now(UTC)
     async for customers in customer_batches(workspace_id):
         ids = [c.id for c in customers]
-        old = {a.customer_id: a.stage for a in await store.positions(ids, [source.key])}
+        old = {a.customer_id: a.stage for a in await store.positions(workspace_id, ids, [source.key])}
         facts = await store.facts_of(workspace_id, ids)
         positions, transitions = [], []
         for c in customers:
@@ -346,7 +346,7 @@ async def move(
         if customer is None:
             raise invalid(("customerId",), "NOT_FOUND", "No customer with this id in this workspace.")
         state = (await store.lock_facts(workspace_id, [customer_id]))[customer_id]
-        current = {a.model_key: a for a in await store.positions([customer_id], [t.key])}.get(t.key)
+        current = {a.model_key: a for a in await store.positions(workspace_id, [customer_id], [t.key])}.get(t.key)
         here = current.stage if current else t.model.initial_for(t.params)
         _check_allowed(t, here, stage, force)
         entered = max(now, current.entered_at) if current else now

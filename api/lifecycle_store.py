@@ -80,14 +80,17 @@ async def save_facts(workspace_id: int, states: Mapping[int, FactsState], now: d
     )
 
 
-async def positions(customer_ids: Sequence[int], model_keys: Sequence[str]) -> list[AssignmentRecord]:
+async def positions(
+    workspace_id: int, customer_ids: Sequence[int], model_keys: Sequence[str]
+) -> list[AssignmentRecord]:
     if not customer_ids or not model_keys:
         return []
     conn = connection()
     p = Params(dialect_of(conn))
     sql = (
         "SELECT customer_id, model_key, stage, entered_at, next_check_at FROM stage_assignment "
-        f"WHERE customer_id IN ({p.many(list(customer_ids))}) AND model_key IN ({p.many(list(model_keys))})"
+        f"WHERE workspace_id = {p(workspace_id)} AND customer_id IN ({p.many(list(customer_ids))}) "
+        f"AND model_key IN ({p.many(list(model_keys))})"
     )
     return [assignment_from_row(r) for r in await fetch(sql, p, conn)]
 

@@ -77,7 +77,7 @@ class Loaders:
     async def _assignments(self, customer_ids: list[int]) -> Sequence[dict[str, AssignmentRecord]]:
         keys = [t.key for t in await self.tracked()]
         by_customer: dict[int, dict[str, AssignmentRecord]] = defaultdict(dict)
-        for a in await lifecycle_store.positions(customer_ids, keys):
+        for a in await lifecycle_store.positions(self.workspace_id, customer_ids, keys):
             by_customer[a.customer_id][a.model_key] = a
         return [by_customer.get(cid, {}) for cid in customer_ids]
 
