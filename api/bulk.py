@@ -76,6 +76,7 @@ PG_TYPES: dict[str, str] = {
     "properties": "jsonb",
     "data": "jsonb",
     "archived": "bool",
+    "correction": "bool",
     "recency_weeks": "float8",
     "age_weeks": "float8",
     "monetary": "float8",

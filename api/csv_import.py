@@ -24,10 +24,11 @@ from typing import Any, TextIO, TypeVar
 
 from tortoise.transactions import in_transaction
 
+from api import validation as v
 from api.customers import API_NAMES, clean_customer_fields, create_customer
 from api.db import Params, connection, dialect_of, fetch, utc
 from api.errors import InputInvalid, Problem
-from api.interactions import MAX_FUTURE, NewInteraction, record_many, validate
+from api.interactions import NewInteraction, record_many, validate
 from api.lifecycle import Lifecycle, Tracked
 from api.lifecycle_admin import Rebuild, rebuild_tracked
 from api.records import TransitionRecord
@@ -424,8 +425,8 @@ def customer_fields(
         created_at = _datetime(raw)
         if created_at is None:
             problems.append(("created_at", _datetime_message(raw)))
-        elif created_at > now + MAX_FUTURE:
-            problems.append(("created_at", "Must not be more than one day in the future."))
+        elif isinstance(checked := v.first_contact(created_at, ("created_at",), now), Problem):
+            problems.append(("created_at", checked.message))
     try:
         clean_customer_fields(data)
     except InputInvalid as exc:
@@ -477,7 +478,8 @@ async def _customer_batch(
                 already += 1
                 continue
             try:
-                await create_customer(workspace_id, data, now=created_at or now, lifecycle=batch_lifecycle)
+                first = {"created_at": created_at} if created_at else {}
+                await create_customer(workspace_id, {**data, **first}, now=now, lifecycle=batch_lifecycle)
             except InputInvalid:  # created by someone else meanwhile
                 already += 1
                 continue

@@ -14,6 +14,7 @@ from tortoise.transactions import in_transaction
 from api import validation as v
 from api.db import Params, connection, dialect_of, fetch, utc
 from api.errors import InputInvalid, Problem, invalid
+from api.journey import RULE
 from api.models import Customer, CustomerTag, Interaction
 from api.pagination import ASC, DESC, KeysetQuery, Page, PageRequest, SortKey
 from api.records import CUSTOMER_COLUMNS, CustomerRecord, TransitionRecord, customer_from_row
@@ -216,23 +217,37 @@ class Saved:
     transitions: list[TransitionRecord]
 
 
+def _created_at(values: dict[str, Any], moment: datetime) -> datetime | None:
+    """Take the validated `created_at` out of `values` (None when not given)."""
+    if "created_at" not in values:
+        return None
+    checked = v.first_contact(values.pop("created_at"), ("createdAt",), moment)
+    if isinstance(checked, Problem):
+        raise InputInvalid([checked])
+    return utc(checked)
+
+
 async def create_customer(
     workspace_id: int, data: dict[str, Any], now: datetime | None = None, lifecycle: Lifecycle | None = None
 ) -> Saved:
+    """Store a customer. `data["created_at"]`, when given, is its real first contact (loading
+    history): its journey starts there and the rules are applied up to `now`."""
+    moment = utc(now or datetime.now(UTC))
+    data = dict(data)
+    created_at = _created_at(data, moment) or moment
     values = clean_customer_fields(data)
     values.setdefault("tags", [])
     await _check_external_id(workspace_id, values.get("external_id"), None)
-    moment = utc(now or datetime.now(UTC))
     moves: list[TransitionRecord] = []
     try:
         async with in_transaction():
             row = await Customer.create(
-                workspace_id=workspace_id, created_at=moment, updated_at=moment, **values, **derived_columns(values)
+                workspace_id=workspace_id, created_at=created_at, updated_at=moment, **values, **derived_columns(values)
             )
             await _write_tags(workspace_id, row.id, values["tags"])
             record = (await get_customers(workspace_id, [row.id]))[row.id]
             if lifecycle is not None:
-                moves = await lifecycle.customer_created(record)
+                moves = await lifecycle.customer_created(record, moment)
     except IntegrityError:
         # Lost a race with a concurrent create of the same external id.
         raise _duplicate_external_id(values.get("external_id")) from None
@@ -248,6 +263,11 @@ async def update_customer(
     now: datetime | None = None,
     lifecycle: Lifecycle | None = None,
 ) -> Saved:
+    """Change some fields. A new `created_at` moves the start of the customer's journey, so the
+    customer is rebuilt from its history; other changes let profile rules look again."""
+    moment = utc(now or datetime.now(UTC))
+    changes = dict(changes)
+    created_at = _created_at(changes, moment)
     values = clean_customer_fields(changes)
     current = (await get_customers(workspace_id, [customer_id])).get(customer_id)
     if current is None:
@@ -256,8 +276,10 @@ async def update_customer(
         await _check_external_id(workspace_id, values["external_id"], customer_id)
     merged = {k: getattr(current, k) for k in ("name", "email", "company")} | values
     values |= derived_columns(merged)
-    moment = utc(now or datetime.now(UTC))
     values["updated_at"] = moment
+    moved_start = created_at is not None and created_at != current.created_at
+    if moved_start:
+        values["created_at"] = created_at
     moves: list[TransitionRecord] = []
     try:
         async with in_transaction():
@@ -265,7 +287,10 @@ async def update_customer(
             if "tags" in values:
                 await _write_tags(workspace_id, customer_id, values["tags"])
             record = (await get_customers(workspace_id, [customer_id]))[customer_id]
-            if lifecycle is not None:
+            if lifecycle is not None and moved_start:
+                reason = f"createdAt changed from {current.created_at.isoformat()} to {record.created_at.isoformat()}"
+                moves = (await lifecycle.rebuild(workspace_id, [customer_id], moment, reason, RULE)).transitions
+            elif lifecycle is not None:
                 moves = await lifecycle.customer_changed(record, moment)
     except IntegrityError:
         raise _duplicate_external_id(values.get("external_id")) from None

@@ -44,6 +44,7 @@ def change_of(t: TransitionRecord) -> StageChange:
         actor=t.actor,
         note=t.note,
         interaction_id=t.interaction_id,
+        correction=t.correction,
     )
 
 

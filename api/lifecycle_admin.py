@@ -18,14 +18,14 @@ from api.errors import InputInvalid, Problem, invalid
 from api.lifecycle import MANUAL, MAPPING, REPLAY, Lifecycle, Tracked, facts_at, replay_customer
 from api.lifecycle_store import NewTransition
 from api.models import StageAssignment, StageTransition, WorkspaceModel
+from api.rebuild import RebuildOutcome
 from api.records import (
     CUSTOMER_COLUMNS,
-    INTERACTION_COLUMNS,
+    TRANSITION_COLUMNS,
     CustomerRecord,
-    InteractionRecord,
     TransitionRecord,
     customer_from_row,
-    interaction_from_row,
+    transition_from_row,
 )
 from plugins import engine
 from plugins.engine import Position
@@ -96,7 +96,8 @@ async def track(lifecycle: Lifecycle, workspace_id: int, key: str, dry_run: bool
     if row is not None and row.tracked:
         raise invalid(("model",), "ALREADY_TRACKED", f"This workspace already tracks {key!r}.")
     t = _tracked_with(lifecycle, key, row)
-    return await _rebuild(workspace_id, t, lambda: replay(workspace_id, t), dry_run, primary=False)
+    pins = await manual_moves(workspace_id, key)
+    return await _rebuild(workspace_id, t, lambda: replay(workspace_id, t, pins), dry_run, primary=False)
 
 
 async def switch(
@@ -133,7 +134,8 @@ async def switch(
             dry_run,
             primary=True,
         )
-    return await _rebuild(workspace_id, target, lambda: replay(workspace_id, target), dry_run, primary=True)
+    pins = await manual_moves(workspace_id, key)
+    return await _rebuild(workspace_id, target, lambda: replay(workspace_id, target, pins), dry_run, primary=True)
 
 
 def _tracked_with(lifecycle: Lifecycle, key: str, row: WorkspaceModel | None) -> Tracked:
@@ -187,7 +189,9 @@ async def _rebuild(workspace_id: int, t: Tracked, batches: Any, dry_run: bool, p
         return result
     now = datetime.now(UTC)
     async with in_transaction():
-        await StageTransition.filter(workspace_id=workspace_id, model_key=t.key, archived=False).update(archived=True)
+        await StageTransition.filter(workspace_id=workspace_id, model_key=t.key, archived=False).update(
+            archived=True, superseded_at=now, superseded_reason=f"the model {t.key} was rebuilt by replay"
+        )
         await StageAssignment.filter(workspace_id=workspace_id, model_key=t.key).delete()
         async for positions, transitions in batches():
             await _write(workspace_id, t.key, positions, transitions, now)
@@ -197,24 +201,23 @@ async def _rebuild(workspace_id: int, t: Tracked, batches: Any, dry_run: bool, p
     return result
 
 
-async def rebuild_tracked(lifecycle: Lifecycle, workspace_id: int) -> dict[str, Rebuild]:
-    """Rebuild the stages of every model the workspace tracks by replaying every customer's history
-    (as `track` does for a new model), e.g. after importing history out of time order. Old
-    transitions are archived, not deleted; manual moves are not replayed. All models or none."""
-    out: dict[str, Rebuild] = {}
+async def rebuild_tracked(
+    lifecycle: Lifecycle, workspace_id: int, reason: str = "every customer was rebuilt by replay"
+) -> dict[str, Rebuild]:
+    """Rebuild every customer in every tracked model from its whole history (interactions, manual
+    moves and mappings in event time). Moves that change are superseded, not deleted; a customer
+    whose journey is already right writes nothing. All customers or none."""
+    total = RebuildOutcome()
     now = datetime.now(UTC)
     async with in_transaction():
-        for t in await lifecycle.tracked(workspace_id):
-            await StageTransition.filter(workspace_id=workspace_id, model_key=t.key, archived=False).update(
-                archived=True
-            )
-            await StageAssignment.filter(workspace_id=workspace_id, model_key=t.key).delete()
-            result = out[t.key] = Rebuild()
-            async for positions, transitions in replay(workspace_id, t):
-                await _write(workspace_id, t.key, positions, transitions, now)
-                result.distribution.update(p.stage for _, p in positions)
-                result.transitions_written += len(transitions)
-    return out
+        async for customers in customer_batches(workspace_id):
+            ids = [c.id for c in customers]
+            total.add(await lifecycle.rebuild(workspace_id, ids, now, reason, REPLAY))
+    await lifecycle.publish(total.transitions)
+    return {
+        key: Rebuild(distribution=counts, transitions_written=total.written_per_model[key])
+        for key, counts in total.distribution.items()
+    }
 
 
 async def _enable(workspace_id: int, key: str, now: datetime, primary: bool) -> None:
@@ -255,28 +258,31 @@ async def customer_batches(workspace_id: int) -> AsyncIterator[list[CustomerReco
         last = batch[-1].id
 
 
-async def interaction_histories(workspace_id: int, customer_ids: Sequence[int]) -> dict[int, list[InteractionRecord]]:
+async def manual_moves(workspace_id: int, key: str) -> dict[int, list[TransitionRecord]]:
+    """The manual moves in force in one model, per customer: a replay makes them again at their
+    time (they are rare, so the whole workspace's are read at once)."""
     conn = connection()
     p = Params(dialect_of(conn))
     sql = (
-        f"SELECT {INTERACTION_COLUMNS} FROM interaction i WHERE i.workspace_id = {p(workspace_id)} "
-        f"AND i.customer_id IN ({p.many(list(customer_ids))}) ORDER BY i.customer_id, i.occurred_at, i.id"
+        f"SELECT {TRANSITION_COLUMNS} FROM stage_transition t WHERE t.workspace_id = {p(workspace_id)} "
+        f"AND t.model_key = {p(key)} AND t.cause = {p(MANUAL)} AND t.archived = {p(False)}"
     )
-    out: dict[int, list[InteractionRecord]] = {}
-    for row in await fetch(sql, p, conn):
-        out.setdefault(row["customer_id"], []).append(interaction_from_row(row))
+    out: dict[int, list[TransitionRecord]] = {}
+    for r in map(transition_from_row, await fetch(sql, p, conn)):
+        out.setdefault(r.customer_id, []).append(r)
     return out
 
 
-async def replay(workspace_id: int, t: Tracked) -> AsyncIterator[Built]:
+async def replay(workspace_id: int, t: Tracked, pins: Mapping[int, Sequence[TransitionRecord]]) -> AsyncIterator[Built]:
     """Each customer's interactions through the model in time order, time rules at their due
-    times, with historical timestamps."""
+    times, with historical timestamps; the model's manual moves (`pins`, per customer) are made
+    again at their time."""
     now = datetime.now(UTC)
     async for customers in customer_batches(workspace_id):
-        histories = await interaction_histories(workspace_id, [c.id for c in customers])
+        histories = await store.interaction_histories(workspace_id, [c.id for c in customers])
         positions, transitions = [], []
         for c in customers:
-            position, moves = replay_customer(t, c, histories.get(c.id, []), now, REPLAY)
+            position, moves = replay_customer(t, c, histories.get(c.id, []), now, REPLAY, pins.get(c.id, ()))
             positions.append((c.id, position))
             transitions += moves
         yield positions, transitions
@@ -345,6 +351,8 @@ async def move(
         customer = (await get_customers(workspace_id, [customer_id])).get(customer_id)
         if customer is None:
             raise invalid(("customerId",), "NOT_FOUND", "No customer with this id in this workspace.")
+        # Checks that fell due come first, so the move leaves the stage the customer is really in.
+        caught_up = await lifecycle.apply(workspace_id, [customer_id], [], now)
         state = (await store.lock_facts(workspace_id, [customer_id]))[customer_id]
         current = {a.model_key: a for a in await store.positions(workspace_id, [customer_id], [t.key])}.get(t.key)
         here = current.stage if current else t.model.initial_for(t.params)
@@ -371,7 +379,7 @@ async def move(
                 )
             ]
         )
-    await lifecycle.publish(moved)
+    await lifecycle.publish([*caught_up, *moved])
     return moved
 
 

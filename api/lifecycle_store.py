@@ -14,11 +14,14 @@ from api.db import Params, as_json, connection, dialect_of, fetch, utc
 from api.models import WorkspaceModel
 from api.pagination import ASC, KeysetQuery, Page, PageRequest, SortKey
 from api.records import (
+    INTERACTION_COLUMNS,
     TRANSITION_COLUMNS,
     AssignmentRecord,
+    InteractionRecord,
     TransitionRecord,
     WorkspaceModelRecord,
     assignment_from_row,
+    interaction_from_row,
     transition_from_row,
     workspace_model_from_row,
 )
@@ -40,6 +43,7 @@ class NewTransition:
     interaction_id: int | None = None
     actor: str | None = None
     note: str | None = None
+    correction: bool = False
 
 
 async def workspace_models(workspace_id: int) -> list[WorkspaceModelRecord]:
@@ -140,6 +144,7 @@ TRANSITION_INSERT = (
     "actor",
     "note",
     "archived",
+    "correction",
     "created_at",
 )
 
@@ -164,6 +169,7 @@ async def insert_transitions(items: Sequence[NewTransition]) -> list[TransitionR
             t.interaction_id,
             t.actor,
             t.note,
+            t.correction,
         )
         for tid, t in zip(ids, items, strict=True)
     ]
@@ -183,6 +189,7 @@ async def insert_transitions(items: Sequence[NewTransition]) -> list[TransitionR
             r.actor,
             r.note,
             False,
+            r.correction,
             now,
         )
         for r in records
@@ -236,20 +243,33 @@ HISTORY_KEYS = (
 )
 
 
-async def history(
-    workspace_id: int, customer_id: int, model_key: str, page: PageRequest, max_size: int = 100
-) -> Page[TransitionRecord]:
-    """A customer's moves in one model, oldest first; archived (rebuilt) moves left out."""
-    query = KeysetQuery.build(HISTORY_KEYS, page, max_size, max_size)
-    conn = connection()
-    p = Params(dialect_of(conn))
+def _history_where(
+    workspace_id: int, customer_id: int, model_key: str, include_superseded: bool, p: Params
+) -> list[str]:
     where = [
         f"t.workspace_id = {p(workspace_id)}",
         f"t.customer_id = {p(customer_id)}",
         f"t.model_key = {p(model_key)}",
-        f"t.archived = {p(False)}",
-        *query.conditions(p),
     ]
+    if not include_superseded:
+        where.append(f"t.archived = {p(False)}")
+    return where
+
+
+async def history(
+    workspace_id: int,
+    customer_id: int,
+    model_key: str,
+    page: PageRequest,
+    max_size: int = 100,
+    include_superseded: bool = False,
+) -> Page[TransitionRecord]:
+    """A customer's moves in one model, oldest first; superseded (rebuilt) moves left out unless
+    asked for."""
+    query = KeysetQuery.build(HISTORY_KEYS, page, max_size, max_size)
+    conn = connection()
+    p = Params(dialect_of(conn))
+    where = [*_history_where(workspace_id, customer_id, model_key, include_superseded, p), *query.conditions(p)]
     sql = (
         f"SELECT {TRANSITION_COLUMNS} FROM stage_transition t WHERE {' AND '.join(where)} "
         f"ORDER BY {query.order_sql()} LIMIT {p(query.size + 1)}"
@@ -268,3 +288,62 @@ async def facts_of(workspace_id: int, customer_ids: Sequence[int]) -> dict[int, 
         f"AND customer_id IN ({p.many(list(customer_ids))})"
     )
     return {r["customer_id"]: FactsState.from_json(as_json(r["data"], {})) for r in await fetch(sql, p, conn)}
+
+
+async def count_history(workspace_id: int, customer_id: int, model_key: str, include_superseded: bool = False) -> int:
+    conn = connection()
+    p = Params(dialect_of(conn))
+    where = " AND ".join(_history_where(workspace_id, customer_id, model_key, include_superseded, p))
+    return int((await fetch(f"SELECT COUNT(*) AS n FROM stage_transition t WHERE {where}", p, conn))[0]["n"])
+
+
+async def active_transitions(
+    workspace_id: int, customer_ids: Sequence[int], model_keys: Sequence[str]
+) -> dict[tuple[int, str], list[TransitionRecord]]:
+    """The moves in force (not superseded) of some customers in some models, in time order."""
+    out: dict[tuple[int, str], list[TransitionRecord]] = {}
+    if not customer_ids or not model_keys:
+        return out
+    conn = connection()
+    p = Params(dialect_of(conn))
+    sql = (
+        f"SELECT {TRANSITION_COLUMNS} FROM stage_transition t WHERE t.workspace_id = {p(workspace_id)} "
+        f"AND t.customer_id IN ({p.many(sorted(set(customer_ids)))}) AND t.model_key IN ({p.many(list(model_keys))}) "
+        f"AND t.archived = {p(False)} ORDER BY t.customer_id, t.model_key, t.occurred_at, t.id"
+    )
+    for r in map(transition_from_row, await fetch(sql, p, conn)):
+        out.setdefault((r.customer_id, r.model_key), []).append(r)
+    return out
+
+
+async def supersede(workspace_id: int, reasons: Mapping[int, str], now: datetime) -> None:
+    """Mark moves (transition id → why) as superseded: kept, hidden from histories and metrics."""
+    by_reason: dict[str, list[int]] = {}
+    for tid, reason in reasons.items():
+        by_reason.setdefault(reason, []).append(tid)
+    conn = connection()
+    for reason, ids in by_reason.items():
+        for start in range(0, len(ids), 500):
+            p = Params(dialect_of(conn))
+            sql = (
+                f"UPDATE stage_transition SET archived = {p(True)}, superseded_at = {p(utc(now))}, "
+                f"superseded_reason = {p(reason)} WHERE workspace_id = {p(workspace_id)} "
+                f"AND id IN ({p.many(ids[start : start + 500])})"
+            )
+            await conn.execute_query(sql, p.values)
+
+
+async def interaction_histories(workspace_id: int, customer_ids: Sequence[int]) -> dict[int, list[InteractionRecord]]:
+    """Every interaction of some customers, each customer's in time order."""
+    if not customer_ids:
+        return {}
+    conn = connection()
+    p = Params(dialect_of(conn))
+    sql = (
+        f"SELECT {INTERACTION_COLUMNS} FROM interaction i WHERE i.workspace_id = {p(workspace_id)} "
+        f"AND i.customer_id IN ({p.many(list(customer_ids))}) ORDER BY i.customer_id, i.occurred_at, i.id"
+    )
+    out: dict[int, list[InteractionRecord]] = {}
+    for row in await fetch(sql, p, conn):
+        out.setdefault(row["customer_id"], []).append(interaction_from_row(row))
+    return out

@@ -226,8 +226,13 @@ class StageTransition(Model):
     interaction_id = fields.IntField(null=True)
     actor = fields.CharField(max_length=200, null=True)
     note = fields.TextField(null=True)
-    # A rebuild (re-tracking a model) archives the transitions it replaces instead of deleting them.
+    # A rebuild (a late interaction, re-tracking a model) archives the transitions it replaces
+    # instead of deleting them, saying when and why.
     archived = fields.BooleanField(default=False, db_default=False)
+    superseded_at = fields.DatetimeField(null=True)
+    superseded_reason = fields.TextField(null=True)
+    # Written by a rebuild that superseded earlier moves of the customer.
+    correction = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -184,6 +184,11 @@ class TransitionRecord:
     interaction_id: int | None
     actor: str | None
     note: str | None
+    # Written by a rebuild that superseded earlier moves (a late interaction, a rebuild).
+    correction: bool = False
+    # Set on a move a rebuild replaced: hidden from the history unless asked for.
+    superseded_at: datetime | None = None
+    superseded_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +211,8 @@ class WorkspaceModelRecord:
 
 TRANSITION_COLUMNS = (
     "t.id, t.workspace_id, t.customer_id, t.model_key, t.model_version, t.from_stage, t.to_stage, "
-    "t.occurred_at, t.cause, t.rule, t.interaction_id, t.actor, t.note"
+    "t.occurred_at, t.cause, t.rule, t.interaction_id, t.actor, t.note, t.correction, t.superseded_at, "
+    "t.superseded_reason"
 )
 
 
@@ -225,6 +231,9 @@ def transition_from_row(r: dict[str, Any]) -> TransitionRecord:
         interaction_id=r["interaction_id"],
         actor=r["actor"],
         note=r["note"],
+        correction=bool(r["correction"]),
+        superseded_at=as_optional_datetime(r["superseded_at"]),
+        superseded_reason=r["superseded_reason"],
     )
 
 

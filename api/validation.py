@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -104,4 +105,19 @@ def amount(value: Decimal, path: tuple[str, ...]) -> Decimal | Problem:
         return Problem(path, "INVALID_AMOUNT", "At most 4 decimal places.")
     if abs(value) >= Decimal(10) ** 14:
         return Problem(path, "INVALID_AMOUNT", "Must be less than 10^14.")
+    return value
+
+
+# Clocks differ: a first contact "now" by the client's clock may be this far ahead of ours.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def first_contact(value: datetime | None, path: tuple[str, ...], now: datetime) -> datetime | Problem:
+    """A customer's `createdAt`: its real first contact, in UTC, never in the future."""
+    if value is None:
+        return Problem(path, "REQUIRED", "A customer always has a createdAt; it cannot be cleared.")
+    if value.tzinfo is None:
+        return Problem(path, "INVALID_DATETIME", "Give a time zone offset (e.g. 2026-01-31T09:00:00-03:00).")
+    if value > now + CLOCK_SKEW:
+        return Problem(path, "IN_THE_FUTURE", "The first contact cannot be in the future.")
     return value

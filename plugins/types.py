@@ -245,7 +245,13 @@ class LifecycleModel:
 
 @dataclass(frozen=True)
 class StageChange:
-    """A committed move of one customer in one model, as `on_stage_changed` receives it."""
+    """A committed move of one customer in one model, as `on_stage_changed` receives it.
+
+    `correction` is true for a move written when the customer's journey was rebuilt (an
+    interaction arrived dated before moves already made, `createdAt` changed, or an admin asked
+    for a rebuild): the moves it replaces were superseded (kept, hidden from the history) and may
+    have been announced before. `occurred_at` is always the event time, which can be long ago.
+    """
 
     workspace_id: int
     customer_id: int
@@ -260,3 +266,4 @@ class StageChange:
     actor: str | None = None
     note: str | None = None
     interaction_id: int | None = None
+    correction: bool = False

@@ -76,3 +76,8 @@ def moves(node: dict[str, Any]) -> list[tuple[str | None, str, str]]:
         ((e["node"]["from"] or {}).get("key"), e["node"]["to"]["key"], e["node"]["cause"])
         for e in node["history"]["edges"]
     ]
+
+
+def pairs(transitions: list[dict[str, Any]]) -> list[tuple[str | None, str]]:
+    """(from, to) of moves in a payload; from is None for a customer's first stage."""
+    return [((t["from"] or {}).get("key"), t["to"]["key"]) for t in transitions]
