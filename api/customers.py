@@ -234,6 +234,8 @@ async def create_customer(
     history): its journey starts there and the rules are applied up to `now`."""
     moment = utc(now or datetime.now(UTC))
     data = dict(data)
+    if data.get("created_at", 0) is None:  # null on creation: now, as when omitted
+        del data["created_at"]
     created_at = _created_at(data, moment) or moment
     values = clean_customer_fields(data)
     values.setdefault("tags", [])

@@ -12,7 +12,8 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from api import lifecycle_store as store
-from api.customers import get_customers
+from api.customers import CustomerFilter, get_customers
+from api.customers import filter_conditions as customer_conditions
 from api.db import Params, connection, dialect_of, fetch
 from api.errors import InputInvalid, Problem, invalid
 from api.lifecycle import MANUAL, MAPPING, REPLAY, Lifecycle, Tracked, facts_at, replay_customer
@@ -218,6 +219,51 @@ async def rebuild_tracked(
         key: Rebuild(distribution=counts, transitions_written=total.written_per_model[key])
         for key, counts in total.distribution.items()
     }
+
+
+async def rebuild_customers(
+    lifecycle: Lifecycle,
+    workspace_id: int,
+    customer_id: int | None,
+    segment: CustomerFilter | None,
+    dry_run: bool,
+    actor: str,
+) -> RebuildOutcome:
+    """Rebuild one customer, or every customer matching `segment`, from their whole history, in
+    one transaction (a dry run counts what would change and writes nothing)."""
+    if (customer_id is None) == (segment is None):
+        raise invalid(
+            ("customerId",), "ONE_OF", "Give either customerId or filter (an empty filter {} means every customer)."
+        )
+    now = datetime.now(UTC)
+    reason = f"rebuildCustomerStages by {actor}"
+    total = RebuildOutcome()
+    async with in_transaction():
+        if customer_id is not None:
+            if not (await get_customers(workspace_id, [customer_id])):
+                raise invalid(("customerId",), "NOT_FOUND", "No customer with this id in this workspace.")
+            total.add(await lifecycle.rebuild(workspace_id, [customer_id], now, reason, REPLAY, dry_run))
+        else:
+            assert segment is not None
+            async for ids in matching_ids(workspace_id, segment):
+                total.add(await lifecycle.rebuild(workspace_id, ids, now, reason, REPLAY, dry_run))
+    await lifecycle.publish(total.transitions)
+    return total
+
+
+async def matching_ids(workspace_id: int, segment: CustomerFilter) -> AsyncIterator[list[int]]:
+    """The ids of the customers matching a filter, `BATCH` at a time, in id order."""
+    last = 0
+    while True:
+        conn = connection()
+        p = Params(dialect_of(conn))
+        where = " AND ".join([*customer_conditions(workspace_id, segment, p), f"c.id > {p(last)}"])
+        sql = f"SELECT c.id FROM customer c WHERE {where} ORDER BY c.id LIMIT {p(BATCH)}"
+        ids = [int(r["id"]) for r in await fetch(sql, p, conn)]
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
 
 
 async def _enable(workspace_id: int, key: str, now: datetime, primary: bool) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 from enum import Enum
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry import relay
@@ -136,22 +136,38 @@ class Customer(relay.Node):
 
     @strawberry.field(description="The customer's moves in `model` (primary when omitted), oldest first.")
     async def history(
-        self, info: Info, model: str | None = None, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        model: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        include_superseded: Annotated[
+            bool,
+            strawberry.argument(description="Also the moves a rebuild superseded (see StageTransition.supersededAt)."),
+        ] = False,
     ) -> StageTransitionConnection:
         key = await history_model(info, model)
+        workspace_id = info.context.workspace_id
         try:
             page = await lifecycle_store.history(
-                info.context.workspace_id,
+                workspace_id,
                 self.id,
                 key,
                 PageRequest(first=first, after=after),
                 info.context.settings.max_page_size,
+                include_superseded,
             )
         except InputInvalid as exc:
             raise bad_input(exc) from None
         registry = info.context.registry
+
+        async def count() -> int:
+            return await lifecycle_store.count_history(workspace_id, self.id, key, include_superseded)
+
         return StageTransitionConnection(
-            edges=edges(page, lambda t: StageTransition.from_record(registry, t)), page_info=page_info(page)
+            edges=edges(page, lambda t: StageTransition.from_record(registry, t)),
+            page_info=page_info(page),
+            count=count,
         )
 
     @classmethod
@@ -178,7 +194,11 @@ class CustomerConnection(relay.Connection[Customer]):
 
 @strawberry.type(name="StageTransitionConnection", description="A page of stage moves.")
 class StageTransitionConnection(relay.Connection[StageTransition]):
-    pass
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many moves the history holds, over all pages.")
+    async def total_count(self) -> int:
+        return await self.count()
 
 
 @strawberry.input(description="Equality on one custom attribute (scalar values only).")
@@ -335,6 +355,9 @@ def customer_fields(source: Any) -> dict[str, Any]:
         elif name == "social_profiles" and value is not None:
             value = [_profile_dict(p) for p in value]
         out[name] = value
+    created_at = getattr(source, "created_at", strawberry.UNSET)
+    if created_at is not strawberry.UNSET:
+        out["created_at"] = created_at
     return out
 
 
@@ -352,6 +375,14 @@ class CreateCustomerInput:
     tags: list[str] | None = strawberry.UNSET
     attributes: JSON | None = strawberry.UNSET
     acquisition_channel: str | None = strawberry.UNSET
+    created_at: datetime | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "The real first contact, when loading history from another system (never in the future; "
+            "default: now). The customer's journey starts at the earlier of this and its first "
+            "interaction; changing it later rebuilds the customer's stages."
+        ),
+    )
 
 
 @strawberry.input(description="Changes to a customer: an omitted field is unchanged, null clears it.")

@@ -243,6 +243,19 @@ class StageTransition(relay.Node):
     rule: str | None = strawberry.field(description="The rule that fired, for RULE and REPLAY moves.")
     actor: str | None = strawberry.field(description="Who moved the customer, for MANUAL moves.")
     note: str | None
+    correction: bool = strawberry.field(
+        description=(
+            "True when the move was written by a rebuild of the customer's journey that superseded "
+            "earlier moves: an interaction arrived dated before moves already made, createdAt changed, "
+            "or an admin ran rebuildCustomerStages. Subscriptions and plugins receive corrections like "
+            "any other move, with this flag set; the moves they replace keep their ids and are listed "
+            "by history(includeSuperseded: true)."
+        )
+    )
+    superseded_at: datetime | None = strawberry.field(
+        description="When a rebuild replaced this move (null: the move is in force)."
+    )
+    superseded_reason: str | None = strawberry.field(description="Why it was replaced, e.g. the late interaction.")
 
     @classmethod
     def from_record(cls, registry: PluginRegistry, t: TransitionRecord) -> StageTransition:
@@ -259,6 +272,9 @@ class StageTransition(relay.Node):
             rule=t.rule,
             actor=t.actor,
             note=t.note,
+            correction=t.correction,
+            superseded_at=t.superseded_at,
+            superseded_reason=t.superseded_reason,
         )
 
     @strawberry.field(description="The model; null if its plugin is no longer installed.")

@@ -14,7 +14,7 @@ from api.lifecycle import MAPPING, REPLAY
 from api.lifecycle_store import workspace_models
 from api.workspaces import Role, get_workspace
 from schema.context import Info
-from schema.customers import Customer
+from schema.customers import Customer, CustomerFilter
 from schema.errors import UserError, user_errors
 from schema.lifecycle import StageCount, StageTransition, WorkspaceModel, stage_counts, workspace_model_type
 from schema.permissions import IsAdmin, IsEditor
@@ -72,6 +72,30 @@ class SwitchLifecycleModelInput:
         description="For MAPPING: every stage of the current primary model, to a stage of `model`.",
     )
     dry_run: bool = strawberry.field(default=False, description="Only compute the distribution; write nothing.")
+
+
+@strawberry.input(
+    description="Rebuild customers' stages from their whole history: interactions, manual moves and "
+    "mappings in event time, in every tracked model. Give customerId or filter."
+)
+class RebuildCustomerStagesInput:
+    customer_id: relay.GlobalID | None = strawberry.field(default=None, description="One customer.")
+    filter: CustomerFilter | None = strawberry.field(
+        default=None, description="Every customer matching this filter ({} for every customer)."
+    )
+    dry_run: bool = strawberry.field(default=False, description="Only count what would change; write nothing.")
+
+
+@strawberry.type(description="What a rebuild changed (or, in a dry run, would change).")
+class RebuildCustomerStagesPayload:
+    customers_rebuilt: int = strawberry.field(default=0, description="Customers replayed.")
+    customers_changed: int = strawberry.field(default=0, description="Of those, customers whose history changed.")
+    transitions_superseded: int = strawberry.field(
+        default=0, description="Moves replaced (kept, see history(includeSuperseded: true))."
+    )
+    transitions_written: int = strawberry.field(default=0, description="Moves written, as corrections.")
+    dry_run: bool = False
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(description="The customer after a manual move, and the recorded move.")
@@ -173,6 +197,33 @@ class LifecycleMutation:
         except InputInvalid as exc:
             return RebuildPayload(user_errors=user_errors(exc.problems))
         return await _rebuilt(info, input.model, result, input.dry_run)
+
+    @strawberry.mutation(
+        description="Replay one customer, or every customer matching a filter, from their whole history in "
+        "every tracked model (ADMIN). Moves that change are superseded, not deleted; a journey that is already "
+        "right writes nothing.",
+        permission_classes=[IsAdmin],
+    )
+    async def rebuild_customer_stages(
+        self, info: Info, input: RebuildCustomerStagesInput
+    ) -> RebuildCustomerStagesPayload:
+        ctx = info.context
+        try:
+            cid = None if input.customer_id is None else decode_customer_id(input.customer_id) or -1
+            segment = None if input.filter is None else await input.filter.to_service(info)
+            done = await admin.rebuild_customers(
+                ctx.lifecycle, ctx.workspace_id, cid, segment, input.dry_run, ctx.caller.actor
+            )
+        except InputInvalid as exc:
+            return RebuildCustomerStagesPayload(user_errors=user_errors(exc.problems), dry_run=input.dry_run)
+        ctx.reset_loaders()
+        return RebuildCustomerStagesPayload(
+            customers_rebuilt=done.customers,
+            customers_changed=done.changed,
+            transitions_superseded=done.superseded,
+            transitions_written=done.written,
+            dry_run=input.dry_run,
+        )
 
     @strawberry.mutation(
         description="Stop tracking a model; its history is kept (ADMIN).", permission_classes=[IsAdmin]
