@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -172,10 +173,42 @@ def _record(workspace_id: int, iid: int, item: NewInteraction, now: datetime) ->
     )
 
 
-async def _insert_all(workspace_id: int, items: Sequence[NewInteraction], now: datetime) -> list[Recorded]:
+def _same_event(record: InteractionRecord, item: NewInteraction) -> bool:
+    """Whether `item` is a retry of the stored `record`: same customer, kind, time, amount and score."""
+    amount = None if item.amount is None else item.amount.quantize(CENT)
+    return (record.customer_id, record.kind, record.occurred_at, record.amount, record.score) == (
+        item.customer_id,
+        item.kind,
+        utc(item.occurred_at),
+        amount,
+        item.score,
+    )
+
+
+def global_id(type_name: str, raw: int) -> str:
+    """The Relay id clients see for a row (Strawberry's encoding: base64 of "Type:id")."""
+    return base64.b64encode(f"{type_name}:{raw}".encode()).decode()
+
+
+def _key_reused(first: InteractionRecord) -> list[Problem]:
+    return [
+        Problem(
+            ("idempotencyKey",),
+            "IDEMPOTENCY_KEY_REUSED",
+            f"This key was already used for interaction {global_id('Interaction', first.id)} ({first.kind} at "
+            f"{first.occurred_at.isoformat()}, customer {global_id('Customer', first.customer_id)}); a retry must "
+            "send the same customer, kind, time, amount and score. Use a new key for a new interaction.",
+        )
+    ]
+
+
+async def _insert_all(
+    workspace_id: int, items: Sequence[NewInteraction], now: datetime
+) -> list[Recorded | list[Problem]]:
     """Store valid items in one statement per chunk. An idempotency key seen before (stored
-    earlier, by a concurrent request, or by an earlier item of this call) stores nothing and
-    answers with the first interaction."""
+    earlier, by a concurrent request, or by an earlier item of this call) stores nothing: a retry
+    of the same interaction answers with the first one, a different interaction under the same key
+    is refused (IDEMPOTENCY_KEY_REUSED)."""
     conn = connection()
     first_of_key: dict[str, int] = {}
     fresh: list[tuple[int, NewInteraction]] = []
@@ -215,19 +248,22 @@ async def _insert_all(workspace_id: int, items: Sequence[NewInteraction], now: d
     created = {r["id"] for r in inserted}
     lost = [r.idempotency_key for r in records.values() if r.id not in created and r.idempotency_key]
     existing = await _by_keys(workspace_id, lost)
-    out: list[Recorded] = []
+    out: list[Recorded | list[Problem]] = []
     for n, item in enumerate(items):
         key = item.idempotency_key
         own = records.get(n)
         if own is not None and own.id in created:
             out.append(Recorded(own, created=True))
-        elif key is not None and key in existing:
-            out.append(Recorded(existing[key], created=False))
-        else:  # a repeat of an earlier item of this call
-            assert key is not None
-            first = out[first_of_key[key]]
-            out.append(Recorded(first.interaction, created=False))
+            continue
+        assert key is not None
+        first = existing[key] if key in existing else _first_record(out[first_of_key[key]], records[first_of_key[key]])
+        out.append(Recorded(first, created=False) if _same_event(first, item) else _key_reused(first))
     return out
+
+
+def _first_record(outcome: Recorded | list[Problem], own: InteractionRecord) -> InteractionRecord:
+    """The interaction an earlier item of this call stored or found under the key."""
+    return outcome.interaction if isinstance(outcome, Recorded) else own
 
 
 async def record_many(
@@ -239,8 +275,9 @@ async def record_many(
 ) -> list[Recorded | list[Problem]]:
     """Store each valid item; return, per item in order, what was stored or what was wrong.
 
-    An idempotency key already used (earlier, or by an earlier item of the same call) returns the
-    first interaction and stores nothing. Valid items are stored even when others are not.
+    An idempotency key already used (earlier, or by an earlier item of the same call) stores
+    nothing: the same interaction again returns the first one, a different one is refused.
+    Valid items are stored even when others are not.
     """
     moment = utc(now or datetime.now(UTC))
     customers = await _existing_customers(workspace_id, {i.customer_id for i in items if i.customer_id})
@@ -252,7 +289,7 @@ async def record_many(
     valid = [(n, item) for n, (item, r) in enumerate(zip(items, results, strict=True)) if not r]
     async with in_transaction():
         stored = await _insert_all(workspace_id, [item for _, item in valid], moment)
-        new = [r.interaction for r in stored if r.created]
+        new = [r.interaction for r in stored if isinstance(r, Recorded) and r.created]
         moves = await lifecycle.apply(workspace_id, [], new, moment) if lifecycle and new else []
         for (n, _), outcome in zip(valid, stored, strict=True):
             results[n] = outcome

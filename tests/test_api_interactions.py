@@ -315,6 +315,36 @@ async def test_same_idempotency_key_twice_returns_the_first_interaction(api: Api
     assert await stored_count(api) == 2
 
 
+async def test_a_key_sent_again_with_another_interaction_is_refused_naming_the_first(api: Api) -> None:
+    ana = await new_customer(api, name="Ana")
+    bia = await new_customer(api, name="Bia")
+    fields = {"customerId": ana["id"], "kind": "purchase", "amount": "10.00", "occurredAt": at(1)}
+    first = await record(api, **fields, idempotencyKey="order-7")
+    for change in ({"customerId": bia["id"]}, {"kind": "renewal"}, {"occurredAt": at(2)}, {"amount": "10.01"}):
+        data = await api.data(RECORD_ONE, {"input": {**fields, **change, "idempotencyKey": "order-7"}})
+        payload = data["recordInteraction"]
+        assert payload["interaction"] is None
+        (error,) = payload["userErrors"]
+        assert (error["field"], error["code"]) == (["idempotencyKey"], "IDEMPOTENCY_KEY_REUSED")
+        assert first["interaction"]["id"] in error["message"]
+    # The same payload again is still a harmless retry (10.0 is the amount 10.00).
+    again = await record(api, **{**fields, "amount": "10.0"}, idempotencyKey="order-7")
+    assert again["deduplicated"] is True
+    assert await stored_count(api) == 1
+
+    # Within one batch: the second item under a key is a retry only if it is the same interaction.
+    batch = [
+        {**fields, "kind": "call", "amount": None, "idempotencyKey": "b-1"},
+        {**fields, "kind": "call", "amount": None, "idempotencyKey": "b-1"},
+        {**fields, "kind": "chat", "amount": None, "idempotencyKey": "b-1"},
+    ]
+    data = await api.data(RECORD_MANY, {"input": {"interactions": batch}})
+    results = data["recordInteractions"]["results"]
+    assert [r["deduplicated"] for r in results] == [False, True, False]
+    assert [[e["code"] for e in r["userErrors"]] for r in results] == [[], [], ["IDEMPOTENCY_KEY_REUSED"]]
+    assert await stored_count(api) == 2
+
+
 async def test_idempotency_keys_are_per_workspace(api: Api, other_api: Api) -> None:
     mine = await new_customer(api, name="Ana")
     theirs = await new_customer(other_api, name="Bia")
