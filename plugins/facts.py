@@ -16,6 +16,21 @@ from typing import Any
 from plugins.types import CustomerFacts, InteractionFact
 
 PURCHASE_KINDS = ("purchase", "renewal")
+# Lead-score points per interaction kind when a workspace sets none (MODELS.md): models that
+# read a lead score declare a `lead_points` parameter with these defaults.
+DEFAULT_LEAD_POINTS: Mapping[str, int] = MappingProxyType(
+    {
+        "site_visit": 1,
+        "email_opened": 1,
+        "email_clicked": 2,
+        "chat": 3,
+        "call": 3,
+        "content_downloaded": 5,
+        "form_submitted": 10,
+        "meeting": 15,
+        "demo_requested": 20,
+    }
+)
 
 
 def _later(a: datetime | None, b: datetime) -> datetime:

@@ -22,6 +22,7 @@ from api.records import AssignmentRecord, CustomerRecord
 from schema.connections import edges, page_info
 from schema.context import Info
 from schema.errors import bad_input
+from schema.facts import CustomerFacts, lead_points, lead_score
 from schema.interactions import InteractionConnection, InteractionFilter
 from schema.lifecycle import CustomerStage, StageTransition
 from schema.value import CustomerValue
@@ -117,6 +118,21 @@ class Customer(relay.Node):
     async def value(self, info: Info) -> CustomerValue:
         loaders = info.context.loaders
         return CustomerValue.of(await loaders.facts.load(self.id), await loaders.value.load(self.id))
+
+    @strawberry.field(
+        description="The lead score the rules read: points per interaction kind, with the `lead_points` of "
+        "`model` (the primary model when omitted; the defaults when no tracked model scores leads)."
+    )
+    async def lead_score(self, info: Info, model: str | None = None) -> int:
+        if model is not None:
+            await tracked_model(info, model)  # an unknown model is a clear error
+        points = lead_points(await info.context.loaders.tracked(), model)
+        return lead_score(await info.context.loaders.facts.load(self.id), points)
+
+    @strawberry.field(description="What the rules read about the customer (counts, last times, scores...).")
+    async def facts(self, info: Info) -> CustomerFacts:
+        points = lead_points(await info.context.loaders.tracked(), None)
+        return CustomerFacts.of(await info.context.loaders.facts.load(self.id), points)
 
     @strawberry.field(description="Where the customer stands in `model` (the primary model when omitted).")
     async def stage(self, info: Info, model: str | None = None) -> CustomerStage:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from plugins.facts import DEFAULT_LEAD_POINTS
 from plugins.hookspecs import hookimpl
 from plugins.types import LifecycleModel, Param, StageCategory
 from stages import rules as r
@@ -91,7 +92,7 @@ MODEL = LifecycleModel(
     params=(
         Param("lead_score", "int", 10, "Lead score from which a prospect is a lead."),
         Param("mql_score", "int", 40, "Lead score from which a lead is marketing-qualified."),
-        Param("lead_points", "int_map", dict(r.DEFAULT_LEAD_POINTS), "Lead-score points per interaction kind."),
+        Param("lead_points", "int_map", dict(DEFAULT_LEAD_POINTS), "Lead-score points per interaction kind."),
         *r.ICP_PARAMS,
         r.ADVOCATE_NPS,
         r.CHURN_PARAM,

@@ -22,17 +22,6 @@ from plugins.types import (
 
 P = Mapping[str, Any]
 
-DEFAULT_LEAD_POINTS: dict[str, int] = {
-    "site_visit": 1,
-    "email_opened": 1,
-    "email_clicked": 2,
-    "chat": 3,
-    "call": 3,
-    "content_downloaded": 5,
-    "form_submitted": 10,
-    "meeting": 15,
-    "demo_requested": 20,
-}
 BUYING = ("purchase", "subscription_started")
 PAYING = ("purchase", "renewal", "subscription_started")
 

@@ -272,3 +272,39 @@ async def test_a_manual_move_survives_a_late_interaction_at_its_time(api: Api) -
         ("lead", "sql", None, when, None),
     ]
     assert (await replay_changes(api, cid))["customersChanged"] == 0
+
+
+FACTS = """
+query($id: ID!) { node(id: $id) { ... on Customer {
+  leadScore stage { stage { key } }
+  facts { leadScore orders revenue products lastEngagedAt latestNps interactions { kind count firstAt lastAt } }
+} } }
+"""
+
+
+async def test_the_facts_the_rules_read_are_visible(api: Api) -> None:
+    cid = (await new_customer(api, name="Eva"))["id"]
+    await record_in_one_batch(
+        api,
+        cid,
+        [
+            item("content_downloaded", at(9)),
+            item("content_downloaded", at(8)),
+            item("form_submitted", at(7)),
+            item("nps_response", at(6), score=8),
+            item("purchase", at(5), amount="30.00", properties={"product": "basic"}),
+        ],
+    )
+    node = (await api.data(FACTS, {"id": cid}))["node"]
+    # 5 + 5 + 10 = 20 points: a lead, not yet an MQL (mql_score 40) when she bought.
+    assert node["leadScore"] == 20
+    facts = node["facts"]
+    assert facts["leadScore"] == 20
+    assert (facts["orders"], facts["revenue"], facts["products"]) == (1, "30.0000", ["basic"])
+    assert facts["latestNps"] == 8
+    assert facts["lastEngagedAt"] == at(5)
+    assert facts["interactions"][0] == {"kind": "content_downloaded", "count": 2, "firstAt": at(9), "lastAt": at(8)}
+    configure = """mutation { configureLifecycleModel(input: {model: "funnel", params: {lead_points: {form_submitted: 30}}})
+        { userErrors { code } } }"""
+    assert (await api.data(configure))["configureLifecycleModel"]["userErrors"] == []
+    assert (await api.data(FACTS, {"id": cid}))["node"]["leadScore"] == 40
