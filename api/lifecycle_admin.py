@@ -67,7 +67,7 @@ async def configure(lifecycle: Lifecycle, workspace_id: int, key: str, values: M
     if row is None or not row.tracked:
         raise invalid(("model",), "MODEL_NOT_TRACKED", f"This workspace does not track {key!r}.")
     given = {k: v for k, v in values.items() if v is not None}
-    problems = param_problems(tracked.model, given)
+    problems = param_problems(tracked.model, given, lifecycle.registry.kinds)
     if problems:
         raise InputInvalid([Problem(("params", name), "INVALID_PARAM", msg) for name, msg in problems.items()])
     merged = {**row.params, **given}

@@ -182,16 +182,33 @@ PARAM_TYPES = ("int", "float", "decimal", "str", "bool", "str_list", "int_map")
 
 @dataclass(frozen=True)
 class Param:
-    """A parameter of a model that a workspace may override (validated against `type`).
+    """A parameter of a model that a workspace may override (validated against `type` and range).
 
     `type` is one of PARAM_TYPES: int, float, decimal, str, bool, str_list (a list of strings)
     or int_map (an object of string keys to integers, e.g. lead points per interaction kind).
+    `minimum` and `maximum` (inclusive, None: unbounded) bound a number, or each value of an
+    int_map. `keys_are_kinds` makes an int_map accept only installed interaction kinds as keys.
+    A value outside these is refused with a message naming the parameter and the allowed range.
     """
 
     name: str
     type: str
     default: Any
     description: str
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    keys_are_kinds: bool = False
+
+    def range_text(self) -> str | None:
+        """The allowed range in words ("from 1 to 3650", "at least 0"), None when unbounded."""
+        low, high = self.minimum, self.maximum
+        if low is not None and high is not None:
+            return f"from {low} to {high}"
+        if low is not None:
+            return f"at least {low}"
+        if high is not None:
+            return f"at most {high}"
+        return None
 
 
 @dataclass(frozen=True)

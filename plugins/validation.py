@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -46,8 +46,42 @@ def _is_json(value: Any) -> bool:
     return True
 
 
-def param_problems(model: LifecycleModel, values: Mapping[str, Any]) -> dict[str, str]:
-    """Per parameter name, what is wrong with the given values (unknown names included)."""
+def _numbers(param: Param, value: Any) -> list[tuple[str, Any]]:
+    """(name, value) of every number a value holds that the range applies to."""
+    if param.type in ("int", "float", "decimal"):
+        return [(param.name, value)]
+    if param.type == "int_map":
+        return [(f"{param.name}[{k!r}]", v) for k, v in value.items()]
+    return []
+
+
+def _range_error(param: Param, value: Any) -> str | None:
+    allowed = param.range_text()
+    if allowed is None:
+        return None
+    low = None if param.minimum is None else Decimal(str(param.minimum))
+    high = None if param.maximum is None else Decimal(str(param.maximum))
+    for name, number in _numbers(param, value):
+        n = Decimal(str(number))
+        if (low is not None and n < low) or (high is not None and n > high):
+            return f"{name} must be {allowed}, got {number!r}"
+    return None
+
+
+def _key_error(param: Param, value: Any, kinds: Collection[str] | None) -> str | None:
+    if not param.keys_are_kinds or kinds is None:
+        return None
+    unknown = sorted(k for k in value if k not in kinds)
+    if unknown:
+        return f"{param.name} has unknown interaction kinds {unknown}; see `interactionKinds`"
+    return None
+
+
+def param_problems(
+    model: LifecycleModel, values: Mapping[str, Any], kinds: Collection[str] | None = None
+) -> dict[str, str]:
+    """Per parameter name, what is wrong with the given values (unknown names included): the
+    type, the declared range, and for `keys_are_kinds` maps, keys that are not in `kinds`."""
     declared = {p.name: p for p in model.params}
     problems = {}
     for name, value in values.items():
@@ -58,6 +92,10 @@ def param_problems(model: LifecycleModel, values: Mapping[str, Any]) -> dict[str
         error = _type_error(param, value)
         if error:
             problems[name] = f"{name} {error} ({param.type}), got {value!r}"
+            continue
+        found = _range_error(param, value) or _key_error(param, value, kinds)
+        if found:
+            problems[name] = found
     return problems
 
 
@@ -88,6 +126,10 @@ def model_problems(model: LifecycleModel) -> list[str]:
             problems.append(f"parameter {p.name!r}: the default {error}, got {p.default!r}")
         elif not _is_json(p.default):  # defaults are served as JSON (lifecycleModels, params)
             problems.append(f"parameter {p.name!r}: the default must be plain JSON, got {p.default!r}")
+        elif p.minimum is not None and p.maximum is not None and p.minimum > p.maximum:
+            problems.append(f"parameter {p.name!r}: minimum {p.minimum} is above maximum {p.maximum}")
+        elif (error := _range_error(p, p.default)) is not None:
+            problems.append(f"parameter {p.name!r}: the default is out of range ({error})")
     if not problems and model.choose_initial is not None:
         chosen = model.choose_initial(model.defaults)
         if chosen not in keys:

@@ -95,6 +95,13 @@ class ModelParam:
     type: str = strawberry.field(description="int, float, decimal, str, bool, str_list or int_map.")
     default: JSON
     description: str
+    minimum: float | None = strawberry.field(
+        description="The smallest value accepted (for an int_map, for each value); null: no bound."
+    )
+    maximum: float | None = strawberry.field(description="The largest value accepted; null: no bound.")
+    keys_are_interaction_kinds: bool = strawberry.field(
+        description="For an int_map: its keys must be interaction kinds (see `interactionKinds`)."
+    )
 
 
 @strawberry.type(description="A plugin: loaded, or rejected with the reason.")
@@ -171,7 +178,16 @@ class LifecycleModel:
                 for t in m.transitions
             ],
             params=[
-                ModelParam(name=x.name, type=x.type, default=x.default, description=x.description) for x in m.params
+                ModelParam(
+                    name=x.name,
+                    type=x.type,
+                    default=x.default,
+                    description=x.description,
+                    minimum=x.minimum,
+                    maximum=x.maximum,
+                    keys_are_interaction_kinds=x.keys_are_kinds,
+                )
+                for x in m.params
             ],
             plugin=PluginInfo.loaded(plugin),
         )

@@ -61,7 +61,9 @@ MODEL = LifecycleModel(
     ),
     initial_stage="acquisition",
     params=(
-        Param("growth_revenue", "decimal", "1000", "Revenue (workspace currency) from which a customer grows."),
+        Param(
+            "growth_revenue", "decimal", "1000", "Revenue (workspace currency) from which a customer grows.", minimum=0
+        ),
         r.ADVOCATE_NPS,
         r.CHURN_PARAM,
     ),

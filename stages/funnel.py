@@ -90,13 +90,28 @@ MODEL = LifecycleModel(
     ),
     initial_stage="prospect",
     params=(
-        Param("lead_score", "int", 10, "Lead score from which a prospect is a lead."),
-        Param("mql_score", "int", 40, "Lead score from which a lead is marketing-qualified."),
-        Param("lead_points", "int_map", dict(DEFAULT_LEAD_POINTS), "Lead-score points per interaction kind."),
+        Param("lead_score", "int", 10, "Lead score from which a prospect is a lead.", minimum=0),
+        Param("mql_score", "int", 40, "Lead score from which a lead is marketing-qualified.", minimum=0),
+        Param(
+            "lead_points",
+            "int_map",
+            dict(DEFAULT_LEAD_POINTS),
+            "Lead-score points per interaction kind.",
+            minimum=0,
+            maximum=1000,
+            keys_are_kinds=True,
+        ),
         *r.ICP_PARAMS,
         r.ADVOCATE_NPS,
         r.CHURN_PARAM,
-        Param("lost_after_days", "int", 90, "Days without any interaction after which a prospect is lost."),
+        Param(
+            "lost_after_days",
+            "int",
+            90,
+            "Days without any interaction after which a prospect is lost.",
+            minimum=1,
+            maximum=3650,
+        ),
     ),
 )
 

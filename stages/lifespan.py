@@ -57,6 +57,8 @@ MODEL = LifecycleModel(
             "int",
             30,
             "Days after activation at which a still-engaged customer is retained.",
+            minimum=1,
+            maximum=3650,
         ),
         r.CHURN_PARAM,
     ),

@@ -189,6 +189,8 @@ CHURN_PARAM = Param(
     "int",
     180,
     "Days without a purchase or renewal after which a customer has churned (not while a subscription is active).",
+    minimum=1,
+    maximum=3650,
 )
 CHURN_DESCRIPTION = (
     "A subscription was cancelled and none is active, or no purchase or renewal for "
@@ -199,6 +201,8 @@ ICP_PARAMS = (
     Param("icp_job_titles", "str_list", [], "Job titles of the ideal customer profile (any case)."),
     Param("icp_industries", "str_list", [], "Industries of the ideal customer profile (any case)."),
 )
-ADVOCATE_NPS = Param("advocate_nps", "int", 9, "The NPS answer from which a customer is an advocate.")
+ADVOCATE_NPS = Param(
+    "advocate_nps", "int", 9, "The NPS answer from which a customer is an advocate.", minimum=0, maximum=10
+)
 churn = any_of(subscription_ended, no_payment_for("churn_after_days"))
 win_back = since_entering("purchase", "renewal", "subscription_started")

@@ -63,7 +63,14 @@ MODEL = LifecycleModel(
     params=(
         Param("use_selection", "bool", False, "Start new customers in the selection stage."),
         *r.ICP_PARAMS,
-        Param("extension_orders", "int", 3, "Orders from which a retained customer is in extension."),
+        Param(
+            "extension_orders",
+            "int",
+            3,
+            "Orders from which a retained customer is in extension.",
+            minimum=2,
+            maximum=1000,
+        ),
         r.CHURN_PARAM,
     ),
 )

@@ -304,7 +304,7 @@ async def test_the_facts_the_rules_read_are_visible(api: Api) -> None:
     assert facts["latestNps"] == 8
     assert facts["lastEngagedAt"] == at(5)
     assert facts["interactions"][0] == {"kind": "content_downloaded", "count": 2, "firstAt": at(9), "lastAt": at(8)}
-    configure = """mutation { configureLifecycleModel(input: {model: "funnel", params: {lead_points: {form_submitted: 30}}})
-        { userErrors { code } } }"""
+    configure = """mutation { configureLifecycleModel(input: {model: "funnel",
+        params: {lead_points: {form_submitted: 30}}}) { userErrors { code } } }"""
     assert (await api.data(configure))["configureLifecycleModel"]["userErrors"] == []
     assert (await api.data(FACTS, {"id": cid}))["node"]["leadScore"] == 40

@@ -90,6 +90,40 @@ async def test_parameters_are_validated_against_their_types(api: Api) -> None:
     assert reset["configureLifecycleModel"]["workspaceModel"]["overrides"] == {"icp_industries": ["Varejo"]}
 
 
+async def test_parameters_are_checked_against_their_declared_ranges(api: Api) -> None:
+    query = """mutation($p: JSON!) { configureLifecycleModel(input: {model: "funnel", params: $p}) {
+        workspaceModel { overrides } userErrors { field code message } } }"""
+    bad = await api.data(
+        query, {"p": {"churn_after_days": 0, "mql_score": -5, "lead_points": {"site_visit": 2, "tweet": 3}}}
+    )
+    payload = bad["configureLifecycleModel"]
+    assert payload["workspaceModel"] is None
+    messages = {e["field"][1]: e["message"] for e in payload["userErrors"]}
+    assert messages == {
+        "churn_after_days": "churn_after_days must be from 1 to 3650, got 0",
+        "mql_score": "mql_score must be at least 0, got -5",
+        "lead_points": "lead_points has unknown interaction kinds ['tweet']; see `interactionKinds`",
+    }
+    negative = await api.data(query, {"p": {"lead_points": {"site_visit": -1}}})
+    assert negative["configureLifecycleModel"]["userErrors"][0]["message"] == (
+        "lead_points['site_visit'] must be from 0 to 1000, got -1"
+    )
+    # Nothing was stored by the refused calls.
+    ok = await api.data(query, {"p": {"advocate_nps": 10}})
+    assert ok["configureLifecycleModel"]["workspaceModel"]["overrides"] == {"advocate_nps": 10}
+    ranges = await api.data(
+        '{ lifecycleModel(key: "funnel") { params { name minimum maximum keysAreInteractionKinds } } }'
+    )
+    by_name = {p["name"]: p for p in ranges["lifecycleModel"]["params"]}
+    assert by_name["churn_after_days"] == {
+        "name": "churn_after_days",
+        "minimum": 1,
+        "maximum": 3650,
+        "keysAreInteractionKinds": False,
+    }
+    assert by_name["lead_points"]["keysAreInteractionKinds"] is True
+
+
 async def test_a_dry_run_switch_shows_the_distribution_and_writes_nothing(api: Api) -> None:
     a = await new_customer(api, name="Ana")
     await new_customer(api, name="Bia")

@@ -391,6 +391,14 @@ BROKEN: dict[str, tuple[Callable[[], types.ModuleType], str]] = {
         lambda: models_plugin(partner_model(params=_param("decimal", Decimal("1000")))),
         "parameter 'days': the default must be plain JSON, got Decimal('1000')",
     ),
+    "a parameter default out of its own range": (
+        lambda: models_plugin(partner_model(params=(Param("days", "int", 0, "Days.", minimum=1),))),
+        "parameter 'days': the default is out of range (days must be at least 1, got 0)",
+    ),
+    "a parameter range upside down": (
+        lambda: models_plugin(partner_model(params=(Param("days", "int", 5, "Days.", minimum=9, maximum=1),))),
+        "parameter 'days': minimum 9 is above maximum 1",
+    ),
     "a register hook that raises": (
         raising_hook,
         "register_lifecycle_models raised RuntimeError: the partner's database is down",

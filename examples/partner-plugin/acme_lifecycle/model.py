@@ -72,9 +72,9 @@ TRANSITIONS = (
 )
 
 PARAMS = (
-    Param("trial_days", "int", 14, "Length of the free trial, in days."),
-    Param("at_risk_tickets", "int", 3, "Support tickets per window that put a subscriber at risk."),
-    Param("at_risk_window_days", "int", 30, "The window, in days, the tickets are counted over."),
+    Param("trial_days", "int", 14, "Length of the free trial, in days.", minimum=1, maximum=365),
+    Param("at_risk_tickets", "int", 3, "Support tickets per window that put a subscriber at risk.", minimum=1),
+    Param("at_risk_window_days", "int", 30, "The window, in days, the tickets are counted over.", minimum=1),
 )
 
 MODEL = LifecycleModel(
