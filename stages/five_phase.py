@@ -16,7 +16,7 @@ MODEL = LifecycleModel(
         "Acquisition, activation, retention, growth and advocacy: from the first purchase to customers "
         "who buy more and recommend the business."
     ),
-    version="1.0.0",
+    version="1.1.0",
     stages=(
         r.stage("acquisition", "Acquisition", "Aquisição", C.PROSPECT, 1),
         r.stage("activation", "Activation", "Ativação", C.CUSTOMER, 2),
@@ -38,8 +38,8 @@ MODEL = LifecycleModel(
                 "repeat",
                 ["activation"],
                 "retention",
-                "A second purchase or a renewal.",
-                r.second_purchase_or_renewal,
+                "A second purchase or a renewal, after the one that (re)activated the customer.",
+                r.repeat_since_entering,
             ),
             *r.moves(
                 "growth",

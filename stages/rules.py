@@ -118,6 +118,12 @@ def second_purchase_or_renewal(f: CustomerFacts, p: P) -> bool:
     return f.orders >= 2 or f.count("renewal") > 0
 
 
+def repeat_since_entering(f: CustomerFacts, p: P) -> bool:
+    """A second purchase or a renewal, made after entering the stage: the purchase that won a
+    churned customer back does not also count as its repeat purchase."""
+    return second_purchase_or_renewal(f, p) and after_entering("purchase", "renewal")(f, p)
+
+
 def revenue_at_least(param: str) -> Criterion:
     def check(f: CustomerFacts, p: P) -> bool:
         return f.revenue >= Decimal(str(p[param]))

@@ -227,17 +227,21 @@ def test_a_churned_subscriber_who_subscribes_again_is_won_back_to_activation() -
     assert story.stage == "activation"
 
 
-def test_a_win_back_purchase_is_also_a_second_purchase_so_it_goes_on_to_retention() -> None:
-    # MODELS.md: churned → activation on a purchase; activation → retention on "a second purchase"
-    # over the whole history. The purchase that wins the customer back is their second.
-    story = replay(MODEL, [bought(day(1)), bought(day(250))], now=day(251))
+def test_the_purchase_that_wins_a_customer_back_does_not_also_count_toward_retention() -> None:
+    # MODELS.md: churned → activation on a purchase; retention needs a later purchase or renewal.
+    story = replay(MODEL, [bought(day(1)), bought(day(250)), bought(day(260))], now=day(261))
 
     assert story.steps[1:] == [
         ("acquisition", "activation", "first_purchase", day(1)),
         ("activation", "churned", "churn", day(181)),
         ("churned", "activation", "win_back", day(250)),
-        ("activation", "retention", "repeat", day(250)),
+        ("activation", "retention", "repeat", day(260)),
     ]
+
+
+def test_a_renewal_after_a_win_back_retains_the_customer() -> None:
+    story = replay(MODEL, [bought(day(1)), bought(day(250)), did("renewal", day(280), amount="20")], now=day(281))
+    assert story.steps[-1] == ("activation", "retention", "repeat", day(280))
 
 
 # --- over the API -----------------------------------------------------------------------------
