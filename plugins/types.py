@@ -6,7 +6,7 @@ criterion functions of a `CustomerFacts` snapshot and the workspace's parameters
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -57,10 +57,28 @@ class Stage:
     order: int
 
     def label(self, locale: str = "en") -> str:
-        for candidate in (locale, locale.split("-")[0], "en"):
-            if candidate in self.labels:
-                return self.labels[candidate]
-        return self.key
+        """The name in `locale` (BCP 47 matching, see `match_locale`), else English, else the key."""
+        found = match_locale(locale, self.labels) or match_locale("en", self.labels)
+        return self.labels[found] if found else self.key
+
+
+def _tag(locale: str) -> list[str]:
+    return [part for part in locale.strip().replace("_", "-").casefold().split("-") if part]
+
+
+def match_locale(requested: str, available: Iterable[str]) -> str | None:
+    """The available locale that best serves `requested` (BCP 47 lookup, any case, `_` or `-`):
+    the same tag; else the requested tag cut down subtag by subtag ("pt-BR-x" → "pt-BR" → "pt");
+    else a tag of the same language ("pt", "pt_BR", "pt-br" and "pt-PT" all find "pt-BR")."""
+    wanted = _tag(requested)
+    if not wanted:
+        return None
+    tags = {tuple(_tag(a)): a for a in available}
+    for size in range(len(wanted), 0, -1):
+        if tuple(wanted[:size]) in tags:
+            return tags[tuple(wanted[:size])]
+    same_language = sorted(a for t, a in tags.items() if t and t[0] == wanted[0])
+    return same_language[0] if same_language else None
 
 
 @dataclass(frozen=True)

@@ -57,13 +57,15 @@ class Stage:
     order: int = strawberry.field(description="Position in the model, from 1.")
     labels: list[StageLabel] = strawberry.field(description="The stage's name in every locale the plugin gives.")
 
-    @strawberry.field(description="The stage's name in `locale` (en and pt-BR for the built-in models).")
+    @strawberry.field(
+        description="The stage's name in `locale` (en and pt-BR for the built-in models), matched as BCP 47 "
+        "tags are: any case, `_` or `-`, then the language alone (pt, pt_BR and pt-br all find pt-BR); English "
+        "when the model has no label in that language."
+    )
     def label(self, locale: str = "en") -> str:
-        found = {label.locale: label.text for label in self.labels}
-        for candidate in (locale, locale.split("-")[0], "en"):
-            if candidate in found:
-                return found[candidate]
-        return self.key
+        texts = {label.locale: label.text for label in self.labels}
+        found = p.match_locale(locale, texts) or p.match_locale("en", texts)
+        return texts[found] if found else self.key
 
     @classmethod
     def from_data(cls, s: p.Stage) -> Stage:
@@ -152,7 +154,7 @@ class LifecycleModel:
     description: str
     version: str
     stages: list[Stage]
-    initial_stage: Stage = strawberry.field(description="Where new customers start, with the default parameters.")
+    data: strawberry.Private[p.LifecycleModel]
     transitions: list[TransitionRule] = strawberry.field(description="In the order the engine tries them.")
     params: list[ModelParam]
     plugin: PluginInfo
@@ -166,7 +168,7 @@ class LifecycleModel:
             description=m.description,
             version=m.version,
             stages=sorted(stages.values(), key=lambda s: s.order),
-            initial_stage=stages[m.initial_for(m.defaults)],
+            data=m,
             transitions=[
                 TransitionRule(
                     name=t.name,
@@ -191,6 +193,16 @@ class LifecycleModel:
             ],
             plugin=PluginInfo.loaded(plugin),
         )
+
+    @strawberry.field(
+        description="Where new customers start in this workspace: with its parameters for the model (e.g. "
+        "three-phase's use_selection), or the defaults when it never set any."
+    )
+    async def initial_stage(self, info: Info) -> Stage:
+        rows = await info.context.loaders.workspace_models()
+        row = next((r for r in rows if r.model_key == self.key), None)
+        key = self.data.initial_for(self.data.effective_params(row.params if row else {}))
+        return next(s for s in self.stages if s.key == key)
 
 
 def model_type(registry: PluginRegistry, key: str) -> LifecycleModel | None:

@@ -121,7 +121,8 @@ def second_purchase_or_renewal(f: CustomerFacts, p: P) -> bool:
 def repeat_since_entering(f: CustomerFacts, p: P) -> bool:
     """A second purchase or a renewal, made after entering the stage: the purchase that won a
     churned customer back does not also count as its repeat purchase."""
-    return second_purchase_or_renewal(f, p) and after_entering("purchase", "renewal")(f, p)
+    last = f.last("purchase", "renewal")
+    return second_purchase_or_renewal(f, p) and last is not None and last > f.stage_entered_at
 
 
 def revenue_at_least(param: str) -> Criterion:

@@ -242,3 +242,25 @@ async def test_lead_points_set_for_one_kind_keep_the_defaults_of_the_others(api:
     c = await new_customer(api, name="Ana")
     visit = await record(api, c["id"], "site_visit", ago(1))
     assert pairs(visit["transitions"])[-1] == ("prospect", "lead")
+
+
+async def test_initial_stage_follows_the_workspace_parameters(api: Api) -> None:
+    query = '{ lifecycleModel(key: "three-phase") { initialStage { key } } }'
+    assert (await api.data(query))["lifecycleModel"]["initialStage"]["key"] == "acquisition"
+    tracked = await api.data(TRACK, {"input": {"model": "three-phase"}})
+    assert tracked["trackLifecycleModel"]["userErrors"] == []
+    configure = """mutation { configureLifecycleModel(input: {model: "three-phase", params: {use_selection: true}})
+        { userErrors { code } } }"""
+    assert (await api.data(configure))["configureLifecycleModel"]["userErrors"] == []
+    assert (await api.data(query))["lifecycleModel"]["initialStage"]["key"] == "selection"
+    c = await new_customer(api, name="Gil")
+    assert (await stage_of(api, c["id"], "three-phase"))["stage"]["stage"]["key"] == "selection"
+
+
+async def test_stage_labels_accept_any_spelling_of_a_locale(api: Api) -> None:
+    data = await api.data(
+        '{ lifecycleModel(key: "funnel") { stages { key a: label(locale: "pt") b: label(locale: "pt_BR") '
+        'c: label(locale: "pt-br") d: label(locale: "fr") } } }'
+    )
+    customer = next(s for s in data["lifecycleModel"]["stages"] if s["key"] == "customer")
+    assert customer == {"key": "customer", "a": "Cliente", "b": "Cliente", "c": "Cliente", "d": "Customer"}

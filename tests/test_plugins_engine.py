@@ -404,3 +404,26 @@ def test_a_quiet_prospect_is_lost_at_day_90_even_though_a_purchase_comes_later()
         ("prospect", "lost", "gone_quiet", day(91)),
         ("lost", "customer", "purchase", day(120)),
     ]
+
+
+@pytest.mark.parametrize(
+    ("asked", "found"),
+    [
+        ("pt-BR", "Cliente"),
+        ("pt", "Cliente"),
+        ("pt_BR", "Cliente"),
+        ("pt-br", "Cliente"),
+        ("PT-BR", "Cliente"),
+        ("pt-PT", "Cliente"),  # same language, the only Portuguese label there is
+        ("en-GB", "Customer"),
+        ("fr", "Customer"),  # no French: English
+        ("", "Customer"),
+    ],
+)
+def test_stage_labels_are_matched_as_bcp47_tags(asked: str, found: str) -> None:
+    from plugins.types import Stage, StageCategory, match_locale
+
+    stage = Stage("customer", {"en": "Customer", "pt-BR": "Cliente"}, StageCategory.CUSTOMER, 1)
+    assert stage.label(asked) == found
+    assert match_locale("pt-BR-x-private", ["pt", "pt-BR"]) == "pt-BR"
+    assert match_locale("pt-BR-x-private", ["pt", "en"]) == "pt"
