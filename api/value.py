@@ -105,6 +105,7 @@ async def refresh(
     margin = float((await Workspace.get(id=workspace_id)).gross_margin)
     params, predictions, error = _fit(rfm, horizon_weeks, annual_discount_rate, margin)
     async with in_transaction():
+        await _one_refit_at_a_time(workspace_id)
         await ValueModel.filter(workspace_id=workspace_id).delete()
         await ValueModel.create(
             workspace_id=workspace_id,
@@ -140,6 +141,19 @@ async def refresh(
     found = await get_model(workspace_id)
     assert found is not None
     return found
+
+
+# pg_advisory_xact_lock's first key: this lock's namespace (the second is the workspace id).
+REFIT_LOCK = 712026
+
+
+async def _one_refit_at_a_time(workspace_id: int) -> None:
+    """Two workers refitting one workspace at once would both insert its value model (a unique
+    violation on PostgreSQL): the second waits for the first's commit, then replaces its fit.
+    SQLite runs one write transaction at a time already."""
+    conn = connection()
+    if dialect_of(conn) == "postgres":
+        await conn.execute_query("SELECT pg_advisory_xact_lock($1, $2)", [REFIT_LOCK, workspace_id])
 
 
 def _value_rows(

@@ -3,6 +3,7 @@ predicted CLV and filtering by P(alive)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -133,3 +134,15 @@ async def test_the_gross_margin_is_a_workspace_setting_used_by_historic_clv(api:
     assert Decimal(ok["updateWorkspace"]["workspace"]["grossMargin"]) == Decimal("0.35")
     after = await api.data("{ metrics { historicClv { grossMargin } } }")
     assert Decimal(after["metrics"]["historicClv"]["grossMargin"]) == Decimal("0.35")
+
+
+async def test_workers_refitting_one_workspace_at_once_all_succeed_and_one_fit_remains(api: Api) -> None:
+    from api import value
+    from api.models import ValueModel
+
+    c = await new_customer(api, name="Ana")
+    await record(api, c["id"], "purchase", ago(30), amount="10")
+    await record(api, c["id"], "purchase", ago(10), amount="20")
+    fits = await asyncio.gather(*(value.refresh(api.workspace_id) for _ in range(4)))
+    assert len(fits) == 4
+    assert await ValueModel.filter(workspace_id=api.workspace_id).count() == 1
