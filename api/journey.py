@@ -290,3 +290,33 @@ def diff(
             break
         same += 1
     return old[same:], list(rebuilt[same:])
+
+
+def rewind(
+    t: Tracked,
+    customer: CustomerRecord,
+    state: FactsState,
+    moves: Sequence[TransitionRecord],
+    at: datetime,
+) -> tuple[Position, list[TransitionRecord]] | None:
+    """Where a customer stood in one model just before `at`, when every move after `at` was made
+    by a time-based rule (dated when it fell due, with no interaction after `at` behind it): such
+    moves were the rules' reading of a quiet period that an interaction at `at` now breaks, and
+    re-running the engine from this position gives what a replay would. Returns the position and
+    the moves to supersede; None when a move after `at` has another cause (then the customer
+    needs a rebuild)."""
+    ordered = sorted(moves, key=lambda m: (m.occurred_at, m.id))
+    kept = [m for m in ordered if m.occurred_at <= at]
+    after = ordered[len(kept) :]
+    if not kept or not after:
+        return None
+    if any(m.interaction_id is not None or m.cause != RULE or m.rule == INITIAL_RULE for m in after):
+        return None
+    if after[0].from_stage != kept[-1].to_stage:
+        return None
+    entered = kept[-1].occurred_at
+    last_event = max(state.last_at.values()) if state.last_at else entered
+    seen = max(entered, last_event)  # the engine's last look before `at` was at this moment
+    position = Position(kept[-1].to_stage, entered)
+    check = engine.next_check(t.model, t.params, position, facts_at(state, customer)(seen, entered))
+    return Position(kept[-1].to_stage, entered, check), after

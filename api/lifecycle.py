@@ -3,8 +3,8 @@ passes, records every move, and tells subscribers and plugins after commit."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from tortoise.transactions import in_transaction
@@ -19,10 +19,12 @@ from api.journey import (
     RULE,
     Tracked,
     advance,
+    diff,
     event_of,
     facts_at,
     profile_of,
     replay_customer,
+    rewind,
     watermark,
 )
 from api.lifecycle_store import NewTransition
@@ -171,28 +173,101 @@ class Lifecycle:
         changed: dict[tuple[int, str], Position] = {}
         new: list[NewTransition] = []
         late: dict[int, tuple[int, str, datetime]] = {}
+        starts: dict[int, dict[str, Position]] = {}
         for cid in ids:
             customer = customers[cid]
-            starts = {t.key: self._position(t, customer, current.get((cid, t.key))) for t in tracked}
-            history = sorted(by_customer[cid], key=lambda r: (r.occurred_at, r.id))
-            known = watermark(states[cid], list(starts.values()))
-            if history and history[0].occurred_at < max(filter(None, (known, customer.created_at))):
-                late[cid] = (history[0].id, history[0].kind, history[0].occurred_at)
+            starts[cid] = {t.key: self._position(t, customer, current.get((cid, t.key))) for t in tracked}
+            first = min(by_customer[cid], key=lambda r: (r.occurred_at, r.id), default=None)
+            # Late: before the latest interaction, or (none yet) before the customer's creation.
+            known = watermark(states[cid], []) or customer.created_at
+            if first is not None and first.occurred_at < known:
+                late[cid] = (first.id, first.kind, first.occurred_at)
+        # After the latest interaction but before moves the time-based rules made since: rewind
+        # those moves when that is all they are, else rebuild.
+        rewound = await self._rewind(workspace_id, tracked, customers, states, starts, by_customer, late)
+        superseded: dict[int, str] = {}
+        for cid in ids:
+            if cid in late:
                 continue
-            ends, moves = advance(tracked, customer, states[cid], starts, history, now, RULE)
+            history = sorted(by_customer[cid], key=lambda r: (r.occurred_at, r.id))
+            ends, moves = advance(tracked, customers[cid], states[cid], starts[cid], history, now, RULE)
+            if cid in rewound:
+                reason, undone = rewound[cid]
+                moves = self._rewritten(tracked, undone, moves, superseded, reason)
             new += moves
             for key, end in ends.items():
-                if (cid, key) not in current or end != starts[key]:
+                if (cid, key) not in current or end != starts[cid][key]:
                     changed[(cid, key)] = end
         on_time = [cid for cid in ids if by_customer[cid] and cid not in late]
         if on_time:
             await store.save_facts(workspace_id, {cid: states[cid] for cid in on_time}, now)
+        if superseded:
+            await store.supersede(workspace_id, superseded, now)
         await store.save_positions(workspace_id, changed, now)
         moved = await store.insert_transitions(new)
         if late:
             rebuilt = await rebuild_customers(workspace_id, tracked, sorted(late), now, late_reason(late), RULE)
             moved += rebuilt.transitions
         return moved
+
+    async def _rewind(
+        self,
+        workspace_id: int,
+        tracked: Sequence[Tracked],
+        customers: Mapping[int, CustomerRecord],
+        states: Mapping[int, FactsState],
+        starts: dict[int, dict[str, Position]],
+        by_customer: Mapping[int, Sequence[InteractionRecord]],
+        late: dict[int, tuple[int, str, datetime]],
+    ) -> dict[int, tuple[str, dict[str, list[TransitionRecord]]]]:
+        """For customers whose new interactions come after their latest interaction but before
+        some of their moves, put `starts` back to before those moves (`journey.rewind`), or mark
+        the customer `late` when that is not possible. Returns, per rewound customer, why, and the
+        moves undone per model."""
+        firsts = {
+            cid: min(records, key=lambda r: (r.occurred_at, r.id))
+            for cid, records in by_customer.items()
+            if records and cid not in late
+        }
+        behind = [cid for cid, r in firsts.items() if any(p.entered_at > r.occurred_at for p in starts[cid].values())]
+        if not behind:
+            return {}
+        stored = await store.active_transitions(workspace_id, behind, [t.key for t in tracked])
+        out: dict[int, tuple[str, dict[str, list[TransitionRecord]]]] = {}
+        for cid in behind:
+            first = firsts[cid]
+            undone: dict[str, list[TransitionRecord]] = {}
+            back = dict(starts[cid])
+            for t in tracked:
+                if back[t.key].entered_at <= first.occurred_at:
+                    continue
+                found = rewind(t, customers[cid], states[cid], stored.get((cid, t.key), []), first.occurred_at)
+                if found is None:
+                    late[cid] = (first.id, first.kind, first.occurred_at)
+                    break
+                back[t.key], undone[t.key] = found
+            else:
+                starts[cid] = back
+                out[cid] = (late_reason({cid: (first.id, first.kind, first.occurred_at)})(cid), undone)
+        return out
+
+    @staticmethod
+    def _rewritten(
+        tracked: Sequence[Tracked],
+        undone: Mapping[str, Sequence[TransitionRecord]],
+        moves: Sequence[NewTransition],
+        superseded: dict[int, str],
+        reason: str,
+    ) -> list[NewTransition]:
+        """The moves to write after a rewind: per model, only where the re-made moves differ from
+        the undone ones (which are superseded from there on, with `reason`)."""
+        out: list[NewTransition] = []
+        for t in tracked:
+            made = [m for m in moves if m.model_key == t.key]
+            old, fresh = diff(undone.get(t.key, []), made)
+            superseded.update((m.id, reason) for m in old)
+            out += [replace(m, correction=bool(old)) for m in fresh]
+        return out
 
     @staticmethod
     def _position(t: Tracked, customer: CustomerRecord, found: AssignmentRecord | None) -> Position:
