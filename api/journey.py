@@ -157,27 +157,29 @@ def advance(
         if isinstance(record, TransitionRecord):
             out += _manual(tracked, customer, state, positions, record)
             continue
+        # One facts snapshot before the interaction and one after, shared by the models.
+        before = facts_at(state, customer)
         for t in tracked:
-            due = engine.catch_up(t.model, t.params, positions[t.key], facts_at(state, customer), record.occurred_at)
+            due = engine.catch_up(t.model, t.params, positions[t.key], before, record.occurred_at)
             out += _transitions(customer, t, due, None, cause)
             positions[t.key] = Position(due.position.stage, due.position.entered_at)
         event = event_of(record)
         state.fold(event)
+        after = facts_at(state, customer, event)
         for t in tracked:
-            ev = engine.evaluate(
-                t.model, t.params, positions[t.key], facts_at(state, customer, event), record.occurred_at
-            )
+            ev = engine.evaluate(t.model, t.params, positions[t.key], after, record.occurred_at)
             out += _transitions(customer, t, ev, record.id, cause)
             positions[t.key] = ev.position
+    final = facts_at(state, customer)
     for t in tracked:
         pos = positions[t.key]
         if not history:
             # A periodic check or a profile change: every rule is looked at as of now (time-based
             # ones that fell due fire at their due time).
-            ev = engine.evaluate(t.model, t.params, Position(pos.stage, pos.entered_at), facts_at(state, customer), now)
+            ev = engine.evaluate(t.model, t.params, Position(pos.stage, pos.entered_at), final, now)
             out += _transitions(customer, t, ev, None, cause)
             pos = ev.position
-        rest = engine.catch_up(t.model, t.params, pos, facts_at(state, customer), now)
+        rest = engine.catch_up(t.model, t.params, pos, final, now)
         out += _transitions(customer, t, rest, None, cause)
         positions[t.key] = rest.position
     return positions, out

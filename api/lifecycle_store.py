@@ -317,20 +317,29 @@ async def active_transitions(
 
 
 async def supersede(workspace_id: int, reasons: Mapping[int, str], now: datetime) -> None:
-    """Mark moves (transition id → why) as superseded: kept, hidden from histories and metrics."""
-    by_reason: dict[str, list[int]] = {}
-    for tid, reason in reasons.items():
-        by_reason.setdefault(reason, []).append(tid)
+    """Mark moves (transition id → why) as superseded: kept, hidden from histories and metrics.
+    One statement per chunk, whatever the number of distinct reasons."""
+    if not reasons:
+        return
     conn = connection()
-    for reason, ids in by_reason.items():
-        for start in range(0, len(ids), 500):
-            p = Params(dialect_of(conn))
-            sql = (
-                f"UPDATE stage_transition SET archived = {p(True)}, superseded_at = {p(utc(now))}, "
-                f"superseded_reason = {p(reason)} WHERE workspace_id = {p(workspace_id)} "
-                f"AND id IN ({p.many(ids[start : start + 500])})"
-            )
-            await conn.execute_query(sql, p.values)
+    items = sorted(reasons.items())
+    if dialect_of(conn) == "postgres":
+        sql = (
+            "UPDATE stage_transition AS t SET archived = TRUE, superseded_at = $1, superseded_reason = v.reason "
+            "FROM unnest($2::int[], $3::text[]) AS v(id, reason) WHERE t.id = v.id AND t.workspace_id = $4"
+        )
+        await conn.execute_query(sql, [utc(now), [i for i, _ in items], [r for _, r in items], workspace_id])
+        return
+    for start in range(0, len(items), 10_000):
+        p = Params("sqlite")
+        chunk = items[start : start + 10_000]
+        values = ", ".join(f"({p(i)}, {p(r)})" for i, r in chunk)
+        sql = (
+            f"WITH v(id, reason) AS (VALUES {values}) UPDATE stage_transition SET archived = 1, "
+            f"superseded_at = {p(utc(now))}, superseded_reason = v.reason FROM v "
+            f"WHERE stage_transition.id = v.id AND stage_transition.workspace_id = {p(workspace_id)}"
+        )
+        await conn.execute_query(sql, p.values)
 
 
 async def interaction_histories(workspace_id: int, customer_ids: Sequence[int]) -> dict[int, list[InteractionRecord]]:
