@@ -17,19 +17,35 @@ subprocess, so that its peak RSS (a high-water mark; see `MemoryProbe`) belongs 
    on the small and on the full workspace: seconds, interactions/s, transitions written, peak RSS
    during the call and its growth. The replay streams customers in batches, so peak memory should
    not grow with the data: compare the two sizes.
-3. INGEST: `api.interactions.record_many(workspace, items, kinds, lifecycle=lifecycle)` in batches
-   of NEW interactions (the generator's kind mix and values, spread over existing customers with
-   the same skewed activity, occurred within the last 3 days, every other one with an idempotency
-   key), one batch after the other: interactions/s and p50/p99 batch latency. Rules run for every
-   tracked model: the primary one (`funnel`) and the one step 2 started tracking. The same
-   ingestion then runs again with `lifecycle=None` (fresh items), as a baseline without rules.
+3. INGEST in order: `api.interactions.record_many(workspace, items, kinds, lifecycle=lifecycle)` in
+   batches of NEW interactions (the generator's kind mix and values, spread over existing customers
+   with the same skewed activity, every other one with an idempotency key), one batch after the
+   other, sorted by `occurred_at` as a live feed arrives: interactions/s and p50/p99 batch latency.
+   They occurred within 3 days ending 3 days ago (`INGEST_WINDOW`), after what is known of the
+   customers (history up to `bench.generate.DEFAULT_END`, time-based moves dated when they fell
+   due, months later), so each is folded onto the current position (the fast path; the customers
+   rebuilt anyway are counted, as in step 4). Rules run for every tracked model: the primary one
+   (`funnel`) and the one step 2 started tracking.
+4. INGEST with late items: a fresh feed the same way (other idempotency keys), over the 3 days
+   ending now (after step 3's), where `--late-share` (10%) of each batch's items, picked with the
+   seeded rng, are dated instead at DEFAULT_END minus 0..365 days: before the known history of
+   almost every customer, so each such customer is rebuilt from its whole history (`api.rebuild`)
+   in that batch. Also: how many items were late, how many customers the live path really rebuilt
+   (`bench.lifecycle_late.RebuildCounter`) and how many of them had moves superseded. Then the
+   ingestion of step 3 runs again (random times over the last 3 days, not sorted) with
+   `lifecycle=None`, as a baseline without rules.
+5. SINGLE LATE: `--single-late` (20) fresh customers of the full workspace, created a year ago
+   (`api.customers.create_customer`), given `--single-history` (200) interactions each in time
+   order (`record_many` in batches, the clock following the feed); then ONE `record_many` call per
+   customer with one interaction dated in the middle of its history: p50, p90 and max ms of that
+   call (one more customer first, untimed, warms the late path up). See `bench.lifecycle_late`.
 
 Every timed step also reports where its wall time went (`CpuProbe`): CPU seconds of the Python
 process, of the PostgreSQL backends serving it, and of other processes on the machine, so that a
 run on a busy machine can still be read.
 
     python -m bench.lifecycle                                  # both databases, 100k / 1M / 100k
-    python -m bench.lifecycle --database postgres --customers 10000 --interactions 100000
+    python -m bench.lifecycle --database postgres --customers 10000 --interactions 100000 --ingest 20000
     python -m bench.lifecycle --database postgres --profile-dir /tmp/prof   # cProfile each step
     python -m bench.lifecycle --database postgres --profile-dir /tmp/prof --py-spy /path/to/py-spy
 
@@ -56,7 +72,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -72,6 +88,25 @@ from api.lifecycle_admin import Rebuild, customer_batches, track
 from api.lifecycle_store import interaction_histories
 from api.settings import Settings
 from bench.generate import DEFAULT_SEED, KIND_MIX, Generated, _interaction, generate
+from bench.lifecycle_late import (
+    SINGLE_CUSTOMERS,
+    SINGLE_HISTORY,
+    SINGLE_TARGET_MS,
+    Ingestion,
+    IngestRun,
+    RebuildCounter,
+    at_least_two,
+    by_time,
+    ingest_header,
+    ingest_row,
+    ingestions,
+    make_late,
+    rebuilt_text,
+    share,
+    single_late,
+    single_late_line,
+    superseded_since,
+)
 from bench.read_path import (
     Measurement,
     Target,
@@ -221,7 +256,7 @@ class MemoryProbe:
 class Spec:
     """What one subprocess does."""
 
-    task: str  # prime | replay | ingest
+    task: str  # prime | replay | ingest | single_late
     url: str
     workspace_id: int
     model: str = DEFAULT_MODEL
@@ -230,6 +265,12 @@ class Spec:
     batch: int = 1000
     seed: int = DEFAULT_SEED
     rules: bool = True  # ingestion with `lifecycle=` (False: the baseline without rule evaluation)
+    label: str = "ingest"  # the items' seed and idempotency keys
+    in_order: bool = False  # items sorted by occurred_at, as a live feed arrives
+    window_end_days: float = 0.0  # the items occurred within INGEST_WINDOW ending this many days ago
+    late_share: float = 0.0  # this share of each batch dated well before the customers' history
+    customers: int = SINGLE_CUSTOMERS  # single_late: fresh customers
+    history: int = SINGLE_HISTORY  # single_late: interactions each before the late one
     profile: str | None = None  # a cProfile output file
 
 
@@ -321,19 +362,20 @@ async def _customer_ids(workspace_id: int) -> list[int]:
     return [int(r["id"]) for r in await fetch(sql, p, conn)]
 
 
-def ingest_items(customer_ids: Sequence[int], count: int, seed: int, now: datetime, label: str) -> list[NewInteraction]:
+def ingest_items(customer_ids: Sequence[int], count: int, seed: int, end: datetime, label: str) -> list[NewInteraction]:
     """`count` new interactions: the generator's kind mix and values, over existing customers with
-    skewed activity, occurred within the last days, an idempotency key on every other one."""
+    skewed activity, occurred within INGEST_WINDOW before `end`, an idempotency key on every other
+    one. In random order of time."""
 
     rng = random.Random(f"{seed}-{label}")
     activity = [rng.lognormvariate(0.0, 1.0) for _ in customer_ids]
     owners = rng.choices(customer_ids, weights=activity, k=count)
     kinds = list(KIND_MIX)
     picked = rng.choices(kinds, weights=[KIND_MIX[k][0] for k in kinds], k=count)
-    start = now - INGEST_WINDOW
+    start = end - INGEST_WINDOW
     items: list[NewInteraction] = []
     for n, (owner, kind) in enumerate(zip(owners, picked, strict=True)):
-        row = _interaction(rng, n, 0, start, now, kind)
+        row = _interaction(rng, n, 0, start, end, kind)
         items.append(
             NewInteraction(
                 customer_id=owner,
@@ -380,17 +422,24 @@ async def step_ingest(spec: Spec) -> dict[str, Any]:
     registry = load_plugins(autoload=False)
     lifecycle = Lifecycle(registry)
     tracked = [t.key for t in await lifecycle.tracked(spec.workspace_id)] if spec.rules else []
-    label = "ingest" if spec.rules else "ingest-norules"
-    items = ingest_items(await _customer_ids(spec.workspace_id), spec.ingest, spec.seed, datetime.now(UTC), label)
+    end = datetime.now(UTC) - timedelta(days=spec.window_end_days)
+    items = ingest_items(await _customer_ids(spec.workspace_id), spec.ingest, spec.seed, end, spec.label)
+    if spec.in_order:
+        items = by_time(items)
+    late: list[int] = []
+    if spec.late_share:
+        items, late = make_late(items, spec.late_share, spec.batch, random.Random(f"{spec.seed}-{spec.label}-late"))
+    since = datetime.now(UTC)
     cpu = CpuProbe()
     await cpu.start()
-    with MemoryProbe() as memory:
+    with MemoryProbe() as memory, RebuildCounter() as rebuilds:
         profiler = _start_profiler(spec)
         started = time.perf_counter()
         done = await timed_ingest(lifecycle if spec.rules else None, registry.kinds, items, spec)
         seconds = time.perf_counter() - started
         _stop_profiler(profiler, spec)
     await cpu.stop()
+    superseded, changed = await superseded_since(spec.workspace_id, since)
     return {
         "seconds": seconds,
         "items": len(items),
@@ -399,9 +448,25 @@ async def step_ingest(spec: Spec) -> dict[str, Any]:
         "transitions": done.transitions,
         "tracked": tracked,
         "latencies_ms": done.latencies_ms,
+        "late_items": len(late),
+        "late_customers": len({items[n].customer_id for n in late}),
+        "late_pairs": len({(n // spec.batch, items[n].customer_id) for n in late}),
+        "rebuilt": rebuilds.figure(),
+        "rebuilt_customers": rebuilds.distinct(),
+        "superseded": superseded,
+        "changed_customers": changed,
         **memory.figures(),
         **cpu.figures(),
     }
+
+
+async def step_single_late(spec: Spec) -> dict[str, Any]:
+    registry = load_plugins(autoload=False)
+    lifecycle = Lifecycle(registry)
+    done = await single_late(
+        spec.workspace_id, lifecycle, registry.kinds, spec.customers, spec.history, spec.batch, spec.seed
+    )
+    return asdict(done)
 
 
 def _start_profiler(spec: Spec) -> cProfile.Profile | None:
@@ -418,7 +483,7 @@ def _stop_profiler(profiler: cProfile.Profile | None, spec: Spec) -> None:
         profiler.dump_stats(spec.profile)
 
 
-STEPS = {"prime": step_prime, "replay": step_replay, "ingest": step_ingest}
+STEPS = {"prime": step_prime, "replay": step_replay, "ingest": step_ingest, "single_late": step_single_late}
 
 
 async def run_step(spec: Spec) -> dict[str, Any]:
@@ -484,6 +549,9 @@ class Options:
     model: str
     profile_dir: Path | None
     py_spy: str | None
+    late_share: float = 0.1
+    single_late: int = SINGLE_CUSTOMERS
+    single_history: int = SINGLE_HISTORY
 
 
 @dataclass(frozen=True)
@@ -512,22 +580,12 @@ class Outcome:
     small: Generated
     full: Generated
     replays: list[Replay] = field(default_factory=list)
-    ingest: Measurement | None = None
-    baseline: Measurement | None = None  # the same ingestion without rule evaluation
-    baseline_created: int = 0
+    ingests: dict[str, IngestRun] = field(default_factory=dict)  # Ingestion.label -> what it measured
+    single: Measurement | None = None  # the single late interactions, one call each
     cpu: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> CpuProbe figures
-    ingest_created: int = 0
-    ingest_transitions: int = 0
-    ingest_tracked: list[str] = field(default_factory=list)
-    ingest_rss_growth_mb: float = 0.0
 
     def replay(self, size: str, dry_run: bool) -> Replay:
         return next(r for r in self.replays if r.label == size and r.dry_run == dry_run)
-
-    @property
-    def ingest_rate(self) -> float:
-        assert self.ingest is not None
-        return self.ingest_created / self.ingest.seconds
 
 
 def _profile_path(options: Options, dialect: str, name: str, suffix: str) -> Path | None:
@@ -619,45 +677,72 @@ async def bench_one(target: Target, options: Options) -> Outcome:
                 say(f"[{d}]   stages: {stages}")
 
     if options.ingest:
-        g = made["full"]
-        for rules in (True, False):
-            what = "with rule evaluation" if rules else "WITHOUT rule evaluation (baseline: lifecycle=None)"
-            say(f"[{d}] ingesting {options.ingest:,} new interactions in batches of {options.batch}, {what}...")
-            spec = Spec(
-                "ingest",
-                target.url,
-                g.workspace_id,
-                ingest=options.ingest,
-                batch=options.batch,
-                seed=options.seed,
-                rules=rules,
-            )
-            result = await _profiled_step(spec, options, d, "ingest" if rules else "ingest-norules")
-            if result["invalid"] or result["created"] != result["items"]:
-                raise RuntimeError(
-                    f"ingestion stored {result['created']} of {result['items']} ({result['invalid']} invalid)"
-                )
-            latencies = result["latencies_ms"]
-            m = Measurement("record_many", len(latencies), 1, result["seconds"], latencies)
-            growth = result["rss_peak_mb"] - result["rss_before_mb"]
-            outcome.cpu["ingest" if rules else "ingest-norules"] = result
-            if rules:
-                outcome.ingest = m
-                outcome.ingest_created = result["created"]
-                outcome.ingest_transitions = result["transitions"]
-                outcome.ingest_tracked = result["tracked"]
-                outcome.ingest_rss_growth_mb = growth
-            else:
-                outcome.baseline = m
-                outcome.baseline_created = result["created"]
-            say(
-                f"[{d}] ingest{'' if rules else ' (no rules)'}: {result['created']:,} interactions in {m.requests} "
-                f"batches, {m.seconds:.2f}s = {result['created'] / m.seconds:,.0f} interactions/s; batch p50 "
-                f"{m.p50:.1f} ms, p99 {m.p99:.1f} ms, mean {m.mean:.1f} ms; {result['transitions']:,} moves; "
-                f"rules of {result['tracked']}; peak RSS {result['rss_peak_mb']:.0f} MB ({growth:+.1f} MB)"
-            )
-            say(f"[{d}]   {cpu_line(result)}")
+        for step in ingestions(options.late_share, INGEST_WINDOW):
+            outcome.ingests[step.label] = await ingest_step(target, options, made["full"], step)
+    if options.single_late:
+        outcome.single = await single_late_step(target, options, made["full"])
     return outcome
+
+
+async def ingest_step(target: Target, options: Options, g: Generated, step: Ingestion) -> IngestRun:
+    d = target.dialect
+    say(f"[{d}] ingesting {options.ingest:,} new interactions in batches of {options.batch}, {step.title}...")
+    spec = Spec(
+        "ingest",
+        target.url,
+        g.workspace_id,
+        ingest=options.ingest,
+        batch=options.batch,
+        seed=options.seed,
+        rules=step.rules,
+        label=step.label,
+        in_order=step.in_order,
+        window_end_days=step.window_end_days,
+        late_share=step.late_share,
+    )
+    result = await _profiled_step(spec, options, d, step.label)
+    if result["invalid"] or result["created"] != result["items"]:
+        raise RuntimeError(f"ingestion stored {result['created']} of {result['items']} ({result['invalid']} invalid)")
+    latencies = result["latencies_ms"]
+    m = Measurement("record_many", len(latencies), 1, result["seconds"], latencies)
+    growth = result["rss_peak_mb"] - result["rss_before_mb"]
+    done = IngestRun(m, result)
+    name = {"ingest": "in order", "ingest-late": f"with {step.late_share:.0%} late"}.get(step.label, "(no rules)")
+    say(
+        f"[{d}] ingest {name}: {result['created']:,} interactions in {m.requests} batches, {m.seconds:.2f}s = "
+        f"{done.rate:,.0f} interactions/s; batch p50 {m.p50:.1f} ms, p99 {m.p99:.1f} ms, mean {m.mean:.1f} ms; "
+        f"{result['transitions']:,} moves; rules of {result['tracked']}; peak RSS {result['rss_peak_mb']:.0f} MB "
+        f"({growth:+.1f} MB)"
+    )
+    if step.rules:
+        late = f"late items {result['late_items']:,} of {result['items']:,}"
+        if result["late_items"]:
+            late += f" (of {result['late_customers']:,} customers; {result['late_pairs']:,} customer x batch)"
+        say(f"[{d}]   {late}; {rebuilt_text(result)}")
+    say(f"[{d}]   {cpu_line(result)}")
+    return done
+
+
+async def single_late_step(target: Target, options: Options, g: Generated) -> Measurement:
+    d = target.dialect
+    say(
+        f"[{d}] single late: {options.single_late} fresh customers with {options.single_history} interactions "
+        "each, then one late interaction each..."
+    )
+    spec = Spec(
+        "single_late",
+        target.url,
+        g.workspace_id,
+        batch=options.batch,
+        seed=options.seed,
+        customers=options.single_late,
+        history=options.single_history,
+    )
+    result = await in_subprocess(spec)
+    latencies = result["latencies_ms"]
+    m = Measurement("record_many", len(latencies), 1, sum(latencies) / 1000, latencies)
+    say(f"[{d}] {single_late_line(result, m.p50, m.percentile(90), max(latencies))}")
+    return m
 
 
 # --- profiles ---------------------------------------------------------------------------------
@@ -733,6 +818,17 @@ def _cpu_cell(figures: dict[str, Any]) -> str:
     return f"{figures['cpu_own_s']:.1f}+{figures['cpu_db_s']:.1f}"
 
 
+def _grid(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(h), *(len(r[n]) for r in rows)) for n, h in enumerate(header)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return " | ".join(
+            c.ljust(w) if n == 0 else c.rjust(w) for n, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    return [line(header), "-+-".join("-" * w for w in widths), *(line(r) for r in rows)]
+
+
 def table(outcomes: list[Outcome], options: Options) -> str:
     header = (
         "database",
@@ -744,26 +840,11 @@ def table(outcomes: list[Outcome], options: Options) -> str:
         "transitions",
         "peak RSS MB 10%",
         "peak RSS MB 100%",
-        "ingest int/s",
-        "batch p50 ms",
-        "batch p99 ms",
-        "CPU py+db s",
-        "no-rules int/s",
     )
     rows: list[tuple[str, ...]] = []
     for o in outcomes:
         full, dry = o.replay("full", False), o.replay("full", True)
         small = o.replay("small", False)
-        ingest = ("-", "-", "-", "-", "-")
-        if o.ingest is not None and o.baseline is not None:
-            baseline = o.baseline_created / o.baseline.seconds
-            ingest = (
-                f"{o.ingest_rate:,.0f}",
-                f"{o.ingest.p50:.1f}",
-                f"{o.ingest.p99:.1f}",
-                _cpu_cell(o.cpu["ingest"]),
-                f"{baseline:,.0f}",
-            )
         rows.append(
             (
                 o.dialect,
@@ -775,35 +856,36 @@ def table(outcomes: list[Outcome], options: Options) -> str:
                 f"{full.transitions:,}",
                 f"{small.rss_peak_mb:.0f} ({small.growth_mb:+.0f})",
                 f"{full.rss_peak_mb:.0f} ({full.growth_mb:+.0f})",
-                *ingest,
             )
         )
-    widths = [max(len(h), *(len(r[n]) for r in rows)) for n, h in enumerate(header)]
-
-    def line(cells: tuple[str, ...]) -> str:
-        return " | ".join(
-            c.ljust(w) if n == 0 else c.rjust(w) for n, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
+    ingest_rows = [ingest_row(o.dialect, o.ingests, o.single) for o in outcomes]
+    late = f"{options.late_share:.0%}"
     o0 = outcomes[0]
     title = (
         f"lifecycle: replay of '{options.model}' over {o0.full.customers:,} customers / "
         f"{o0.full.interactions:,} interactions (10% size: {o0.small.customers:,} / {o0.small.interactions:,}); "
         f"ingestion of {options.ingest:,} interactions in batches of {options.batch} with rule evaluation; "
+        f"{options.single_late} single late interactions after {options.single_history} each; "
         f"seed {options.seed}; {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
     notes = [
         "peak RSS: VmHWM of a fresh process during the (real) replay, the mark reset just before it (in brackets:",
-        "its growth over the RSS before the call);",
-        "10% = the small workspace. Targets: replay of 1M interactions < 30 s with flat memory; ingestion",
-        "with rule evaluation > 10,000 interactions/s on PostgreSQL. no-rules: the same ingestion with",
-        "lifecycle=None (after the first one), to show what rule evaluation costs. CPU py+db: CPU seconds of the",
-        "Python process and of the PostgreSQL backends during the call (SQLite's are in the Python figure); when",
-        "their sum is well under the wall time x 1, the call waited (I/O, commits, or other processes on the cores).",
+        "its growth over the RSS before the call); 10% = the small workspace.",
+        f"in order: a live feed, items sorted by time; {late} late: a fresh feed, {late} of each batch dated up to a",
+        "year before the generated history's end; rebuilt: customers the live path rebuilt from their whole history",
+        "(once per batch they were late in; ? = not counted). no-rules: random times, lifecycle=None, to show what",
+        "rule evaluation costs. single late: one record_many call of one interaction dated in the middle of a fresh",
+        "customer's history.",
+        "CPU py+db: CPU seconds of the Python process and of the PostgreSQL backends during the call (SQLite's are",
+        "in the Python figure); when their sum is well under the wall time x 1, the call waited (I/O, commits, or",
+        "other processes on the cores).",
+        "Targets: full replay of 1M interactions <= 30 s (with flat memory); ingestion with rule evaluation",
+        f">= 10,000 interactions/s on PostgreSQL, in order and with {late} late; a single late interaction for a",
+        f"customer with {SINGLE_HISTORY} interactions <= {SINGLE_TARGET_MS:.0f} ms.",
     ]
     if options.profile_dir is not None or options.py_spy is not None:
         notes.append("PROFILED RUN: replay and ingestion figures include the profiler's overhead.")
-    out = [title, "", line(header), "-+-".join("-" * w for w in widths), *(line(r) for r in rows), "", *notes]
+    out = [title, "", *_grid(header, rows), "", *_grid(ingest_header(options.late_share), ingest_rows), "", *notes]
     if o0.full.interactions and o0.full.interactions != 1_000_000:
         out.append("")
         out.append("EXTRAPOLATION to 1,000,000 interactions (linear in interactions, from the full run; not measured):")
@@ -836,6 +918,9 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
         model=args.model,
         profile_dir=args.profile_dir,
         py_spy=args.py_spy,
+        late_share=args.late_share,
+        single_late=args.single_late,
+        single_history=args.single_history,
     )
     if options.py_spy is not None and options.profile_dir is None:
         raise SystemExit("--py-spy needs --profile-dir for its output")
@@ -871,6 +956,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=positive, default=1000, help="interactions per record_many call")
     parser.add_argument(
         "--small-fraction", type=fraction, default=0.1, help="size of the second workspace, for peak memory"
+    )
+    parser.add_argument(
+        "--late-share", type=share, default=0.1, help="share of each batch dated late in step 4 (0: no step 4)"
+    )
+    parser.add_argument(
+        "--single-late", type=non_negative, default=SINGLE_CUSTOMERS, help="fresh customers for step 5 (0: none)"
+    )
+    parser.add_argument(
+        "--single-history", type=at_least_two, default=SINGLE_HISTORY, help="interactions of each before the late one"
     )
     parser.add_argument("--model", default=DEFAULT_MODEL, help="the model to start tracking by replay")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="same seed, same data")
