@@ -5,8 +5,8 @@ Stories are random (hypothesis): a first contact up to 400 days ago and up to 12
 the kinds the built-in rules read, at distinct times, sent in time order or shuffled. Each
 example writes a fresh customer of one workspace that tracks all four built-in models, through
 the live services with one fixed `now`, then compares what is stored (moves in force, positions,
-facts) with `replay_customer` over the stored interactions. The examples are derandomized so CI sees the same ones on every run; set
-JORNADA_PROPERTY_EXAMPLES to search further.
+facts) with `replay_customer` over the stored interactions. The examples are derandomized so CI
+sees the same ones on every run; set JORNADA_PROPERTY_EXAMPLES to search further.
 """
 
 from __future__ import annotations
