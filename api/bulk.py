@@ -7,13 +7,12 @@ RETURNING rows, which neither database guarantees.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from api.db import Params, dialect_of, fetch
+from api.db import Params, dialect_of, dumps_json, fetch
 
 # Both databases accept over 32,000 bind values per statement; stay well below.
 MAX_VALUES = 30_000
@@ -38,7 +37,7 @@ async def allocate_ids(conn: BaseDBAsyncClient, table: str, count: int) -> list[
 def encode(value: Any, dialect: str) -> Any:
     """Python values as the driver takes them for our column types (JSON as text)."""
     if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
+        return dumps_json(value)
     if isinstance(value, bool) and dialect == "sqlite":
         return int(value)
     return value
@@ -124,12 +123,13 @@ async def _insert_unnest(
     on_conflict: str,
     returning: str,
 ) -> list[dict[str, Any]]:
-    arrays: list[list[Any]] = [[] for _ in columns]
-    for row in rows:
-        for n, value in enumerate(row):
-            arrays[n].append(encode(value, "postgres"))
-    # jsonb arrays travel as text and are cast per element.
     kinds = [PG_TYPES[c] for c in columns]
+    # One array per column; only JSON values need encoding (asyncpg takes the rest natively).
+    arrays: list[list[Any]] = [list(values) for values in zip(*rows, strict=True)]
+    for n, kind in enumerate(kinds):
+        if kind == "jsonb":
+            arrays[n] = [encode(v, "postgres") for v in arrays[n]]
+    # jsonb arrays travel as text and are cast per element.
     params = ", ".join(f"${n + 1}::{'text' if k == 'jsonb' else k}[]" for n, k in enumerate(kinds))
     names = ", ".join(f"c{n}" for n in range(len(columns)))
     select = ", ".join(f"c{n}::jsonb" if k == "jsonb" else f"c{n}" for n, k in enumerate(kinds))

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
 
@@ -86,5 +87,29 @@ def as_json(value: Any, default: Any) -> Any:
     if value is None:
         return default
     if isinstance(value, (str, bytes)):
-        return json.loads(value)
+        return loads_json(value)
     return value
+
+
+def loads_json(text: str | bytes) -> Any:
+    """Parse JSON read from the database: orjson (several times faster on the ingestion path),
+    the standard library for what orjson refuses (NaN, which older rows may hold)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps_json(value: Any) -> str:
+    """Compact JSON text; datetimes as ISO 8601. orjson first; the standard library for what it
+    refuses (integers beyond 64 bits, lone surrogates), so any value a client sent is stored."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), default=_iso)

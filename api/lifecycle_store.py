@@ -74,7 +74,7 @@ async def lock_facts(workspace_id: int, customer_ids: Sequence[int]) -> dict[int
 
 
 async def save_facts(workspace_id: int, states: Mapping[int, FactsState], now: datetime) -> None:
-    rows = [(workspace_id, cid, state.to_json(), now) for cid, state in states.items()]
+    rows = [(workspace_id, cid, state.to_data(), now) for cid, state in states.items()]
     await insert_rows(
         connection(),
         "customer_facts",

@@ -112,13 +112,23 @@ class FactsState:
         return found[1] if found else None
 
     def to_json(self) -> dict[str, Any]:
+        """Plain JSON data (times as ISO 8601 strings), which `from_json` reads back."""
+        data = self.to_data()
+        data["first_at"] = {k: v.isoformat() for k, v in self.first_at.items()}
+        data["last_at"] = {k: v.isoformat() for k, v in self.last_at.items()}
+        data["latest_scores"] = {k: [t.isoformat(), s] for k, (t, s) in self.latest_scores.items()}
+        return data
+
+    def to_data(self) -> dict[str, Any]:
+        """As `to_json`, with the times left as datetimes, for a serializer that writes them as
+        ISO 8601 itself (the host's, on the ingestion path)."""
         return {
             "counts": self.counts,
-            "first_at": {k: v.isoformat() for k, v in self.first_at.items()},
-            "last_at": {k: v.isoformat() for k, v in self.last_at.items()},
+            "first_at": self.first_at,
+            "last_at": self.last_at,
             "revenue": str(self.revenue),
             "products": sorted(self.products),
-            "latest_scores": {k: [t.isoformat(), s] for k, (t, s) in self.latest_scores.items()},
+            "latest_scores": {k: [t, s] for k, (t, s) in self.latest_scores.items()},
         }
 
     @classmethod
