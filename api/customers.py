@@ -327,7 +327,7 @@ async def get_customers(workspace_id: int, ids: Sequence[int]) -> dict[int, Cust
     p = Params(dialect_of(conn))
     sql = (
         f"SELECT {CUSTOMER_COLUMNS} FROM customer c "
-        f"WHERE c.workspace_id = {p(workspace_id)} AND c.id IN ({p.many(list(set(ids)))})"
+        f"WHERE c.workspace_id = {p(workspace_id)} AND {p.among('c.id', sorted(set(ids)))}"
     )
     return {r.id: r for r in map(customer_from_row, await fetch(sql, p, conn))}
 

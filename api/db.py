@@ -7,6 +7,7 @@ dicts, decoded here once so that GraphQL resolvers only read attributes.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -49,6 +50,14 @@ class Params:
 
     def many(self, values: list[Any]) -> str:
         return ", ".join(self(v) for v in values)
+
+    def among(self, column: str, values: Sequence[Any], pg_type: str = "bigint") -> str:
+        """`column` is one of `values`. On PostgreSQL one array parameter (`= ANY($n::type[])`),
+        so the statement has one shape whatever the count and is prepared once; `IN (...)` on
+        SQLite. Integers go as bigint, so an id beyond the column's range matches nothing."""
+        if self.dialect == "postgres":
+            return f"{column} = ANY({self(list(values))}::{pg_type}[])"
+        return f"{column} IN ({self.many(list(values))})"
 
 
 async def fetch(sql: str, params: Params, conn: BaseDBAsyncClient | None = None) -> list[dict[str, Any]]:

@@ -16,7 +16,6 @@ from api import validation as v
 from api.bulk import allocate_ids, insert_rows
 from api.db import Params, connection, dialect_of, fetch, utc
 from api.errors import InputInvalid, Problem
-from api.models import Customer
 from api.pagination import DESC, KeysetQuery, Page, PageRequest, SortKey
 from api.records import INTERACTION_COLUMNS, InteractionRecord, TransitionRecord, interaction_from_row
 from plugins.types import InteractionKind
@@ -123,8 +122,10 @@ def _kind_problems(item: NewInteraction, kind: InteractionKind) -> list[Problem]
 async def _existing_customers(workspace_id: int, ids: set[int]) -> set[int]:
     if not ids:
         return set()
-    rows = await Customer.filter(workspace_id=workspace_id, id__in=list(ids)).values_list("id", flat=True)
-    return set(rows)  # type: ignore[arg-type]
+    conn = connection()
+    p = Params(dialect_of(conn))
+    sql = f"SELECT c.id FROM customer c WHERE c.workspace_id = {p(workspace_id)} AND {p.among('c.id', sorted(ids))}"
+    return {int(r["id"]) for r in await fetch(sql, p, conn)}
 
 
 async def _by_keys(workspace_id: int, keys: Sequence[str]) -> dict[str, InteractionRecord]:
@@ -134,7 +135,7 @@ async def _by_keys(workspace_id: int, keys: Sequence[str]) -> dict[str, Interact
     p = Params(dialect_of(conn))
     sql = (
         f"SELECT {INTERACTION_COLUMNS} FROM interaction i WHERE i.workspace_id = {p(workspace_id)} "
-        f"AND i.idempotency_key IN ({p.many(list(keys))})"
+        f"AND {p.among('i.idempotency_key', list(keys), 'text')}"
     )
     rows = map(interaction_from_row, await fetch(sql, p, conn))
     return {r.idempotency_key: r for r in rows if r.idempotency_key is not None}
@@ -422,6 +423,6 @@ async def get_interactions(workspace_id: int, ids: Sequence[int]) -> dict[int, I
     p = Params(dialect_of(conn))
     sql = (
         f"SELECT {INTERACTION_COLUMNS} FROM interaction i WHERE i.workspace_id = {p(workspace_id)} "
-        f"AND i.id IN ({p.many(list(set(ids)))})"
+        f"AND {p.among('i.id', sorted(set(ids)))}"
     )
     return {r.id: r for r in map(interaction_from_row, await fetch(sql, p, conn))}

@@ -67,7 +67,7 @@ async def lock_facts(workspace_id: int, customer_ids: Sequence[int]) -> dict[int
     lock = " ORDER BY customer_id FOR UPDATE" if p.dialect == "postgres" else ""
     sql = (
         f"SELECT customer_id, data FROM customer_facts WHERE workspace_id = {p(workspace_id)} "
-        f"AND customer_id IN ({p.many(ids)}){lock}"
+        f"AND {p.among('customer_id', ids)}{lock}"
     )
     found = {r["customer_id"]: FactsState.from_json(as_json(r["data"], {})) for r in await fetch(sql, p, conn)}
     return {cid: found.get(cid) or FactsState() for cid in ids}
@@ -93,8 +93,8 @@ async def positions(
     p = Params(dialect_of(conn))
     sql = (
         "SELECT customer_id, model_key, stage, entered_at, next_check_at FROM stage_assignment "
-        f"WHERE workspace_id = {p(workspace_id)} AND customer_id IN ({p.many(list(customer_ids))}) "
-        f"AND model_key IN ({p.many(list(model_keys))})"
+        f"WHERE workspace_id = {p(workspace_id)} AND {p.among('customer_id', list(customer_ids))} "
+        f"AND {p.among('model_key', list(model_keys), 'text')}"
     )
     return [assignment_from_row(r) for r in await fetch(sql, p, conn)]
 
@@ -232,7 +232,7 @@ async def transitions_by_id(workspace_id: int, ids: Sequence[int]) -> dict[int, 
     p = Params(dialect_of(conn))
     sql = (
         f"SELECT {TRANSITION_COLUMNS} FROM stage_transition t WHERE t.workspace_id = {p(workspace_id)} "
-        f"AND t.id IN ({p.many(list(set(ids)))})"
+        f"AND {p.among('t.id', sorted(set(ids)))}"
     )
     return {r.id: r for r in map(transition_from_row, await fetch(sql, p, conn))}
 
@@ -285,7 +285,7 @@ async def facts_of(workspace_id: int, customer_ids: Sequence[int]) -> dict[int, 
     p = Params(dialect_of(conn))
     sql = (
         f"SELECT customer_id, data FROM customer_facts WHERE workspace_id = {p(workspace_id)} "
-        f"AND customer_id IN ({p.many(list(customer_ids))})"
+        f"AND {p.among('customer_id', list(customer_ids))}"
     )
     return {r["customer_id"]: FactsState.from_json(as_json(r["data"], {})) for r in await fetch(sql, p, conn)}
 
@@ -308,7 +308,8 @@ async def active_transitions(
     p = Params(dialect_of(conn))
     sql = (
         f"SELECT {TRANSITION_COLUMNS} FROM stage_transition t WHERE t.workspace_id = {p(workspace_id)} "
-        f"AND t.customer_id IN ({p.many(sorted(set(customer_ids)))}) AND t.model_key IN ({p.many(list(model_keys))}) "
+        f"AND {p.among('t.customer_id', sorted(set(customer_ids)))} "
+        f"AND {p.among('t.model_key', list(model_keys), 'text')} "
         f"AND t.archived = {p(False)} ORDER BY t.customer_id, t.model_key, t.occurred_at, t.id"
     )
     for r in map(transition_from_row, await fetch(sql, p, conn)):
@@ -350,7 +351,7 @@ async def interaction_histories(workspace_id: int, customer_ids: Sequence[int]) 
     p = Params(dialect_of(conn))
     sql = (
         f"SELECT {INTERACTION_COLUMNS} FROM interaction i WHERE i.workspace_id = {p(workspace_id)} "
-        f"AND i.customer_id IN ({p.many(list(customer_ids))}) ORDER BY i.customer_id, i.occurred_at, i.id"
+        f"AND {p.among('i.customer_id', list(customer_ids))} ORDER BY i.customer_id, i.occurred_at, i.id"
     )
     out: dict[int, list[InteractionRecord]] = {}
     for row in await fetch(sql, p, conn):

@@ -247,7 +247,7 @@ async def customer_values(workspace_id: int, ids: Sequence[int]) -> dict[int, Cu
     sql = (
         "SELECT customer_id, frequency, recency_weeks, age_weeks, monetary, p_alive, expected_purchases, "
         f"expected_spend, predicted_clv FROM customer_value WHERE workspace_id = {p(workspace_id)} "
-        f"AND customer_id IN ({p.many(list(set(ids)))})"
+        f"AND {p.among('customer_id', sorted(set(ids)))}"
     )
     return {r["customer_id"]: CustomerValueRecord(**r) for r in await fetch(sql, p, conn)}
 
