@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from api.lifecycle_store import NewTransition
@@ -42,11 +43,12 @@ class Tracked:
 
 
 def profile_of(customer: CustomerRecord) -> dict[str, Any]:
+    """The profile fields criteria read, in the read-only shapes the facts carry."""
     return {
         "job_title": customer.job_title,
         "industry": customer.industry,
-        "tags": customer.tags,
-        "attributes": customer.attributes,
+        "tags": frozenset(customer.tags),
+        "attributes": MappingProxyType(customer.attributes),
     }
 
 
@@ -54,9 +56,15 @@ def event_of(record: InteractionRecord) -> InteractionFact:
     return InteractionFact(record.kind, record.occurred_at, record.amount, record.score, record.properties)
 
 
-def facts_at(state: FactsState, customer: CustomerRecord, event: InteractionFact | None = None) -> FactsAt:
+def facts_at(
+    state: FactsState,
+    customer: CustomerRecord,
+    event: InteractionFact | None = None,
+    profile: Mapping[str, Any] | None = None,
+) -> FactsAt:
     """Facts as of a moment, for a stay that began at `entered`. `state` must not change while
-    this is in use: one snapshot is built on first use and re-dated for every later call."""
+    this is in use: one snapshot is built on first use and re-dated for every later call.
+    `profile` (from `profile_of`) saves rebuilding it when one customer is looked at many times."""
     built: list[CustomerFacts] = []
 
     def build(as_of: datetime, entered: datetime) -> CustomerFacts:
@@ -66,7 +74,7 @@ def facts_at(state: FactsState, customer: CustomerRecord, event: InteractionFact
                     as_of=as_of,
                     stage_entered_at=entered,
                     created_at=customer.created_at,
-                    profile=profile_of(customer),
+                    profile=profile if profile is not None else profile_of(customer),
                     event=event,
                 )
             )
@@ -153,24 +161,25 @@ def advance(
     `now`. Returns where each model ends and the moves made."""
     positions = dict(starts)
     out: list[NewTransition] = []
+    profile = profile_of(customer)
     for record in sorted(history, key=_order):
         if isinstance(record, TransitionRecord):
             out += _manual(tracked, customer, state, positions, record)
             continue
         # One facts snapshot before the interaction and one after, shared by the models.
-        before = facts_at(state, customer)
+        before = facts_at(state, customer, None, profile)
         for t in tracked:
             due = engine.catch_up(t.model, t.params, positions[t.key], before, record.occurred_at)
             out += _transitions(customer, t, due, None, cause)
             positions[t.key] = Position(due.position.stage, due.position.entered_at)
         event = event_of(record)
         state.fold(event)
-        after = facts_at(state, customer, event)
+        after = facts_at(state, customer, event, profile)
         for t in tracked:
             ev = engine.evaluate(t.model, t.params, positions[t.key], after, record.occurred_at)
             out += _transitions(customer, t, ev, record.id, cause)
             positions[t.key] = ev.position
-    final = facts_at(state, customer)
+    final = facts_at(state, customer, None, profile)
     for t in tracked:
         pos = positions[t.key]
         if not history:
@@ -322,3 +331,40 @@ def rewind(
     position = Position(kept[-1].to_stage, entered)
     check = engine.next_check(t.model, t.params, position, facts_at(state, customer)(seen, entered))
     return Position(kept[-1].to_stage, entered, check), after
+
+
+def replay_after(
+    t: Tracked,
+    customer: CustomerRecord,
+    records: Sequence[InteractionRecord],
+    stored: Sequence[TransitionRecord],
+    cut: datetime,
+    now: datetime,
+    cause: str = RULE,
+) -> tuple[Position, list[TransitionRecord], list[NewTransition]] | None:
+    """One model's journey rebuilt from `cut` on, for an interaction that arrived dated `cut`:
+    the stored moves before `cut` stand (nothing before it changed), the customer is put back
+    where they left it, and the events from `cut` on (interactions, manual moves) run again.
+    Returns the end position, the stored moves to supersede and the moves to write; None when
+    the journey's start moves or a mapping comes after `cut` (then replay from scratch). The cost
+    is the history after `cut`, not the whole history."""
+    ordered = sorted(records, key=lambda r: (r.occurred_at, r.id))
+    moves = sorted(stored, key=lambda m: (m.occurred_at, m.id))
+    kept = [m for m in moves if m.occurred_at < cut]
+    after = moves[len(kept) :]
+    if not kept or kept[0].from_stage is not None or any(m.cause == MAPPING for m in after):
+        return None
+    if kept[0].cause != MAPPING and kept[0].occurred_at != journey_start(customer, ordered[:1]):
+        return None
+    state = FactsState()
+    before = [r for r in ordered if r.occurred_at < cut]
+    for r in before:
+        state.fold(event_of(r))
+    entered = kept[-1].occurred_at
+    seen = max(entered, before[-1].occurred_at) if before else entered
+    position = Position(kept[-1].to_stage, entered)
+    check = engine.next_check(t.model, t.params, position, facts_at(state, customer)(seen, entered))
+    events: list[Event] = [*ordered[len(before) :], *(m for m in after if m.cause == MANUAL)]
+    ends, made = advance([t], customer, state, {t.key: Position(kept[-1].to_stage, entered, check)}, events, now, cause)
+    old, new = diff(after, made)
+    return ends[t.key], old, new

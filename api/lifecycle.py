@@ -206,7 +206,10 @@ class Lifecycle:
         await store.save_positions(workspace_id, changed, now)
         moved = await store.insert_transitions(new)
         if late:
-            rebuilt = await rebuild_customers(workspace_id, tracked, sorted(late), now, late_reason(late), RULE)
+            cuts = {cid: at for cid, (_, _, at) in late.items()}
+            rebuilt = await rebuild_customers(
+                workspace_id, tracked, sorted(late), now, late_reason(late), RULE, cuts=cuts
+            )
             moved += rebuilt.transitions
         return moved
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from api import lifecycle_store as store
 from api.customers import get_customers
-from api.journey import PINNED_CAUSES, Tracked, diff, event_of, replay_customer
+from api.journey import PINNED_CAUSES, Tracked, diff, event_of, replay_after, replay_customer
 from api.lifecycle_store import NewTransition
 from api.records import TransitionRecord
 from plugins.engine import Position
@@ -52,9 +52,12 @@ async def rebuild_customers(
     reason: Callable[[int], str],
     cause: str,
     dry_run: bool = False,
+    cuts: Mapping[int, datetime] | None = None,
 ) -> RebuildOutcome:
     """Replay these customers in every tracked model and write what changed. `reason(customer id)`
-    says why, on each superseded move. Facts are refolded from the whole history too."""
+    says why, on each superseded move. Facts are refolded from the whole history too. With
+    `cuts` (customer id → the time from which something changed, e.g. a late interaction's), a
+    customer is replayed from there on when its journey allows (`journey.replay_after`)."""
     ids = sorted(set(customer_ids))
     out = RebuildOutcome(customers=len(ids))
     if not ids:
@@ -77,11 +80,16 @@ async def rebuild_customers(
         changed = False
         for t in tracked:
             current = stored.get((cid, t.key), [])
-            pins = [r for r in current if r.cause in PINNED_CAUSES]
-            end, rebuilt = replay_customer(t, customer, history, now, cause, pins)
+            cut = cuts.get(cid) if cuts else None
+            partial = replay_after(t, customer, history, current, cut, now, cause) if cut else None
+            if partial is not None:
+                end, old, new = partial
+            else:
+                pins = [r for r in current if r.cause in PINNED_CAUSES]
+                end, rebuilt = replay_customer(t, customer, history, now, cause, pins)
+                old, new = diff(current, rebuilt)
             ends[(cid, t.key)] = end
             out.distribution.setdefault(t.key, Counter())[end.stage] += 1
-            old, new = diff(current, rebuilt)
             if old:
                 changed = True
                 superseded.update((r.id, reason(cid)) for r in old)

@@ -79,33 +79,38 @@ class FactsState:
         event: InteractionFact | None = None,
     ) -> CustomerFacts:
         profile = profile or {}
-        purchases = [self.first_at.get("purchase"), self.last_at.get("purchase")]
-        subs = self.counts.get("subscription_started", 0) - self.counts.get("subscription_cancelled", 0)
-        # Read-only views, not copies: a snapshot is built for every rule check during a replay.
-        return CustomerFacts(
+        counts, last_at = self.counts, self.last_at
+        subs = counts.get("subscription_started", 0) - counts.get("subscription_cancelled", 0)
+        tags = profile.get("tags") or ()
+        attributes = profile.get("attributes") or {}
+        # Read-only views, not copies, set without the frozen dataclass's per-field __setattr__:
+        # a snapshot is built for every interaction of every replay.
+        facts = object.__new__(CustomerFacts)
+        facts.__dict__.update(
             as_of=as_of,
             stage_entered_at=stage_entered_at,
             created_at=created_at,
-            counts=MappingProxyType(self.counts),
+            counts=MappingProxyType(counts),
             first_at=MappingProxyType(self.first_at),
-            last_at=MappingProxyType(self.last_at),
-            orders=self.counts.get("purchase", 0),
+            last_at=MappingProxyType(last_at),
+            orders=counts.get("purchase", 0),
             revenue=self.revenue,
-            first_purchase_at=purchases[0],
-            last_purchase_at=purchases[1],
+            first_purchase_at=self.first_at.get("purchase"),
+            last_purchase_at=last_at.get("purchase"),
             products=frozenset(self.products),
             latest_nps=self._score("nps_response"),
             latest_csat=self._score("csat_response"),
             latest_review_score=self._score("review"),
-            referrals=self.counts.get("referral", 0),
+            referrals=counts.get("referral", 0),
             active_subscriptions=max(subs, 0),
-            last_engaged_at=max(self.last_at.values()) if self.last_at else None,
+            last_engaged_at=max(last_at.values()) if last_at else None,
             job_title=profile.get("job_title"),
             industry=profile.get("industry"),
-            tags=frozenset(profile.get("tags") or ()),
-            attributes=MappingProxyType(profile.get("attributes") or {}),
+            tags=tags if isinstance(tags, frozenset) else frozenset(tags),
+            attributes=attributes if isinstance(attributes, MappingProxyType) else MappingProxyType(attributes),
             event=event,
         )
+        return facts
 
     def _score(self, kind: str) -> int | None:
         found = self.latest_scores.get(kind)

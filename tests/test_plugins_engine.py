@@ -10,7 +10,7 @@ import logging
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -427,3 +427,19 @@ def test_stage_labels_are_matched_as_bcp47_tags(asked: str, found: str) -> None:
     assert stage.label(asked) == found
     assert match_locale("pt-BR-x-private", ["pt", "pt-BR"]) == "pt-BR"
     assert match_locale("pt-BR-x-private", ["pt", "en"]) == "pt"
+
+
+def test_a_facts_snapshot_sets_every_field_of_customer_facts() -> None:
+    # snapshot() fills the frozen dataclass directly (for speed): a field added to CustomerFacts
+    # must be set there too, or criteria reading it would fail.
+    import dataclasses
+
+    from plugins.facts import FactsState
+    from plugins.types import CustomerFacts
+
+    state = FactsState()
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    facts = state.snapshot(as_of=moment, stage_entered_at=moment, created_at=moment, profile={"tags": ["vip"]})
+    assert set(facts.__dict__) == {f.name for f in dataclasses.fields(CustomerFacts)}
+    assert facts.tags == frozenset({"vip"})
+    assert facts.at(moment, moment).tags == frozenset({"vip"})
