@@ -52,8 +52,12 @@ class FactsState:
     products: set[str] = field(default_factory=set)
     # (time, score) of the latest survey answers; a late, older answer does not replace them.
     latest_scores: dict[str, tuple[datetime, int]] = field(default_factory=dict)
+    # The last snapshot built, and what it was built from: replays ask for the same facts again
+    # (before an interaction, what the previous one left) and a fold makes it stale.
+    _cached: tuple[Any, CustomerFacts] | None = field(default=None, repr=False, compare=False)
 
     def fold(self, event: InteractionFact) -> None:
+        self._cached = None
         kind, at = event.kind, event.occurred_at
         self.counts[kind] = self.counts.get(kind, 0) + 1
         self.first_at[kind] = _earlier(self.first_at.get(kind), at)
@@ -78,7 +82,25 @@ class FactsState:
         profile: Mapping[str, Any] | None = None,
         event: InteractionFact | None = None,
     ) -> CustomerFacts:
-        profile = profile or {}
+        key = (created_at, profile)  # the profile object itself: compared by identity
+        cached = self._cached
+        if cached is not None and cached[0][0] == created_at and cached[0][1] is profile:
+            facts = object.__new__(CustomerFacts)
+            facts.__dict__.update(cached[1].__dict__)
+            facts.__dict__.update(as_of=as_of, stage_entered_at=stage_entered_at, event=event)
+            return facts
+        facts = self._build(as_of, stage_entered_at, created_at, profile or {}, event)
+        self._cached = (key, facts)
+        return facts
+
+    def _build(
+        self,
+        as_of: datetime,
+        stage_entered_at: datetime,
+        created_at: datetime,
+        profile: Mapping[str, Any],
+        event: InteractionFact | None,
+    ) -> CustomerFacts:
         counts, last_at = self.counts, self.last_at
         subs = counts.get("subscription_started", 0) - counts.get("subscription_cancelled", 0)
         tags = profile.get("tags") or ()
