@@ -391,8 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument(
         "--rebuild",
         action="store_true",
-        help="afterwards, rebuild every tracked model's stages by replaying each customer's history "
-        "(manual moves are not replayed)",
+        help="afterwards, replay every customer's history in every tracked model (writes nothing when the "
+        "journeys are already right; changed moves are superseded, manual moves made again at their time)",
     )
     imp.add_argument("--json", action="store_true", help="print one JSON object: the counts and the errors")
     imp.set_defaults(func=cmd_import)
