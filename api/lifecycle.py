@@ -30,7 +30,6 @@ from api.journey import (
 from api.lifecycle_store import NewTransition
 from api.rebuild import RebuildOutcome, late_reason, rebuild_customers
 from api.records import AssignmentRecord, CustomerRecord, InteractionRecord, TransitionRecord, WorkspaceModelRecord
-from plugins import engine
 from plugins.engine import Position
 from plugins.facts import FactsState
 from plugins.manager import PluginRegistry
@@ -85,47 +84,16 @@ class Lifecycle:
     # --- the live path (inside the caller's transaction) ---------------------------------
 
     async def customer_created(self, customer: CustomerRecord, now: datetime | None = None) -> list[TransitionRecord]:
-        """Place a new customer in the initial stage of every tracked model at its `created_at`
-        (which may be in the past, when loading history), then apply the rules up to `now`."""
+        """Place a new customer in every tracked model as a replay of its (empty) history does: the
+        initial stage at its `created_at` (which may be in the past, when loading history), then
+        the rules up to `now`."""
         moment = now or max(customer.created_at, datetime.now(UTC))
         new: list[NewTransition] = []
-        state = FactsState()
         placed: dict[tuple[int, str], Position] = {}
         for t in await self.tracked(customer.workspace_id):
-            initial = t.model.initial_for(t.params)
-            new.append(
-                NewTransition(
-                    customer.workspace_id,
-                    customer.id,
-                    t.key,
-                    t.model.version,
-                    None,
-                    initial,
-                    customer.created_at,
-                    RULE,
-                    INITIAL_RULE,
-                )
-            )
-            pos = Position(initial, customer.created_at)
-            ev = engine.evaluate(t.model, t.params, pos, facts_at(state, customer), customer.created_at)
-            rest = engine.catch_up(t.model, t.params, ev.position, facts_at(state, customer), moment)
-            for step in (ev, rest):
-                new += [
-                    NewTransition(
-                        customer.workspace_id,
-                        customer.id,
-                        t.key,
-                        t.model.version,
-                        m.source,
-                        m.target,
-                        m.at,
-                        RULE,
-                        m.rule,
-                    )
-                    for m in step.moves
-                ]
-            placed[(customer.id, t.key)] = rest.position
-        await store.save_facts(customer.workspace_id, {customer.id: state}, moment)
+            placed[(customer.id, t.key)], moves = replay_customer(t, customer, [], moment, RULE)
+            new += moves
+        await store.save_facts(customer.workspace_id, {customer.id: FactsState()}, moment)
         await store.save_positions(customer.workspace_id, placed, moment)
         return await store.insert_transitions(new)
 
