@@ -22,11 +22,9 @@ from api.models import StageAssignment, StageTransition, WorkspaceModel
 from api.rebuild import RebuildOutcome
 from api.records import (
     CUSTOMER_COLUMNS,
-    TRANSITION_COLUMNS,
     CustomerRecord,
     TransitionRecord,
     customer_from_row,
-    transition_from_row,
 )
 from plugins import engine
 from plugins.engine import Position
@@ -97,7 +95,7 @@ async def track(lifecycle: Lifecycle, workspace_id: int, key: str, dry_run: bool
     if row is not None and row.tracked:
         raise invalid(("model",), "ALREADY_TRACKED", f"This workspace already tracks {key!r}.")
     t = _tracked_with(lifecycle, key, row)
-    pins = await manual_moves(workspace_id, key)
+    pins = await store.manual_moves(workspace_id, key)
     return await _rebuild(workspace_id, t, lambda: replay(workspace_id, t, pins), dry_run, primary=False)
 
 
@@ -135,7 +133,7 @@ async def switch(
             dry_run,
             primary=True,
         )
-    pins = await manual_moves(workspace_id, key)
+    pins = await store.manual_moves(workspace_id, key)
     return await _rebuild(workspace_id, target, lambda: replay(workspace_id, target, pins), dry_run, primary=True)
 
 
@@ -302,21 +300,6 @@ async def customer_batches(workspace_id: int) -> AsyncIterator[list[CustomerReco
             return
         yield batch
         last = batch[-1].id
-
-
-async def manual_moves(workspace_id: int, key: str) -> dict[int, list[TransitionRecord]]:
-    """The manual moves in force in one model, per customer: a replay makes them again at their
-    time (they are rare, so the whole workspace's are read at once)."""
-    conn = connection()
-    p = Params(dialect_of(conn))
-    sql = (
-        f"SELECT {TRANSITION_COLUMNS} FROM stage_transition t WHERE t.workspace_id = {p(workspace_id)} "
-        f"AND t.model_key = {p(key)} AND t.cause = {p(MANUAL)} AND t.archived = {p(False)}"
-    )
-    out: dict[int, list[TransitionRecord]] = {}
-    for r in map(transition_from_row, await fetch(sql, p, conn)):
-        out.setdefault(r.customer_id, []).append(r)
-    return out
 
 
 async def replay(workspace_id: int, t: Tracked, pins: Mapping[int, Sequence[TransitionRecord]]) -> AsyncIterator[Built]:

@@ -357,3 +357,18 @@ async def interaction_histories(workspace_id: int, customer_ids: Sequence[int]) 
     for row in await fetch(sql, p, conn):
         out.setdefault(row["customer_id"], []).append(interaction_from_row(row))
     return out
+
+
+async def manual_moves(workspace_id: int, key: str) -> dict[int, list[TransitionRecord]]:
+    """The manual moves in force in one model, per customer: a replay makes them again at their
+    time (they are rare, so the whole workspace's are read at once)."""
+    conn = connection()
+    p = Params(dialect_of(conn))
+    sql = (
+        f"SELECT {TRANSITION_COLUMNS} FROM stage_transition t WHERE t.workspace_id = {p(workspace_id)} "
+        f"AND t.model_key = {p(key)} AND t.cause = {p('MANUAL')} AND t.archived = {p(False)}"
+    )
+    out: dict[int, list[TransitionRecord]] = {}
+    for r in map(transition_from_row, await fetch(sql, p, conn)):
+        out.setdefault(r.customer_id, []).append(r)
+    return out
