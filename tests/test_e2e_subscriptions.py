@@ -19,7 +19,10 @@ from tests.servers import create_workspace_with_cli, graphql, running_server
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
-SUBSCRIBE = 'subscription { stageChanged(stages: ["customer"]) { from { key } to { key } cause customer { name } } }'
+SUBSCRIBE = (
+    'subscription { stageChanged(stages: ["customer"]) { from { key } to { key } cause correction occurredAt '
+    "customer { name } } }"
+)
 
 
 async def _receive(ws: ClientConnection) -> dict[str, Any]:
@@ -53,14 +56,22 @@ async def test_a_subscriber_sees_moves_made_through_another_worker(e2e_database_
                 record = """mutation($id: ID!, $at: DateTime!) { recordInteraction(input: {customerId: $id,
                     kind: "purchase", amount: "10", occurredAt: $at}) { userErrors { code } } }"""
                 await graphql(client, key, record, {"id": cid, "at": datetime.now(UTC).isoformat()})
+                message = await _receive(ws)
+                assert message["type"] == "next", message
+                first = message["payload"]["data"]["stageChanged"]
+                assert {k: v for k, v in first.items() if k != "occurredAt"} == {
+                    "from": {"key": "prospect"},
+                    "to": {"key": "customer"},
+                    "cause": "RULE",
+                    "correction": False,
+                    "customer": {"name": "Ana"},
+                }
+                # An earlier purchase arrives: the move to customer is corrected to its time.
+                earlier = datetime(2026, 1, 5, 12, 0, tzinfo=UTC).isoformat()
+                await graphql(client, key, record, {"id": cid, "at": earlier})
             message = await _receive(ws)
-            assert message["type"] == "next", message
-            assert message["payload"]["data"]["stageChanged"] == {
-                "from": {"key": "prospect"},
-                "to": {"key": "customer"},
-                "cause": "RULE",
-                "customer": {"name": "Ana"},
-            }
+            corrected = message["payload"]["data"]["stageChanged"]
+            assert (corrected["correction"], corrected["occurredAt"]) == (True, earlier)
             await ws.close()
         finally:
             if second:
