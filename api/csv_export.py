@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TextIO
 
-from api.csv_import import (
+from api.csv_source import (
     ADDRESS_COLUMNS,
     ATTR,
     CUSTOMER_CSV_COLUMNS,

@@ -5,387 +5,70 @@ Every row is checked with the service's own rules (the messages are the API's); 
 reported with its line number and the others are stored. Re-running a file stores nothing twice:
 customers are keyed by `external_id`, interactions by `idempotency_key` (derived from the row's
 content when the column is empty). Customers and interactions go through the lifecycle exactly as
-live writes do; `rebuild` then replays every history (for history imported out of time order).
+live writes do, in event time; `rebuild` then replays every history (a check). The format itself
+is in `csv_source`, the report in `csv_report`.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import sqlite3
-import sys
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TextIO, TypeVar
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from api import validation as v
-from api.customers import API_NAMES, clean_customer_fields, create_customer
-from api.db import Params, connection, dialect_of, fetch, utc
+from api.csv_report import Report
+from api.csv_source import (
+    ADDRESS_COLUMNS,
+    CUSTOMER_BATCH,
+    CUSTOMER_CSV_COLUMNS,
+    CUSTOMER_TEXT,
+    CUSTOMERS,
+    EMPTY,
+    INTERACTION_BATCH,
+    INTERACTION_CSV_COLUMNS,
+    INTERACTIONS,
+    REQUIRED,
+    TAG_SEPARATOR,
+    CsvSource,
+    Header,
+    UsageError,
+    batched,
+    cell,
+    column_problems,
+    datetime_message,
+    in_column_order,
+    open_source,
+    parse_datetime,
+    width_problem,
+)
+from api.customers import clean_customer_fields, create_customer
+from api.db import Params, connection, dialect_of, fetch
 from api.errors import InputInvalid, Problem
 from api.interactions import NewInteraction, record_many, validate
 from api.lifecycle import Lifecycle, Tracked
-from api.lifecycle_admin import Rebuild, rebuild_tracked
+from api.lifecycle_admin import rebuild_tracked
 from api.records import TransitionRecord
 from plugins.manager import PluginRegistry
 from plugins.types import InteractionKind
 
-T = TypeVar("T")
-
-CUSTOMERS, INTERACTIONS = "customers", "interactions"
-ATTR, PROP = "attr.", "prop."
-CUSTOMER_TEXT = ("external_id", "name", "email", "phone", "company", "job_title", "industry", "acquisition_channel")
-ADDRESS_COLUMNS = {
-    "address_line1": "line1",
-    "address_line2": "line2",
-    "address_city": "city",
-    "address_region": "region",
-    "address_postal_code": "postal_code",
-    "address_country": "country",
-}
-CUSTOMER_CSV_COLUMNS = (*CUSTOMER_TEXT, "tags", *ADDRESS_COLUMNS, "social_profiles", "created_at")
-INTERACTION_CSV_COLUMNS = (
-    "customer_external_id",
-    "kind",
-    "occurred_at",
-    "channel",
-    "amount",
-    "score",
-    "idempotency_key",
-)
-COLUMNS = {CUSTOMERS: CUSTOMER_CSV_COLUMNS, INTERACTIONS: INTERACTION_CSV_COLUMNS}
-EXTRA_PREFIX = {CUSTOMERS: ATTR, INTERACTIONS: PROP}
-REQUIRED = {CUSTOMERS: ("external_id",), INTERACTIONS: ("customer_external_id", "kind", "occurred_at")}
-TAG_SEPARATOR = ";"
-CUSTOMER_BATCH = 500
-INTERACTION_BATCH = 1000
-MAX_KEPT_ERRORS = 1000  # with --json: the first ones are listed, the rest only counted
-EMPTY = "Must not be empty."
-
-# Problem paths of the services (GraphQL names) back to CSV columns.
-_CSV_NAMES = {api: name for name, api in API_NAMES.items()} | {
-    "customerId": "customer_external_id",
-    "occurredAt": "occurred_at",
-    "idempotencyKey": "idempotency_key",
-    "properties": "prop",
-}
-_ADDRESS_BY_KEY = {key: column for column, key in ADDRESS_COLUMNS.items()}
-
-
-class UsageError(Exception):
-    """The command cannot run as asked (missing file, bad header, unreadable file): exit status 2."""
-
-
-# --- reading ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Header:
-    """The columns of a file: where each known column is, and the `attr.`/`prop.` columns."""
-
-    what: str
-    index: dict[str, int]
-    extras: tuple[tuple[int, str], ...]
-    width: int
-
-
-def parse_header(what: str, cells: Sequence[str]) -> Header:
-    """Check a header row: every column known, none twice, the required ones present."""
-    known, prefix = COLUMNS[what], EXTRA_PREFIX[what]
-    index: dict[str, int] = {}
-    extras: list[tuple[int, str]] = []
-    unknown: list[str] = []
-    problems: list[str] = []
-    seen: set[str] = set()
-    for position, raw in enumerate(cells):
-        name = raw.strip()
-        if name.lower() in known:
-            name = name.lower()
-            index[name] = position
-        elif name.lower().startswith(prefix):
-            extra = name[len(prefix) :]
-            name = prefix + extra
-            if not extra:
-                problems.append(f"column {position + 1}: {prefix}<name> needs a name")
-            elif what == CUSTOMERS and (bad := _attribute_key_problem(extra)):
-                problems.append(f"column {name!r}: {bad}")
-            extras.append((position, extra))
-        else:
-            unknown.append(repr(name) if name else f"(empty name, column {position + 1})")
-            continue
-        if name in seen:
-            problems.append(f"column {name!r} appears twice")
-        seen.add(name)
-    if unknown:
-        listed = ", ".join(known)
-        problems.insert(0, f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
-        problems.append(f"the {what} columns are: {listed}, {prefix}<name>")
-    missing = [c for c in REQUIRED[what] if c not in index]
-    if missing:
-        problems.append(f"missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-    if problems:
-        raise UsageError("; ".join(problems))
-    return Header(what, index, tuple(extras), len(cells))
-
-
-def _attribute_key_problem(key: str) -> str | None:
-    try:
-        clean_customer_fields({"attributes": {key: ""}})
-    except InputInvalid as exc:
-        return exc.problems[0].message
-    return None
-
-
-class CsvSource:
-    """An open CSV file (UTF-8, comma, header first) whose header has been checked, read lazily.
-
-    Line numbers are those a spreadsheet shows: the header is line 1, each record one line (a
-    quoted field spanning several physical lines still counts as one). Empty rows are skipped.
-    """
-
-    def __init__(self, what: str, stream: TextIO, name: str) -> None:
-        self.what = what
-        self.name = name
-        self._stream = stream
-        self._reader = csv.reader(stream)
-        self.line = 0
-        first = self._next()
-        if first is None:
-            raise UsageError(f"{name}: the file is empty; the first row must be the header")
-        self.header = parse_header(what, first)
-
-    def _next(self) -> list[str] | None:
-        try:
-            row = next(self._reader, None)
-        except UnicodeDecodeError:
-            raise UsageError(f"{self.name}: not UTF-8 text (after line {self.line})") from None
-        except csv.Error as exc:
-            raise UsageError(f"{self.name}: line {self.line + 1}: not valid CSV: {exc}") from None
-        if row is not None:
-            self.line += 1
-        return row
-
-    def rows(self) -> Iterator[tuple[int, list[str]]]:
-        while (row := self._next()) is not None:
-            if any(cell.strip() for cell in row):
-                yield self.line, row
-
-    def close(self) -> None:
-        if self._stream is not sys.stdin:
-            self._stream.close()
-
-    def __enter__(self) -> CsvSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def open_source(what: str, path: str) -> CsvSource:
-    """Open `path` (`-` for standard input) and check its header; UsageError when it cannot be."""
-    if path == "-":
-        sys.stdin.reconfigure(encoding="utf-8-sig", newline="")  # type: ignore[union-attr]
-        return CsvSource(what, sys.stdin, "standard input")
-    try:
-        # utf-8-sig: a byte-order mark (as some spreadsheets write) is not part of the first column.
-        stream = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by CsvSource
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
-    try:
-        return CsvSource(what, stream, path)
-    except BaseException:
-        stream.close()
-        raise
-
-
-def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-# --- reporting -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LineError:
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.field}: {self.message}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"line": self.line, "field": self.field, "message": self.message}
-
-
-@dataclass
-class Report:
-    """What an import did: counts, bad lines (printed to `stream` as they come; the first
-    MAX_KEPT_ERRORS kept when `keep_errors`), and a progress line when `stream` is a terminal."""
-
-    stream: TextIO
-    keep_errors: bool = False
-    progress: bool | None = None
-    rows: int = 0
-    stored: int = 0
-    already_present: int = 0
-    failed: int = 0
-    errors: list[LineError] = field(default_factory=list)
-    errors_omitted: int = 0
-    rebuilt: dict[str, Rebuild] = field(default_factory=dict)
-    fatal: str | None = None
-    _started: float = field(default_factory=time.monotonic, init=False)
-    _drawn: float = field(default=0.0, init=False)
-    _width: int = field(default=0, init=False)
-
-    def __post_init__(self) -> None:
-        if self.progress is None:
-            self.progress = self.stream.isatty()
-
-    def begin(self) -> None:
-        self._started = time.monotonic()
-
-    def note(self, text: str) -> None:
-        """A line for the person at the terminal (nothing when stderr is not one)."""
-        if self.progress:
-            self.stream.write(f"  {text}\n")
-            self.stream.flush()
-
-    def bad(self, line: int, problems: Sequence[tuple[str, str]]) -> None:
-        self.failed += 1
-        self._clear()
-        for column, message in problems:
-            error = LineError(line, column, message)
-            print(error, file=self.stream)
-            if not self.keep_errors:
-                continue
-            if len(self.errors) < MAX_KEPT_ERRORS:
-                self.errors.append(error)
-            else:
-                self.errors_omitted += 1
-        self.stream.flush()
-
-    def advance(self, rows: int, *, force: bool = False) -> None:
-        self.rows += rows
-        now = time.monotonic()
-        if not self.progress or (not force and now - self._drawn < 0.1):
-            return
-        self._drawn = now
-        rate = self.rows / max(now - self._started, 1e-6)
-        text = f"\r  {self.rows:,} rows  {rate:,.0f} rows/s"
-        self._width = max(self._width, len(text))
-        self.stream.write(text.ljust(self._width))
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self.progress:
-            self.advance(0, force=True)
-            self.stream.write("\n")
-            self.stream.flush()
-
-    def _clear(self) -> None:
-        if self.progress and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-
-    def summary(self) -> str:
-        lines = [f"stored {self.stored}, already present {self.already_present}, failed {self.failed}"]
-        for key, result in self.rebuilt.items():
-            customers = sum(result.distribution.values())
-            lines.append(f"rebuilt {key}: {customers} customers, {result.transitions_written} transitions")
-        return "\n".join(lines)
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "stored": self.stored,
-            "alreadyPresent": self.already_present,
-            "failed": self.failed,
-            "rows": self.rows,
-            "errors": [e.to_json() for e in self.errors],
-        }
-        if self.errors_omitted:
-            data["errorsOmitted"] = self.errors_omitted
-        if self.rebuilt:
-            data["rebuilt"] = [
-                {
-                    "model": key,
-                    "customers": sum(r.distribution.values()),
-                    "transitions": r.transitions_written,
-                    "stages": dict(sorted(r.distribution.items())),
-                }
-                for key, r in self.rebuilt.items()
-            ]
-        if self.fatal:
-            data["fatal"] = self.fatal
-        return data
-
-
-def csv_field(path: tuple[str, ...] | None) -> str:
-    """The CSV column a service problem is about."""
-    if not path:
-        return "row"
-    head = path[0]
-    if head == "address" and len(path) > 1:
-        return _ADDRESS_BY_KEY.get(_snake(path[1]), "address_" + _snake(path[1]))
-    if head in ("attributes", "properties") and len(path) > 1:
-        return (ATTR if head == "attributes" else PROP) + path[1]
-    if head == "attributes":
-        return "attr"
-    return _CSV_NAMES.get(head, head)
-
-
-def _snake(name: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in name)
-
-
-def _problems(problems: Iterable[Problem]) -> list[tuple[str, str]]:
-    return [(csv_field(p.field), p.message) for p in problems]
-
-
-def _in_column_order(header: Header, problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    extras = {EXTRA_PREFIX[header.what] + name: position for position, name in header.extras}
-
-    def position(problem: tuple[str, str]) -> int:
-        column = problem[0]
-        return header.index.get(column, extras.get(column, -1 if column == "row" else header.width))
-
-    return sorted(problems, key=position)
-
-
-def _cell(cells: Sequence[str], header: Header, column: str) -> str:
-    position = header.index.get(column)
-    return cells[position].strip() if position is not None else ""
-
-
-def _width_problem(header: Header, cells: Sequence[str]) -> list[tuple[str, str]]:
-    if len(cells) == header.width:
-        return []
-    return [("row", f"has {len(cells)} fields; the header has {header.width}.")]
-
-
-def _datetime(raw: str) -> datetime | None:
-    try:
-        return utc(datetime.fromisoformat(raw))
-    except ValueError:
-        return None
-
-
-def _datetime_message(raw: str) -> str:
-    return f"{raw!r} is not an ISO 8601 date and time (e.g. 2024-05-01T14:30:00-03:00)."
-
+# What the command line and tests use; the format and the report live in their own modules.
+__all__ = [
+    "CUSTOMER_CSV_COLUMNS",
+    "CsvSource",
+    "Report",
+    "UsageError",
+    "import_customers",
+    "import_interactions",
+    "open_source",
+    "run_import",
+]
 
 # --- customers -------------------------------------------------------------------------------
 
@@ -394,21 +77,21 @@ def customer_fields(
     header: Header, cells: Sequence[str], now: datetime
 ) -> tuple[dict[str, Any], datetime | None, list[tuple[str, str]]]:
     """The service's input for one row, its creation time, and what is wrong with it."""
-    problems = _width_problem(header, cells)
+    problems = width_problem(header, cells)
     if problems:
         return {}, None, problems
     data: dict[str, Any] = {}
     for column in CUSTOMER_TEXT:
-        if value := _cell(cells, header, column):
+        if value := cell(cells, header, column):
             data[column] = value
     if "external_id" not in data:
         problems.append(("external_id", EMPTY))
-    if tags := _cell(cells, header, "tags"):
+    if tags := cell(cells, header, "tags"):
         data["tags"] = [t for t in tags.split(TAG_SEPARATOR) if t.strip()]
-    address = {key: value for column, key in ADDRESS_COLUMNS.items() if (value := _cell(cells, header, column))}
+    address = {key: value for column, key in ADDRESS_COLUMNS.items() if (value := cell(cells, header, column))}
     if address:
         data["address"] = address
-    if profiles := _cell(cells, header, "social_profiles"):
+    if profiles := cell(cells, header, "social_profiles"):
         try:
             parsed = json.loads(profiles)
         except ValueError:
@@ -421,17 +104,17 @@ def customer_fields(
     if attributes:
         data["attributes"] = attributes
     created_at = None
-    if raw := _cell(cells, header, "created_at"):
-        created_at = _datetime(raw)
+    if raw := cell(cells, header, "created_at"):
+        created_at = parse_datetime(raw)
         if created_at is None:
-            problems.append(("created_at", _datetime_message(raw)))
+            problems.append(("created_at", datetime_message(raw)))
         elif isinstance(checked := v.first_contact(created_at, ("created_at",), now), Problem):
             problems.append(("created_at", checked.message))
     try:
         clean_customer_fields(data)
     except InputInvalid as exc:
-        problems += _problems(exc.problems)
-    return data, created_at, _in_column_order(header, problems)
+        problems += column_problems(exc.problems)
+    return data, created_at, in_column_order(header, problems)
 
 
 async def _existing_external_ids(workspace_id: int, external_ids: Sequence[str]) -> set[str]:
@@ -528,16 +211,16 @@ class InteractionRow:
 
 
 def interaction_row(header: Header, cells: Sequence[str]) -> InteractionRow:
-    problems = _width_problem(header, cells)
+    problems = width_problem(header, cells)
     if problems:
         return InteractionRow("", "", None, None, None, None, {}, None, "", problems)
-    get = {c: _cell(cells, header, c) for c in INTERACTION_CSV_COLUMNS}
+    get = {c: cell(cells, header, c) for c in INTERACTION_CSV_COLUMNS}
     for column in REQUIRED[INTERACTIONS]:
         if not get[column]:
             problems.append((column, EMPTY))
-    occurred_at = _datetime(get["occurred_at"]) if get["occurred_at"] else None
+    occurred_at = parse_datetime(get["occurred_at"]) if get["occurred_at"] else None
     if get["occurred_at"] and occurred_at is None:
-        problems.append(("occurred_at", _datetime_message(get["occurred_at"])))
+        problems.append(("occurred_at", datetime_message(get["occurred_at"])))
     amount = None
     if get["amount"]:
         try:
@@ -675,7 +358,7 @@ async def _interaction_batch(
         elif row.problems or item.customer_id is None:
             # Not sent: report what the parse found and everything else the service would say.
             failed = {column for column, _ in row.problems}
-            more = [(c, m) for c, m in _interaction_problems(row, validate(item, kinds, now)) if c not in failed]
+            more = [(c, m) for c, m in _interactioncolumn_problems(row, validate(item, kinds, now)) if c not in failed]
             bad.append((line, row.problems + more))
         else:
             items.append(item)
@@ -683,18 +366,18 @@ async def _interaction_batch(
     results = await record_many(workspace_id, items, kinds, now, lifecycle) if items else []
     for (line, row), result in zip(lines, results, strict=True):
         if isinstance(result, list):
-            bad.append((line, _interaction_problems(row, result)))
+            bad.append((line, _interactioncolumn_problems(row, result)))
         elif result.created:
             report.stored += 1
         else:
             report.already_present += 1
     for line, problems in sorted(bad, key=lambda b: b[0]):
-        report.bad(line, _in_column_order(header, problems))
+        report.bad(line, in_column_order(header, problems))
 
 
-def _interaction_problems(row: InteractionRow, problems: Sequence[Problem]) -> list[tuple[str, str]]:
+def _interactioncolumn_problems(row: InteractionRow, problems: Sequence[Problem]) -> list[tuple[str, str]]:
     out = []
-    for column, message in _problems(problems):
+    for column, message in column_problems(problems):
         if column == "customer_external_id" and row.external_id:
             message = f"No customer with the external id {row.external_id!r} in this workspace."
         out.append((column, message))
