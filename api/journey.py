@@ -194,6 +194,12 @@ def advance(
     return positions, out
 
 
+def _staying(t: Tracked, stage: str, entered: datetime, facts: CustomerFacts) -> Position:
+    """A position that sticks until something new happens: looked at again only when one of its
+    time-based rules falls due (rules that hold at this moment are not applied)."""
+    return Position(stage, entered, engine.next_check(t.model, t.params, Position(stage, entered), facts))
+
+
 def _manual(
     tracked: Sequence[Tracked],
     customer: CustomerRecord,
@@ -214,9 +220,7 @@ def _manual(
         positions[t.key] = here
         return out
     at = max(pin.occurred_at, here.entered_at)
-    moved = Position(pin.to_stage, at)
-    moved = Position(pin.to_stage, at, engine.next_check(t.model, t.params, moved, facts(at, at)))
-    positions[t.key] = moved
+    positions[t.key] = _staying(t, pin.to_stage, at, facts(at, at))
     return [*out, _pinned_move(t, customer, pin, here.stage)]
 
 
@@ -245,10 +249,7 @@ def replay_customer(
         ordered = ordered[len(before) :]
         pins = [p for p in pins if p.cause == MANUAL and (p.occurred_at, p.id) > (anchor.occurred_at, anchor.id)]
         at = anchor.occurred_at
-        pos = Position(anchor.to_stage, at)
-        pos = Position(
-            anchor.to_stage, at, engine.next_check(t.model, t.params, pos, facts_at(state, customer)(at, at))
-        )
+        pos = _staying(t, anchor.to_stage, at, facts_at(state, customer)(at, at))
         out = [_pinned_move(t, customer, anchor, None)]
     else:
         start = journey_start(customer, ordered[:1])
@@ -328,9 +329,7 @@ def rewind(
     entered = kept[-1].occurred_at
     last_event = max(state.last_at.values()) if state.last_at else entered
     seen = max(entered, last_event)  # the engine's last look before `at` was at this moment
-    position = Position(kept[-1].to_stage, entered)
-    check = engine.next_check(t.model, t.params, position, facts_at(state, customer)(seen, entered))
-    return Position(kept[-1].to_stage, entered, check), after
+    return _staying(t, kept[-1].to_stage, entered, facts_at(state, customer)(seen, entered)), after
 
 
 def replay_after(
@@ -362,9 +361,8 @@ def replay_after(
         state.fold(event_of(r))
     entered = kept[-1].occurred_at
     seen = max(entered, before[-1].occurred_at) if before else entered
-    position = Position(kept[-1].to_stage, entered)
-    check = engine.next_check(t.model, t.params, position, facts_at(state, customer)(seen, entered))
+    start = _staying(t, kept[-1].to_stage, entered, facts_at(state, customer)(seen, entered))
     events: list[Event] = [*ordered[len(before) :], *(m for m in after if m.cause == MANUAL)]
-    ends, made = advance([t], customer, state, {t.key: Position(kept[-1].to_stage, entered, check)}, events, now, cause)
+    ends, made = advance([t], customer, state, {t.key: start}, events, now, cause)
     old, new = diff(after, made)
     return ends[t.key], old, new
