@@ -87,7 +87,7 @@ from api.lifecycle import RULE, Lifecycle, event_of, replay_customer
 from api.lifecycle_admin import Rebuild, customer_batches, track
 from api.lifecycle_store import interaction_histories
 from api.settings import Settings
-from bench.generate import DEFAULT_SEED, KIND_MIX, Generated, _interaction, generate
+from bench.generate import DEFAULT_SEED, KIND_MIX, Generated, generate
 from bench.lifecycle_late import (
     SINGLE_CUSTOMERS,
     SINGLE_HISTORY,
@@ -97,6 +97,7 @@ from bench.lifecycle_late import (
     RebuildCounter,
     at_least_two,
     by_time,
+    generated,
     ingest_header,
     ingest_row,
     ingestions,
@@ -375,19 +376,8 @@ def ingest_items(customer_ids: Sequence[int], count: int, seed: int, end: dateti
     start = end - INGEST_WINDOW
     items: list[NewInteraction] = []
     for n, (owner, kind) in enumerate(zip(owners, picked, strict=True)):
-        row = _interaction(rng, n, 0, start, end, kind)
-        items.append(
-            NewInteraction(
-                customer_id=owner,
-                kind=row.kind,
-                occurred_at=row.occurred_at,
-                channel=row.channel,
-                amount=row.amount,
-                score=row.score,
-                properties=row.properties,
-                idempotency_key=f"bench-{label}-{seed}-{n + 1:08d}" if n % 2 == 0 else None,
-            )
-        )
+        key = f"bench-{label}-{seed}-{n + 1:08d}" if n % 2 == 0 else None
+        items.append(generated(rng, n, owner, start, end, kind, key))
     return items
 
 

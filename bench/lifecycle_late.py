@@ -226,10 +226,10 @@ async def superseded_since(workspace_id: int, since: datetime) -> tuple[int, int
     return int(row["moves"]), int(row["customers"])
 
 
-def _new(rng: random.Random, n: int, customer_id: int, start: datetime, end: datetime) -> NewInteraction:
-    """One interaction of the generator's kind mix and values, at a random time in [start, end)."""
-    kinds = list(KIND_MIX)
-    kind = rng.choices(kinds, weights=[KIND_MIX[k][0] for k in kinds])[0]
+def generated(
+    rng: random.Random, n: int, customer_id: int, start: datetime, end: datetime, kind: str, key: str | None = None
+) -> NewInteraction:
+    """One interaction of the generator's values for `kind`, at a random time in [start, end)."""
     row = _interaction(rng, n, 0, start, end, kind)
     return NewInteraction(
         customer_id=customer_id,
@@ -239,7 +239,15 @@ def _new(rng: random.Random, n: int, customer_id: int, start: datetime, end: dat
         amount=row.amount,
         score=row.score,
         properties=row.properties,
+        idempotency_key=key,
     )
+
+
+def _new(rng: random.Random, n: int, customer_id: int, start: datetime, end: datetime) -> NewInteraction:
+    """One interaction of the generator's kind mix and values, at a random time in [start, end)."""
+    kinds = list(KIND_MIX)
+    kind = rng.choices(kinds, weights=[KIND_MIX[k][0] for k in kinds])[0]
+    return generated(rng, n, customer_id, start, end, kind)
 
 
 @dataclass
