@@ -1,0 +1,223 @@
+"""Retention (METRICS.md): churn and retention flows, cohorts, average lifetime."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from api.db import Params
+from api.metrics_scope import (
+    Period,
+    Scope,
+    first_customer_cte,
+    lifecycle_ctes,
+    new_params,
+    periods_cte,
+    query_rows,
+    segment_ids,
+)
+from api.sqlfn import days_between, in_list, ts
+
+# --- retention ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Counts behind churn and retention for one period (ChartMogul's definitions)."""
+
+    at_start: int
+    at_end: int
+    acquired: int
+    churned: int
+    churned_joined: int
+    churned_returned: int
+
+    @property
+    def churn_count(self) -> int:
+        return self.churned - self.churned_joined - self.churned_returned
+
+    @property
+    def churn_rate(self) -> float | None:
+        return self.churn_count / self.at_start if self.at_start else None
+
+    @property
+    def retention_rate(self) -> float | None:
+        return (self.at_end - self.acquired) / self.at_start if self.at_start else None
+
+
+def _flow_postgres(scope: Scope, p: Params, period: Period) -> str:
+    """The same counts in one pass over each customer's moves: the stage at a moment is that of
+    the last move before it (about half the time of the stays-based statement at 100k customers)."""
+    cust, churn = in_list(p, scope.customer_stages), in_list(p, scope.churned_stages)
+    s, e = ts(p, period.start), ts(p, period.end)
+    seg = segment_ids(scope, p)
+    in_segment = f" AND t.customer_id IN ({seg})" if seg else ""
+    joined = f"(first_c >= {s} AND first_c < {e})"
+    last_stage = "(ARRAY_AGG(t.to_stage ORDER BY t.occurred_at DESC, t.id DESC) FILTER (WHERE t.occurred_at < {t}))[1]"
+    per = (
+        f"SELECT MIN(t.occurred_at) FILTER (WHERE t.to_stage IN {cust}) AS first_c, "
+        f"MIN(t.occurred_at) FILTER (WHERE t.to_stage IN {churn} AND t.occurred_at >= {s} "
+        f"AND t.occurred_at < {e}) AS churn_at, "
+        f"MAX(t.occurred_at) FILTER (WHERE t.to_stage IN {cust} AND t.occurred_at < {e}) AS last_c, "
+        f"{last_stage.format(t=s)} AS stage_s, {last_stage.format(t=e)} AS stage_e "
+        f"FROM stage_transition t WHERE t.workspace_id = {p(scope.workspace_id)} "
+        f"AND t.model_key = {p(scope.model.key)} AND t.archived = FALSE{in_segment} GROUP BY t.customer_id"
+    )
+    return (
+        f"SELECT COUNT(*) FILTER (WHERE stage_s IN {cust}) AS at_start, "
+        f"COUNT(*) FILTER (WHERE stage_e IN {cust}) AS at_end, "
+        f"COUNT(*) FILTER (WHERE {joined}) AS acquired, COUNT(churn_at) AS churned, "
+        f"COUNT(churn_at) FILTER (WHERE {joined}) AS churned_joined, "
+        f"COUNT(churn_at) FILTER (WHERE last_c > churn_at AND NOT COALESCE({joined}, FALSE)) "
+        f"AS churned_returned FROM ({per}) per"
+    )
+
+
+async def flow(scope: Scope, period: Period | None = None) -> Flow:
+    period = period or scope.period
+    p = new_params()
+    if p.dialect == "postgres":
+        r = (await query_rows(_flow_postgres(scope, p, period), p))[0]
+        fields = ("at_start", "at_end", "acquired", "churned", "churned_joined", "churned_returned")
+        return Flow(*(int(r[k] or 0) for k in fields))
+    ctes = lifecycle_ctes(scope, p)
+    cust, churn = in_list(p, scope.customer_stages), in_list(p, scope.churned_stages)
+    s, e = ts(p, period.start), ts(p, period.end)
+    # In a customer stage just before `t`: a move made at `t` is in the period [t, ...), as the
+    # churned and joined counts (and the cohorts) take it; a customer who joins at the start is
+    # acquired in the period, not also there at its start.
+    at = "s.stage IN {cs} AND s.since < {t} AND (s.until IS NULL OR s.until >= {t})"
+    sql = (
+        f"WITH {ctes}, "
+        f"churned AS (SELECT DISTINCT customer_id FROM tr WHERE to_stage IN {churn} "
+        f"AND occurred_at >= {s} AND occurred_at < {e}), "
+        f"joined AS (SELECT customer_id FROM tr WHERE to_stage IN {cust} GROUP BY customer_id "
+        f"HAVING MIN(occurred_at) >= {s} AND MIN(occurred_at) < {e}), "
+        # Came back: a customer-stage entry after the first churn of the period, within it.
+        f"first_churn AS (SELECT customer_id, MIN(occurred_at) AS t FROM tr WHERE to_stage IN {churn} "
+        f"AND occurred_at >= {s} AND occurred_at < {e} GROUP BY customer_id), "
+        f"last_entry AS (SELECT customer_id, MAX(occurred_at) AS t FROM tr WHERE to_stage IN {cust} "
+        f"AND occurred_at < {e} GROUP BY customer_id), "
+        "back AS (SELECT c.customer_id FROM first_churn c JOIN last_entry w ON w.customer_id = c.customer_id "
+        "AND w.t > c.t) "
+        "SELECT "
+        f"(SELECT COUNT(*) FROM stays s WHERE {at.format(cs=cust, t=s)}) AS at_start, "
+        f"(SELECT COUNT(*) FROM stays s WHERE {at.format(cs=cust, t=e)}) AS at_end, "
+        "(SELECT COUNT(*) FROM joined) AS acquired, "
+        "(SELECT COUNT(*) FROM churned) AS churned, "
+        "(SELECT COUNT(*) FROM churned WHERE customer_id IN (SELECT customer_id FROM joined)) AS churned_joined, "
+        "(SELECT COUNT(*) FROM churned WHERE customer_id IN (SELECT customer_id FROM back) "
+        "AND customer_id NOT IN (SELECT customer_id FROM joined)) AS churned_returned"
+    )
+    r = (await query_rows(sql, p))[0]
+    return Flow(
+        *(int(r[k] or 0) for k in ("at_start", "at_end", "acquired", "churned", "churned_joined", "churned_returned"))
+    )
+
+
+async def monthly_flows(scope: Scope, periods: Sequence[Period]) -> list[Flow]:
+    """`flow` for each of `periods` in one statement (the same definitions, bucketed by period)."""
+    if not periods:
+        return []
+    p = new_params()
+    ctes = lifecycle_ctes(scope, p, inline=True)
+    cust, churn = in_list(p, scope.customer_stages), in_list(p, scope.churned_stages)
+    inside = "x.t >= m.m_start AND x.t < m.m_end"
+    sql = (
+        f"WITH {ctes}, {periods_cte(p, periods)}, "
+        f"cs AS (SELECT customer_id, since, until FROM stays WHERE stage IN {cust}), "
+        f"{first_customer_cte(cust)}, "
+        f"joined AS (SELECT m.idx, x.customer_id FROM first_c x JOIN months m ON {inside}), "
+        f"churn AS (SELECT customer_id, occurred_at AS t FROM tr WHERE to_stage IN {churn}), "
+        f"churned AS (SELECT m.idx, x.customer_id, MIN(x.t) AS t FROM churn x JOIN months m ON {inside} "
+        "GROUP BY m.idx, x.customer_id), "
+        f"entries AS (SELECT customer_id, occurred_at AS t FROM tr WHERE to_stage IN {cust}), "
+        "back AS (SELECT DISTINCT c.idx, c.customer_id FROM churned c JOIN months m ON m.idx = c.idx "
+        "JOIN entries w ON w.customer_id = c.customer_id AND w.t > c.t AND w.t < m.m_end "
+        "WHERE NOT EXISTS (SELECT 1 FROM joined j WHERE j.idx = c.idx AND j.customer_id = c.customer_id)) "
+        "SELECT 'at_start' AS what, m.idx, COUNT(*) AS n FROM months m JOIN cs s "
+        "ON s.since < m.m_start AND (s.until IS NULL OR s.until >= m.m_start) GROUP BY m.idx "
+        "UNION ALL SELECT 'at_end', m.idx, COUNT(*) FROM months m JOIN cs s "
+        "ON s.since < m.m_end AND (s.until IS NULL OR s.until >= m.m_end) GROUP BY m.idx "
+        "UNION ALL SELECT 'acquired', idx, COUNT(*) FROM joined GROUP BY idx "
+        "UNION ALL SELECT 'churned', idx, COUNT(*) FROM churned GROUP BY idx "
+        "UNION ALL SELECT 'churned_joined', c.idx, COUNT(*) FROM churned c JOIN joined j "
+        "ON j.idx = c.idx AND j.customer_id = c.customer_id GROUP BY c.idx "
+        "UNION ALL SELECT 'churned_returned', idx, COUNT(*) FROM back GROUP BY idx"
+    )
+    counts: dict[tuple[str, int], int] = {(r["what"], int(r["idx"])): int(r["n"]) for r in await query_rows(sql, p)}
+    fields = ("at_start", "at_end", "acquired", "churned", "churned_joined", "churned_returned")
+    return [Flow(*(counts.get((f, n), 0) for f in fields)) for n in range(len(periods))]
+
+
+@dataclass(frozen=True)
+class CohortRow:
+    month: datetime
+    size: int
+    active: list[int]  # customers still in a customer-category stage at the end of each month since
+
+
+async def cohorts(scope: Scope, months: Sequence[Period]) -> list[CohortRow]:
+    """Customers grouped by the month they first entered a customer-category stage; for each later
+    month, how many were in a customer-category stage at its end (the current month: now)."""
+    if not months:
+        return []
+    p = new_params()
+    ctes = lifecycle_ctes(scope, p, inline=True)
+    cust = in_list(p, scope.customer_stages)
+    rows = ", ".join(f"({n}, {ts(p, m.start)}, {ts(p, min(m.end, scope.now))})" for n, m in enumerate(months))
+    sql = (
+        f"WITH {ctes}, months(idx, m_start, m_end) AS (VALUES {rows}), "
+        f"{first_customer_cte(cust)}, "
+        "cohort AS (SELECT f.customer_id, m.idx AS c_idx FROM first_c f JOIN months m "
+        "ON f.t >= m.m_start AND f.t < m.m_end) "
+        "SELECT co.c_idx, -1 AS idx, COUNT(*) AS n FROM cohort co GROUP BY co.c_idx "
+        "UNION ALL "
+        "SELECT co.c_idx, m.idx, COUNT(*) AS n FROM cohort co JOIN months m ON m.idx >= co.c_idx "
+        f"JOIN stays s ON s.customer_id = co.customer_id AND s.stage IN {cust} "
+        "AND s.since < m.m_end AND (s.until IS NULL OR s.until >= m.m_end) GROUP BY co.c_idx, m.idx"
+    )
+    sizes: dict[int, int] = {}
+    active: dict[tuple[int, int], int] = {}
+    for r in await query_rows(sql, p):
+        if int(r["idx"]) < 0:
+            sizes[int(r["c_idx"])] = int(r["n"])
+        else:
+            active[(int(r["c_idx"]), int(r["idx"]))] = int(r["n"])
+    return [
+        CohortRow(months[c].start, size, [active.get((c, m), 0) for m in range(c, len(months))])
+        for c, size in sorted(sizes.items())
+    ]
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    customers: int
+    active: int
+    mean_days: float | None
+
+
+async def average_lifetime(scope: Scope) -> Lifetime:
+    """Mean days from first entering a customer-category stage to the first churn after it, for
+    customers acquired before the period's end; active ones count up to the end (or now)."""
+    p = new_params()
+    ctes = lifecycle_ctes(scope, p, inline=True)
+    cust, churn = in_list(p, scope.customer_stages), in_list(p, scope.churned_stages)
+    end = ts(p, scope.period.end)
+    horizon = ts(p, min(scope.period.end, scope.now))
+    upto = f"CASE WHEN churned_at IS NULL OR churned_at >= {end} THEN {horizon} ELSE churned_at END"
+    sql = (
+        f"WITH {ctes}, "
+        f"{first_customer_cte(cust)}, "
+        # A join and GROUP BY, not a correlated subquery: `tr` is a CTE without an index.
+        "life AS (SELECT f.customer_id, f.t AS since, MIN(x.occurred_at) AS churned_at FROM first_c f "
+        f"LEFT JOIN tr x ON x.customer_id = f.customer_id AND x.to_stage IN {churn} AND x.occurred_at > f.t "
+        f"WHERE f.t < {ts(p, scope.period.end)} GROUP BY f.customer_id, f.t) "
+        f"SELECT COUNT(*) AS n, SUM(CASE WHEN churned_at IS NULL OR churned_at >= {end} THEN 1 ELSE 0 END) AS active, "
+        f"AVG({days_between(p, 'since', upto)}) AS mean_days FROM life"
+    )
+    r = (await query_rows(sql, p))[0]
+    return Lifetime(
+        int(r["n"] or 0), int(r["active"] or 0), float(r["mean_days"]) if r["mean_days"] is not None else None
+    )

@@ -1,0 +1,177 @@
+"""Lifecycle flow (METRICS.md): stage distribution, funnel, time in stage, velocity."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from api.db import Params
+from api.metrics_scope import (
+    Scope,
+    lifecycle_ctes,
+    new_params,
+    query_rows,
+    segment_ids,
+)
+from api.sqlfn import days_between, floor_int, in_list, ts
+from plugins.types import StageCategory
+
+# --- lifecycle flow ---------------------------------------------------------------------------
+
+
+async def stage_distribution(scope: Scope) -> dict[str, int]:
+    """Customers in each stage now, from the current assignments (an index-only count)."""
+    p = new_params()
+    seg = segment_ids(scope, p)
+    in_segment = f" AND a.customer_id IN ({seg})" if seg else ""
+    sql = (
+        "SELECT a.stage, COUNT(*) AS n FROM stage_assignment a "
+        f"WHERE a.workspace_id = {p(scope.workspace_id)} AND a.model_key = {p(scope.model.key)}{in_segment} "
+        "GROUP BY a.stage"
+    )
+    return {r["stage"]: int(r["n"]) for r in await query_rows(sql, p)}
+
+
+async def distribution_at(scope: Scope, moments: Sequence[datetime]) -> list[dict[str, int]]:
+    """Customers in each stage at each of `moments` (from the stays), as a period ending there
+    leaves them: a move made at the very moment belongs to the period that begins at it."""
+    if not moments:
+        return []
+    p = new_params()
+    ctes = lifecycle_ctes(scope, p)
+    moments_sql = ", ".join(f"({n}, {ts(p, m)})" for n, m in enumerate(moments))
+    sql = (
+        f"WITH {ctes}, moments(idx, at_time) AS (VALUES {moments_sql}) "
+        "SELECT m.idx, s.stage, COUNT(*) AS n FROM moments m JOIN stays s "
+        "ON s.since < m.at_time AND (s.until IS NULL OR s.until >= m.at_time) GROUP BY m.idx, s.stage"
+    )
+    out: list[dict[str, int]] = [{} for _ in moments]
+    for r in await query_rows(sql, p):
+        out[int(r["idx"])][r["stage"]] = int(r["n"])
+    return out
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    stage: str
+    count: int
+
+
+async def funnel(scope: Scope, strict: bool) -> list[FunnelStep]:
+    """How many customers entered each prospect/customer stage in the period. STRICT counts a
+    customer at a step only if it entered every earlier step, in order, in the period."""
+    steps = scope.stages_in(StageCategory.PROSPECT, StageCategory.CUSTOMER)
+    if not steps:
+        return []
+    p = new_params()
+    ctes = lifecycle_ctes(scope, p, stays=False)
+    firsts = ", ".join(f"MIN(CASE WHEN to_stage = {p(s)} THEN occurred_at END) AS t{n}" for n, s in enumerate(steps))
+    start, end = ts(p, scope.period.start), ts(p, scope.period.end)
+    counts = []
+    for k in range(len(steps)):
+        if strict:
+            conds = [f"t{j} IS NOT NULL" for j in range(k + 1)] + [f"t{j} >= t{j - 1}" for j in range(1, k + 1)]
+        else:
+            conds = [f"t{k} IS NOT NULL"]
+        counts.append(f"SUM(CASE WHEN {' AND '.join(conds)} THEN 1 ELSE 0 END) AS c{k}")
+    sql = (
+        f"WITH {ctes}, firsts AS (SELECT customer_id, {firsts} FROM tr "
+        f"WHERE occurred_at >= {start} AND occurred_at < {end} GROUP BY customer_id) "
+        f"SELECT {', '.join(counts)} FROM firsts"
+    )
+    row = (await query_rows(sql, p))[0]
+    return [FunnelStep(s, int(row[f"c{k}"] or 0)) for k, s in enumerate(steps)]
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Days: count, how many were still open (counted up to now), mean, median and p90."""
+
+    count: int
+    open: int
+    mean: float | None
+    median: float | None
+    p90: float | None
+
+
+def _percentile_sql(p: Params, q: float) -> str:
+    """The two ranked values around the q-quantile (linear interpolation is finished in Python)."""
+    pos = floor_int(p, f"(n - 1) * {q}")
+    return (
+        f"MAX(CASE WHEN rn = {pos} + 1 THEN days END) AS lo{int(q * 100)}, "
+        f"MAX(CASE WHEN rn = {pos} + 2 THEN days END) AS hi{int(q * 100)}"
+    )
+
+
+def _interpolate(row: dict[str, Any], q: float, n: int) -> float | None:
+    if f"q{int(q * 100)}" in row:  # computed by the database
+        value = row[f"q{int(q * 100)}"]
+        return None if value is None else float(value)
+    if n == 0 or row[f"lo{int(q * 100)}"] is None:
+        return None
+    lo = float(row[f"lo{int(q * 100)}"])
+    hi = row[f"hi{int(q * 100)}"]
+    h = (n - 1) * q
+    frac = h - int(h)
+    return lo if hi is None or frac == 0 else lo + frac * (float(hi) - lo)
+
+
+def _spread(row: dict[str, Any]) -> Spread:
+    n = int(row["n"] or 0)
+    return Spread(
+        count=n,
+        open=int(row["open_n"] or 0),
+        mean=float(row["mean"]) if row["mean"] is not None else None,
+        median=_interpolate(row, 0.5, n),
+        p90=_interpolate(row, 0.9, n),
+    )
+
+
+def _spread_select(p: Params, group: str = "") -> str:
+    head = f"{group}, " if group else ""
+    if p.dialect == "postgres":
+        # The same linear interpolation, computed by the database's own ordered-set aggregate.
+        return (
+            f"SELECT {head}COUNT(*) AS n, SUM(open_n) AS open_n, AVG(days) AS mean, "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY days) AS q50, "
+            "percentile_cont(0.9) WITHIN GROUP (ORDER BY days) AS q90 FROM d" + (f" GROUP BY {group}" if group else "")
+        )
+    return (
+        f"SELECT {head}COUNT(*) AS n, SUM(open_n) AS open_n, AVG(days) AS mean, "
+        f"{_percentile_sql(p, 0.5)}, {_percentile_sql(p, 0.9)} FROM ranked" + (f" GROUP BY {group}" if group else "")
+    )
+
+
+async def time_in_stage(scope: Scope) -> dict[str, Spread]:
+    """Days spent in each stage by the stays that began in the period (open stays up to now)."""
+    p = new_params()
+    ctes = lifecycle_ctes(scope, p)
+    now = ts(p, scope.now)
+    days = days_between(p, "since", f"COALESCE(until, {now})")
+    sql = (
+        f"WITH {ctes}, d AS (SELECT stage, {days} AS days, CASE WHEN until IS NULL THEN 1 ELSE 0 END AS open_n "
+        f"FROM stays WHERE since >= {ts(p, scope.period.start)} AND since < {ts(p, scope.period.end)}), "
+        "ranked AS (SELECT stage, days, open_n, ROW_NUMBER() OVER (PARTITION BY stage ORDER BY days) AS rn, "
+        "COUNT(*) OVER (PARTITION BY stage) AS n FROM d) " + _spread_select(p, "stage")
+    )
+    return {r["stage"]: _spread(r) for r in await query_rows(sql, p)}
+
+
+async def velocity(scope: Scope) -> Spread:
+    """Days from the first stage to the first customer-category stage, for customers who reached
+    one in the period."""
+    p = new_params()
+    ctes = lifecycle_ctes(scope, p, stays=False)
+    days = days_between(p, "t_first", "t_customer")
+    sql = (
+        f"WITH {ctes}, per AS (SELECT customer_id, MIN(occurred_at) AS t_first, "
+        f"MIN(CASE WHEN to_stage IN {in_list(p, scope.customer_stages)} THEN occurred_at END) AS t_customer "
+        "FROM tr GROUP BY customer_id), "
+        f"d AS (SELECT {days} AS days, 0 AS open_n FROM per WHERE t_customer >= {ts(p, scope.period.start)} "
+        f"AND t_customer < {ts(p, scope.period.end)}), "
+        "ranked AS (SELECT days, open_n, ROW_NUMBER() OVER (ORDER BY days) AS rn, COUNT(*) OVER () AS n FROM d) "
+        + _spread_select(p)
+    )
+    return _spread((await query_rows(sql, p))[0])

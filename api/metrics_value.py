@@ -1,0 +1,294 @@
+"""Interactions and value (METRICS.md): renewals, revenue, NPS, CSAT, acquisition cost, historic
+CLV and the monthly series."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from api.db import Params
+from api.metrics_retention import Flow, monthly_flows
+from api.metrics_scope import (
+    MONEY,
+    Period,
+    Scope,
+    first_customer_cte,
+    lifecycle_ctes,
+    months,
+    new_params,
+    periods_cte,
+    query_rows,
+    segment_ids,
+)
+from api.sqlfn import date_days_between, day, in_list, number, ts
+
+# --- interactions: renewals, revenue, satisfaction -------------------------------------------------
+
+
+def _interaction_where(scope: Scope, p: Params, kinds: Sequence[str], period: Period | None = None) -> str:
+    period = period or scope.period
+    seg = segment_ids(scope, p)
+    conds = [
+        f"i.workspace_id = {p(scope.workspace_id)}",
+        f"i.kind IN {in_list(p, list(kinds))}",
+        f"i.occurred_at >= {ts(p, period.start)}",
+        f"i.occurred_at < {ts(p, period.end)}",
+    ]
+    if seg:
+        conds.append(f"i.customer_id IN ({seg})")
+    return " AND ".join(conds)
+
+
+@dataclass(frozen=True)
+class Renewals:
+    renewals: int
+    cancellations: int
+
+    @property
+    def rate(self) -> float | None:
+        total = self.renewals + self.cancellations
+        return self.renewals / total if total else None
+
+
+async def renewals(scope: Scope) -> Renewals:
+    p = new_params()
+    where = _interaction_where(scope, p, ["renewal", "subscription_cancelled"])
+    sql = (
+        "SELECT SUM(CASE WHEN i.kind = 'renewal' THEN 1 ELSE 0 END) AS r, "
+        f"SUM(CASE WHEN i.kind = 'subscription_cancelled' THEN 1 ELSE 0 END) AS c FROM interaction i WHERE {where}"
+    )
+    r = (await query_rows(sql, p))[0]
+    return Renewals(int(r["r"] or 0), int(r["c"] or 0))
+
+
+def _decimal(value: Any) -> Decimal:
+    return Decimal(str(value or 0)).quantize(MONEY)
+
+
+async def revenue(scope: Scope, period: Period | None = None) -> Decimal:
+    """Purchases and renewals minus refunds, in the period."""
+    p = new_params()
+    where = _interaction_where(scope, p, ["purchase", "renewal", "refund"], period)
+    amount = "i.amount" if p.dialect == "postgres" else "CAST(i.amount AS REAL)"
+    sql = (
+        f"SELECT SUM(CASE WHEN i.kind = 'refund' THEN -{amount} ELSE {amount} END) AS total "
+        f"FROM interaction i WHERE {where}"
+    )
+    return _decimal((await query_rows(sql, p))[0]["total"])
+
+
+@dataclass(frozen=True)
+class Nps:
+    promoters: int
+    passives: int
+    detractors: int
+
+    @property
+    def responses(self) -> int:
+        return self.promoters + self.passives + self.detractors
+
+    @property
+    def score(self) -> float | None:
+        n = self.responses
+        return 100.0 * (self.promoters - self.detractors) / n if n else None
+
+
+async def nps(scope: Scope, period: Period | None = None) -> Nps:
+    """The latest NPS answer of each customer in the period: promoters 9-10, detractors 0-6."""
+    p = new_params()
+    where = _interaction_where(scope, p, ["nps_response"], period)
+    if p.dialect == "postgres":  # the same latest answer per customer, without a window
+        latest = (
+            f"SELECT DISTINCT ON (i.customer_id) i.score, 1 AS rn FROM interaction i WHERE {where} "
+            "ORDER BY i.customer_id, i.occurred_at DESC, i.id DESC"
+        )
+    else:
+        latest = (
+            "SELECT i.score, ROW_NUMBER() OVER (PARTITION BY i.customer_id "
+            f"ORDER BY i.occurred_at DESC, i.id DESC) AS rn FROM interaction i WHERE {where}"
+        )
+    sql = (
+        f"WITH latest AS ({latest}) "
+        "SELECT SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END) AS pro, "
+        "SUM(CASE WHEN score BETWEEN 7 AND 8 THEN 1 ELSE 0 END) AS pas, "
+        "SUM(CASE WHEN score <= 6 THEN 1 ELSE 0 END) AS det FROM latest WHERE rn = 1"
+    )
+    r = (await query_rows(sql, p))[0]
+    return Nps(int(r["pro"] or 0), int(r["pas"] or 0), int(r["det"] or 0))
+
+
+@dataclass(frozen=True)
+class Csat:
+    responses: int
+    satisfied: int
+
+    @property
+    def score(self) -> float | None:
+        return 100.0 * self.satisfied / self.responses if self.responses else None
+
+
+async def csat(scope: Scope) -> Csat:
+    """Every CSAT answer in the period; satisfied = 4 or 5."""
+    p = new_params()
+    where = _interaction_where(scope, p, ["csat_response"])
+    sql = f"SELECT COUNT(*) AS n, SUM(CASE WHEN i.score >= 4 THEN 1 ELSE 0 END) AS ok FROM interaction i WHERE {where}"
+    r = (await query_rows(sql, p))[0]
+    return Csat(int(r["n"] or 0), int(r["ok"] or 0))
+
+
+# --- acquisition cost ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """Spend in the period (spend records prorated by the days they overlap it) and customers
+    acquired in it, per channel ('' = spend or customers without a channel)."""
+
+    spend: dict[str, Decimal]
+    acquired: dict[str, int]
+
+    @property
+    def total_spend(self) -> Decimal:
+        return sum(self.spend.values(), Decimal(0))
+
+    @property
+    def total_acquired(self) -> int:
+        return sum(self.acquired.values())
+
+
+async def acquisition(scope: Scope) -> Acquisition:
+    p = new_params()
+    # Spend is recorded by whole days: a period ending during a day includes that day.
+    start = scope.period.start.date()
+    end_at = scope.period.end
+    end = end_at.date() + (timedelta(days=1) if end_at.time() != time(0) else timedelta(0))
+    # Spend is recorded per channel, not per customer: a segment narrows it only by channel.
+    only = scope.segment.acquisition_channel
+    channel = f" AND s.channel = {p(only)}" if only else ""
+    spend_sql = (
+        "SELECT COALESCE(s.channel, '') AS channel, "
+        f"SUM({number(p, 's.amount')} * {overlap_days(p, start, end)} / "
+        f"({date_days_between(p, 's.period_start', 's.period_end')} + 1)) AS amount "
+        f"FROM acquisition_spend s WHERE s.workspace_id = {p(scope.workspace_id)} "
+        f"AND s.period_end >= {day(p, start)} AND s.period_start < {day(p, end)}{channel} "
+        "GROUP BY COALESCE(s.channel, '')"
+    )
+    spend = {r["channel"]: _decimal(r["amount"]) for r in await query_rows(spend_sql, p)}
+    p = new_params()
+    ctes = lifecycle_ctes(scope, p, stays=False)
+    acquired_sql = (
+        f"WITH {ctes}, {first_customer_cte(in_list(p, scope.customer_stages))} "
+        "SELECT COALESCE(c.acquisition_channel, '') AS channel, COUNT(*) AS n FROM first_c f "
+        f"JOIN customer c ON c.id = f.customer_id WHERE f.t >= {ts(p, scope.period.start)} "
+        f"AND f.t < {ts(p, scope.period.end)} GROUP BY COALESCE(c.acquisition_channel, '')"
+    )
+    acquired = {r["channel"]: int(r["n"]) for r in await query_rows(acquired_sql, p)}
+    return Acquisition(spend, acquired)
+
+
+def overlap_days(p: Params, start: date, end: date) -> str:
+    """Days of a spend record [period_start, period_end] inside [start, end)."""
+    lo = f"CASE WHEN s.period_start > {day(p, start)} THEN s.period_start ELSE {day(p, start)} END"
+    last = end - timedelta(days=1)
+    hi = f"CASE WHEN s.period_end < {day(p, last)} THEN s.period_end ELSE {day(p, last)} END"
+    return f"({date_days_between(p, lo, hi)} + 1)"
+
+
+# --- value -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoricClv:
+    """Average revenue per customer-month × margin ÷ monthly churn rate, over the period's months.
+
+    `customer_months` is the sum over months of customers in a customer-category stage at each
+    month's start; revenue and churned customers are divided by it. With no churn the value is
+    unbounded (`value` None, `unbounded` True); with no customers it is unknown.
+    """
+
+    revenue: Decimal
+    customer_months: int
+    churned: int
+    margin: Decimal
+
+    @property
+    def revenue_per_customer_month(self) -> Decimal | None:
+        return (self.revenue / self.customer_months).quantize(MONEY) if self.customer_months else None
+
+    @property
+    def monthly_churn_rate(self) -> float | None:
+        return self.churned / self.customer_months if self.customer_months else None
+
+    @property
+    def unbounded(self) -> bool:
+        return self.customer_months > 0 and self.churned == 0
+
+    @property
+    def value(self) -> Decimal | None:
+        if not self.customer_months or not self.churned:
+            return None
+        # In exact decimals: the rounded figure per customer-month and the float churn rate would
+        # put the quotient off by some ten-thousandths.
+        arpc = self.revenue / self.customer_months
+        churn = Decimal(self.churned) / self.customer_months
+        return (arpc * self.margin / churn).quantize(MONEY)
+
+
+@dataclass(frozen=True)
+class MonthPoint:
+    period: Period
+    flow: Flow
+    revenue: Decimal
+    nps: Nps
+
+
+async def monthly(scope: Scope) -> list[MonthPoint]:
+    """Flow, revenue and NPS of every month of the period: three statements, whatever the months."""
+    periods = months(scope.period)
+    flows = await monthly_flows(scope, periods)
+    revenues = await _revenue_by_period(scope, periods)
+    scores = await _nps_by_period(scope, periods)
+    return [MonthPoint(m, f, r, n) for m, f, r, n in zip(periods, flows, revenues, scores, strict=True)]
+
+
+async def _revenue_by_period(scope: Scope, periods: Sequence[Period]) -> list[Decimal]:
+    p = new_params()
+    whole = Period(periods[0].start, periods[-1].end)
+    where = _interaction_where(scope, p, ["purchase", "renewal", "refund"], whole)
+    amount = "i.amount" if p.dialect == "postgres" else "CAST(i.amount AS REAL)"
+    sql = (
+        f"WITH {periods_cte(p, periods)} SELECT m.idx, "
+        f"SUM(CASE WHEN i.kind = 'refund' THEN -{amount} ELSE {amount} END) AS total FROM interaction i "
+        f"JOIN months m ON i.occurred_at >= m.m_start AND i.occurred_at < m.m_end WHERE {where} GROUP BY m.idx"
+    )
+    found = {int(r["idx"]): _decimal(r["total"]) for r in await query_rows(sql, p)}
+    return [found.get(n, _decimal(0)) for n in range(len(periods))]
+
+
+async def _nps_by_period(scope: Scope, periods: Sequence[Period]) -> list[Nps]:
+    p = new_params()
+    whole = Period(periods[0].start, periods[-1].end)
+    where = _interaction_where(scope, p, ["nps_response"], whole)
+    sql = (
+        f"WITH {periods_cte(p, periods)}, latest AS (SELECT m.idx, i.score, ROW_NUMBER() OVER ("
+        "PARTITION BY m.idx, i.customer_id ORDER BY i.occurred_at DESC, i.id DESC) AS rn FROM interaction i "
+        f"JOIN months m ON i.occurred_at >= m.m_start AND i.occurred_at < m.m_end WHERE {where}) "
+        "SELECT idx, SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END) AS pro, "
+        "SUM(CASE WHEN score BETWEEN 7 AND 8 THEN 1 ELSE 0 END) AS pas, "
+        "SUM(CASE WHEN score <= 6 THEN 1 ELSE 0 END) AS det FROM latest WHERE rn = 1 GROUP BY idx"
+    )
+    rows = await query_rows(sql, p)
+    found = {int(r["idx"]): Nps(int(r["pro"] or 0), int(r["pas"] or 0), int(r["det"] or 0)) for r in rows}
+    return [found.get(n, Nps(0, 0, 0)) for n in range(len(periods))]
+
+
+def historic_clv(scope: Scope, total_revenue: Decimal, points: Sequence[MonthPoint]) -> HistoricClv:
+    return HistoricClv(
+        revenue=total_revenue,
+        customer_months=sum(pt.flow.at_start for pt in points),
+        churned=sum(pt.flow.churn_count for pt in points),
+        margin=scope.margin,
+    )
