@@ -88,15 +88,6 @@ def journey_start(customer: CustomerRecord, records: Sequence[InteractionRecord]
     return min([customer.created_at, *(r.occurred_at for r in records)])
 
 
-def watermark(state: FactsState, positions: Sequence[Position]) -> datetime | None:
-    """The latest moment already known for a customer: its latest move in any model, or its
-    latest interaction. An interaction dated before this arrives late."""
-    times = [p.entered_at for p in positions]
-    if state.last_at:
-        times.append(max(state.last_at.values()))
-    return max(times) if times else None
-
-
 def _transitions(
     customer: CustomerRecord, t: Tracked, ev: Evaluation, interaction_id: int | None, cause: str
 ) -> list[NewTransition]:
@@ -327,8 +318,7 @@ def rewind(
     if after[0].from_stage != kept[-1].to_stage:
         return None
     entered = kept[-1].occurred_at
-    last_event = max(state.last_at.values()) if state.last_at else entered
-    seen = max(entered, last_event)  # the engine's last look before `at` was at this moment
+    seen = max(entered, state.last_engaged_at or entered)  # the engine's last look before `at` was at this moment
     return _staying(t, kept[-1].to_stage, entered, facts_at(state, customer)(seen, entered)), after
 
 

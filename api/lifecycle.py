@@ -25,7 +25,6 @@ from api.journey import (
     profile_of,
     replay_customer,
     rewind,
-    watermark,
 )
 from api.lifecycle_store import NewTransition
 from api.rebuild import RebuildOutcome, late_reason, rebuild_customers
@@ -147,7 +146,7 @@ class Lifecycle:
             starts[cid] = {t.key: self._position(t, customer, current.get((cid, t.key))) for t in tracked}
             first = min(by_customer[cid], key=lambda r: (r.occurred_at, r.id), default=None)
             # Late: before the latest interaction, or (none yet) before the customer's creation.
-            known = watermark(states[cid], []) or customer.created_at
+            known = states[cid].last_engaged_at or customer.created_at
             if first is not None and first.occurred_at < known:
                 late[cid] = (first.id, first.kind, first.occurred_at)
         # After the latest interaction but before moves the time-based rules made since: rewind
@@ -176,7 +175,7 @@ class Lifecycle:
         if late:
             cuts = {cid: at for cid, (_, _, at) in late.items()}
             rebuilt = await rebuild_customers(
-                workspace_id, tracked, sorted(late), now, late_reason(late), RULE, cuts=cuts
+                workspace_id, tracked, sorted(late), now, lambda cid: late_reason(*late[cid]), RULE, cuts=cuts
             )
             moved += rebuilt.transitions
         return moved
@@ -219,7 +218,7 @@ class Lifecycle:
                 back[t.key], undone[t.key] = found
             else:
                 starts[cid] = back
-                out[cid] = (late_reason({cid: (first.id, first.kind, first.occurred_at)})(cid), undone)
+                out[cid] = (late_reason(first.id, first.kind, first.occurred_at), undone)
         return out
 
     @staticmethod

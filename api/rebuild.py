@@ -106,11 +106,6 @@ async def rebuild_customers(
     return out
 
 
-def late_reason(firsts: Mapping[int, tuple[int, str, datetime]]) -> Callable[[int], str]:
-    """Why a late interaction superseded moves: customer id → (interaction id, kind, time)."""
-
-    def say(cid: int) -> str:
-        iid, kind, at = firsts[cid]
-        return f"late interaction {iid} ({kind} at {at.isoformat()}) re-evaluated the customer from that time"
-
-    return say
+def late_reason(interaction_id: int, kind: str, at: datetime) -> str:
+    """Why a late interaction superseded moves, as the superseded moves say it."""
+    return f"late interaction {interaction_id} ({kind} at {at.isoformat()}) re-evaluated the customer from that time"

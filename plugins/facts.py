@@ -56,6 +56,11 @@ class FactsState:
     # (before an interaction, what the previous one left) and a fold makes it stale.
     _cached: tuple[Any, CustomerFacts] | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def last_engaged_at(self) -> datetime | None:
+        """The latest interaction of any kind folded in."""
+        return max(self.last_at.values()) if self.last_at else None
+
     def fold(self, event: InteractionFact) -> None:
         self._cached = None
         kind, at = event.kind, event.occurred_at
@@ -125,7 +130,7 @@ class FactsState:
             latest_review_score=self._score("review"),
             referrals=counts.get("referral", 0),
             active_subscriptions=max(subs, 0),
-            last_engaged_at=max(last_at.values()) if last_at else None,
+            last_engaged_at=self.last_engaged_at,
             job_title=profile.get("job_title"),
             industry=profile.get("industry"),
             tags=tags if isinstance(tags, frozenset) else frozenset(tags),
