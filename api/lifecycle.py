@@ -122,11 +122,13 @@ class Lifecycle:
         records: Sequence[InteractionRecord],
         now: datetime,
     ) -> list[TransitionRecord]:
-        """Bring customers up to date: for each, its new interactions (`records`) in time order, each
-        after the checks that fell due before it, then the checks due up to `now`. A customer with
-        an interaction dated before what is already known of it (its latest move or interaction,
-        or its creation) is rebuilt from its whole history instead. Facts, positions and moves are
-        written in a few multi-row statements, inside the caller's transaction."""
+        """Bring customers up to date in event time, inside the caller's transaction. For each, its
+        new interactions (`records`) in time order, each after the checks that fell due before it,
+        then the checks due up to `now`. New interactions after the customer's latest one but
+        before moves that time-based rules made since rewind those moves first
+        (`journey.rewind`); interactions before its latest one (or, with none yet, before its
+        creation) rebuild the customer from that time (`rebuild.rebuild_customers`). Facts,
+        positions and moves are written in a few multi-row statements."""
         by_customer: dict[int, list[InteractionRecord]] = {cid: [] for cid in customer_ids}
         for record in records:
             by_customer.setdefault(record.customer_id, []).append(record)
@@ -139,19 +141,17 @@ class Lifecycle:
         }
         changed: dict[tuple[int, str], Position] = {}
         new: list[NewTransition] = []
-        late: dict[int, tuple[int, str, datetime]] = {}
-        starts: dict[int, dict[str, Position]] = {}
-        for cid in ids:
-            customer = customers[cid]
-            starts[cid] = {t.key: self._position(t, customer, current.get((cid, t.key))) for t in tracked}
-            first = min(by_customer[cid], key=lambda r: (r.occurred_at, r.id), default=None)
-            # Late: before the latest interaction, or (none yet) before the customer's creation.
-            known = states[cid].last_engaged_at or customer.created_at
-            if first is not None and first.occurred_at < known:
-                late[cid] = (first.id, first.kind, first.occurred_at)
-        # After the latest interaction but before moves the time-based rules made since: rewind
-        # those moves when that is all they are, else rebuild.
-        rewound = await self._rewind(workspace_id, tracked, customers, states, starts, by_customer, late)
+        starts = {
+            cid: {t.key: self._position(t, customers[cid], current.get((cid, t.key))) for t in tracked} for cid in ids
+        }
+        firsts = {cid: min(rs, key=lambda r: (r.occurred_at, r.id)) for cid, rs in by_customer.items() if rs}
+        # Late: before the latest interaction, or (none yet) before the customer's creation.
+        late = {
+            cid: first
+            for cid, first in firsts.items()
+            if first.occurred_at < (states[cid].last_engaged_at or customers[cid].created_at)
+        }
+        rewound = await self._rewind(workspace_id, tracked, customers, states, starts, firsts, late)
         superseded: dict[int, str] = {}
         for cid in ids:
             if cid in late:
@@ -173,9 +173,9 @@ class Lifecycle:
         await store.save_positions(workspace_id, changed, now)
         moved = await store.insert_transitions(new)
         if late:
-            cuts = {cid: at for cid, (_, _, at) in late.items()}
+            cuts = {cid: first.occurred_at for cid, first in late.items()}
             rebuilt = await rebuild_customers(
-                workspace_id, tracked, sorted(late), now, lambda cid: late_reason(*late[cid]), RULE, cuts=cuts
+                workspace_id, tracked, sorted(late), now, lambda cid: late_reason(late[cid]), RULE, cuts=cuts
             )
             moved += rebuilt.transitions
         return moved
@@ -187,19 +187,18 @@ class Lifecycle:
         customers: Mapping[int, CustomerRecord],
         states: Mapping[int, FactsState],
         starts: dict[int, dict[str, Position]],
-        by_customer: Mapping[int, Sequence[InteractionRecord]],
-        late: dict[int, tuple[int, str, datetime]],
+        firsts: Mapping[int, InteractionRecord],
+        late: dict[int, InteractionRecord],
     ) -> dict[int, tuple[str, dict[str, list[TransitionRecord]]]]:
         """For customers whose new interactions come after their latest interaction but before
         some of their moves, put `starts` back to before those moves (`journey.rewind`), or mark
         the customer `late` when that is not possible. Returns, per rewound customer, why, and the
         moves undone per model."""
-        firsts = {
-            cid: min(records, key=lambda r: (r.occurred_at, r.id))
-            for cid, records in by_customer.items()
-            if records and cid not in late
-        }
-        behind = [cid for cid, r in firsts.items() if any(p.entered_at > r.occurred_at for p in starts[cid].values())]
+        behind = [
+            cid
+            for cid, first in firsts.items()
+            if cid not in late and any(p.entered_at > first.occurred_at for p in starts[cid].values())
+        ]
         if not behind:
             return {}
         stored = await store.active_transitions(workspace_id, behind, [t.key for t in tracked])
@@ -213,12 +212,12 @@ class Lifecycle:
                     continue
                 found = rewind(t, customers[cid], states[cid], stored.get((cid, t.key), []), first.occurred_at)
                 if found is None:
-                    late[cid] = (first.id, first.kind, first.occurred_at)
+                    late[cid] = first
                     break
                 back[t.key], undone[t.key] = found
             else:
                 starts[cid] = back
-                out[cid] = (late_reason(first.id, first.kind, first.occurred_at), undone)
+                out[cid] = (late_reason(first), undone)
         return out
 
     @staticmethod

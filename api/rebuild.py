@@ -17,7 +17,7 @@ from api import lifecycle_store as store
 from api.customers import get_customers
 from api.journey import PINNED_CAUSES, Tracked, diff, event_of, replay_after, replay_customer
 from api.lifecycle_store import NewTransition
-from api.records import TransitionRecord
+from api.records import InteractionRecord, TransitionRecord
 from plugins.engine import Position
 from plugins.facts import FactsState
 
@@ -106,6 +106,9 @@ async def rebuild_customers(
     return out
 
 
-def late_reason(interaction_id: int, kind: str, at: datetime) -> str:
+def late_reason(interaction: InteractionRecord) -> str:
     """Why a late interaction superseded moves, as the superseded moves say it."""
-    return f"late interaction {interaction_id} ({kind} at {at.isoformat()}) re-evaluated the customer from that time"
+    return (
+        f"late interaction {interaction.id} ({interaction.kind} at {interaction.occurred_at.isoformat()}) "
+        "re-evaluated the customer from that time"
+    )
