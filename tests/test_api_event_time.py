@@ -308,3 +308,22 @@ async def test_the_facts_the_rules_read_are_visible(api: Api) -> None:
         params: {lead_points: {form_submitted: 30}}}) { userErrors { code } } }"""
     assert (await api.data(configure))["configureLifecycleModel"]["userErrors"] == []
     assert (await api.data(FACTS, {"id": cid}))["node"]["leadScore"] == 40
+
+
+async def test_tracking_a_model_again_by_replay_makes_its_manual_moves_again(api: Api) -> None:
+    track = """mutation($m: String!) { trackLifecycleModel(input: {model: $m}) { userErrors { code } } }"""
+    untrack = """mutation($m: String!) { untrackLifecycleModel(input: {model: $m}) { userErrors { code } } }"""
+    history = """query($id: ID!) { node(id: $id) { ... on Customer {
+        history(model: "three-phase") { edges { node { from { key } to { key } cause note } } } } } }"""
+    cid = (await new_customer(api, name="Flor", createdAt=at(30)))["id"]
+    assert (await api.data(track, {"m": "three-phase"}))["trackLifecycleModel"]["userErrors"] == []
+    move = """mutation($id: ID!) { moveCustomer(input: {customerId: $id, model: "three-phase", stage: "retention",
+        note: "bought offline", force: true}) { userErrors { code } } }"""
+    assert (await api.data(move, {"id": cid}))["moveCustomer"]["userErrors"] == []
+    assert (await api.data(untrack, {"m": "three-phase"}))["untrackLifecycleModel"]["userErrors"] == []
+    await record_one_by_one(api, cid, [item("site_visit", at(20))])
+    assert (await api.data(track, {"m": "three-phase"}))["trackLifecycleModel"]["userErrors"] == []
+    edges = (await api.data(history, {"id": cid}))["node"]["history"]["edges"]
+    steps = [((e["node"]["from"] or {}).get("key"), e["node"]["to"]["key"], e["node"]["cause"]) for e in edges]
+    assert steps == [(None, "acquisition", "REPLAY"), ("acquisition", "retention", "MANUAL")]
+    assert edges[-1]["node"]["note"] == "bought offline"
