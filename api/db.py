@@ -67,6 +67,8 @@ async def fetch(sql: str, params: Params, conn: BaseDBAsyncClient | None = None)
 
 def utc(value: datetime) -> datetime:
     """Every stored time is UTC; a naive time is taken as UTC."""
+    if value.tzinfo is UTC:  # as the drivers return them: nothing to convert
+        return value
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)

@@ -78,7 +78,10 @@ def facts_at(
                     event=event,
                 )
             )
-        return built[0].at(as_of, entered)
+        facts = built[0]
+        if facts.as_of == as_of and facts.stage_entered_at == entered:
+            return facts  # read-only: the same moment and stay need no copy
+        return facts.at(as_of, entered)
 
     return build
 
@@ -108,6 +111,19 @@ def _transitions(
         )
         for m in ev.moves
     ]
+
+
+def _collect(
+    out: list[NewTransition],
+    customer: CustomerRecord,
+    t: Tracked,
+    ev: Evaluation,
+    interaction_id: int | None,
+    cause: str,
+) -> None:
+    """Add an evaluation's moves to `out` (most evaluations make none: nothing is built then)."""
+    if ev.moves or ev.errors:
+        out += _transitions(customer, t, ev, interaction_id, cause)
 
 
 def _pinned_move(t: Tracked, customer: CustomerRecord, pin: TransitionRecord, here: str | None) -> NewTransition:
@@ -160,15 +176,20 @@ def advance(
         # One facts snapshot before the interaction and one after, shared by the models.
         before = facts_at(state, customer, None, profile)
         for t in tracked:
-            due = engine.catch_up(t.model, t.params, positions[t.key], before, record.occurred_at)
-            out += _transitions(customer, t, due, None, cause)
-            positions[t.key] = Position(due.position.stage, due.position.entered_at)
+            pos = positions[t.key]
+            if pos.next_check_at is not None and pos.next_check_at <= record.occurred_at:
+                due = engine.catch_up(t.model, t.params, pos, before, record.occurred_at)
+                _collect(out, customer, t, due, None, cause)
+                pos = due.position
+            if pos.next_check_at is not None:  # the interaction is evaluated from a fresh look
+                pos = Position(pos.stage, pos.entered_at)
+            positions[t.key] = pos
         event = event_of(record)
         state.fold(event)
         after = facts_at(state, customer, event, profile)
         for t in tracked:
             ev = engine.evaluate(t.model, t.params, positions[t.key], after, record.occurred_at)
-            out += _transitions(customer, t, ev, record.id, cause)
+            _collect(out, customer, t, ev, record.id, cause)
             positions[t.key] = ev.position
     final = facts_at(state, customer, None, profile)
     for t in tracked:
@@ -177,11 +198,13 @@ def advance(
             # A periodic check or a profile change: every rule is looked at as of now (time-based
             # ones that fell due fire at their due time).
             ev = engine.evaluate(t.model, t.params, Position(pos.stage, pos.entered_at), final, now)
-            out += _transitions(customer, t, ev, None, cause)
+            _collect(out, customer, t, ev, None, cause)
             pos = ev.position
-        rest = engine.catch_up(t.model, t.params, pos, final, now)
-        out += _transitions(customer, t, rest, None, cause)
-        positions[t.key] = rest.position
+        if pos.next_check_at is not None and pos.next_check_at <= now:
+            rest = engine.catch_up(t.model, t.params, pos, final, now)
+            _collect(out, customer, t, rest, None, cause)
+            pos = rest.position
+        positions[t.key] = pos
     return positions, out
 
 

@@ -55,6 +55,12 @@ class FactsState:
     # The last snapshot built, and what it was built from: replays ask for the same facts again
     # (before an interaction, what the previous one left) and a fold makes it stale.
     _cached: tuple[Any, CustomerFacts] | None = field(default=None, repr=False, compare=False)
+    # Read-only views of the dicts above (which folds change in place) and the products as a
+    # frozenset, made once rather than for every snapshot.
+    _views: tuple[Mapping[str, int], Mapping[str, datetime], Mapping[str, datetime]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    _frozen_products: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def last_engaged_at(self) -> datetime | None:
@@ -73,6 +79,7 @@ class FactsState:
             self.revenue -= event.amount
         if kind == "purchase" and isinstance(event.properties.get("product"), str):
             self.products.add(event.properties["product"])
+            self._frozen_products = None
         if event.score is not None:
             previous = self.latest_scores.get(kind)
             if previous is None or at >= previous[0]:
@@ -106,7 +113,11 @@ class FactsState:
         profile: Mapping[str, Any],
         event: InteractionFact | None,
     ) -> CustomerFacts:
-        counts, last_at = self.counts, self.last_at
+        counts, first_at, last_at = self.counts, self.first_at, self.last_at
+        if self._views is None:
+            self._views = (MappingProxyType(counts), MappingProxyType(first_at), MappingProxyType(last_at))
+        if self._frozen_products is None:
+            self._frozen_products = frozenset(self.products)
         subs = counts.get("subscription_started", 0) - counts.get("subscription_cancelled", 0)
         tags = profile.get("tags") or ()
         attributes = profile.get("attributes") or {}
@@ -117,14 +128,14 @@ class FactsState:
             as_of=as_of,
             stage_entered_at=stage_entered_at,
             created_at=created_at,
-            counts=MappingProxyType(counts),
-            first_at=MappingProxyType(self.first_at),
-            last_at=MappingProxyType(last_at),
+            counts=self._views[0],
+            first_at=self._views[1],
+            last_at=self._views[2],
             orders=counts.get("purchase", 0),
             revenue=self.revenue,
-            first_purchase_at=self.first_at.get("purchase"),
+            first_purchase_at=first_at.get("purchase"),
             last_purchase_at=last_at.get("purchase"),
-            products=frozenset(self.products),
+            products=self._frozen_products,
             latest_nps=self._score("nps_response"),
             latest_csat=self._score("csat_response"),
             latest_review_score=self._score("review"),
