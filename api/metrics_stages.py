@@ -53,15 +53,38 @@ async def distribution_at(scope: Scope, moments: Sequence[datetime]) -> list[dic
     return out
 
 
+FUNNEL_MODES = ("CUMULATIVE", "STRICT", "ANY")
+
+
 @dataclass(frozen=True)
 class FunnelStep:
+    """One step: the customers counted at it, and of those, how many were also counted at the
+    previous step and at the first (the numerators of its two conversions)."""
+
     stage: str
     count: int
+    with_previous: int
+    with_first: int
 
 
-async def funnel(scope: Scope, strict: bool) -> list[FunnelStep]:
-    """How many customers entered each prospect/customer stage in the period. STRICT counts a
-    customer at a step only if it entered every earlier step, in order, in the period."""
+def _funnel_member(mode: str, k: int, steps: int) -> str:
+    """Whether a customer counts at step k, from `t{j}`: when it first entered step j in the period."""
+    if mode == "ANY":
+        return f"t{k} IS NOT NULL"
+    if mode == "CUMULATIVE":  # reached this step or any later one
+        return "(" + " OR ".join(f"t{j} IS NOT NULL" for j in range(k, steps)) + ")"
+    in_order = [f"t{j} IS NOT NULL" for j in range(k + 1)] + [f"t{j} >= t{j - 1}" for j in range(1, k + 1)]
+    return "(" + " AND ".join(in_order) + ")"
+
+
+async def funnel(scope: Scope, mode: str = "CUMULATIVE") -> list[FunnelStep]:
+    """The prospect and customer stages in the model's order, and per step the customers counted
+    there in the period (docs/metrics.md): CUMULATIVE counts a customer at every step up to the
+    furthest it entered; STRICT only at steps it entered in order, every earlier one included;
+    ANY at every stage it entered. The counts of "also at the previous step" and "also at the
+    first" make each conversion a share in [0, 1] in every mode."""
+    if mode not in FUNNEL_MODES:
+        raise ValueError(f"unknown funnel mode {mode!r}")
     steps = scope.stages_in(StageCategory.PROSPECT, StageCategory.CUSTOMER)
     if not steps:
         return []
@@ -69,20 +92,25 @@ async def funnel(scope: Scope, strict: bool) -> list[FunnelStep]:
     ctes = lifecycle_ctes(scope, p, stays=False)
     firsts = ", ".join(f"MIN(CASE WHEN to_stage = {p(s)} THEN occurred_at END) AS t{n}" for n, s in enumerate(steps))
     start, end = ts(p, scope.period.start), ts(p, scope.period.end)
-    counts = []
+    member = [_funnel_member(mode, k, len(steps)) for k in range(len(steps))]
+    sums = []
     for k in range(len(steps)):
-        if strict:
-            conds = [f"t{j} IS NOT NULL" for j in range(k + 1)] + [f"t{j} >= t{j - 1}" for j in range(1, k + 1)]
-        else:
-            conds = [f"t{k} IS NOT NULL"]
-        counts.append(f"SUM(CASE WHEN {' AND '.join(conds)} THEN 1 ELSE 0 END) AS c{k}")
+        previous = member[k - 1] if k else member[k]
+        sums += [
+            f"SUM(CASE WHEN {member[k]} THEN 1 ELSE 0 END) AS c{k}",
+            f"SUM(CASE WHEN {member[k]} AND {previous} THEN 1 ELSE 0 END) AS p{k}",
+            f"SUM(CASE WHEN {member[k]} AND {member[0]} THEN 1 ELSE 0 END) AS f{k}",
+        ]
     sql = (
         f"WITH {ctes}, firsts AS (SELECT customer_id, {firsts} FROM tr "
         f"WHERE occurred_at >= {start} AND occurred_at < {end} GROUP BY customer_id) "
-        f"SELECT {', '.join(counts)} FROM firsts"
+        f"SELECT {', '.join(sums)} FROM firsts"
     )
     row = (await query_rows(sql, p))[0]
-    return [FunnelStep(s, int(row[f"c{k}"] or 0)) for k, s in enumerate(steps)]
+    return [
+        FunnelStep(s, int(row[f"c{k}"] or 0), int(row[f"p{k}"] or 0), int(row[f"f{k}"] or 0))
+        for k, s in enumerate(steps)
+    ]
 
 
 @dataclass(frozen=True)

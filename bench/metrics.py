@@ -193,6 +193,21 @@ async def hand_funnel_any(scope: m.Scope) -> list[tuple[str, int]]:
     return [(s, found.get(s, 0)) for s in steps]
 
 
+async def hand_funnel_cumulative(scope: m.Scope) -> list[tuple[str, int]]:
+    """Per customer, the furthest step entered in the period; a step counts everyone at or past it."""
+    steps = funnel_steps(scope)
+    p = params()
+    rank = " ".join(f"WHEN {p(s)} THEN {n}" for n, s in enumerate(steps))
+    sql = (
+        f"SELECT furthest, COUNT(*) AS n FROM (SELECT t.customer_id, MAX(CASE t.to_stage {rank} END) AS furthest "
+        f"FROM stage_transition t WHERE {transitions_where(scope, p)} AND t.to_stage IN {in_list(p, steps)} "
+        f"AND t.occurred_at >= {ts(p, scope.period.start)} AND t.occurred_at < {ts(p, scope.period.end)} "
+        "GROUP BY t.customer_id) f GROUP BY furthest"
+    )
+    at = {int(r["furthest"]): int(r["n"]) for r in await run_sql(sql, p)}
+    return [(s, sum(n for k, n in at.items() if k >= i)) for i, s in enumerate(steps)]
+
+
 async def hand_funnel_strict(scope: m.Scope) -> list[tuple[str, int]]:
     """Per customer, the first entry of each step in the period; a step counts if every earlier
     one was entered, in order."""
@@ -708,11 +723,15 @@ async def j_distribution_at(scope: m.Scope) -> list[dict[str, int]]:
 
 
 async def j_funnel_any(scope: m.Scope) -> list[tuple[str, int]]:
-    return [(s.stage, s.count) for s in await m.funnel(scope, strict=False)]
+    return [(s.stage, s.count) for s in await m.funnel(scope, "ANY")]
+
+
+async def j_funnel_cumulative(scope: m.Scope) -> list[tuple[str, int]]:
+    return [(s.stage, s.count) for s in await m.funnel(scope, "CUMULATIVE")]
 
 
 async def j_funnel_strict(scope: m.Scope) -> list[tuple[str, int]]:
-    return [(s.stage, s.count) for s in await m.funnel(scope, strict=True)]
+    return [(s.stage, s.count) for s in await m.funnel(scope, "STRICT")]
 
 
 async def j_time_in_stage(scope: m.Scope) -> dict[str, SpreadTuple]:
@@ -774,6 +793,7 @@ def all_cases(dialect: str) -> list[Case]:
             hand_distribution_at if postgres else None,
             "hand-written: LATERAL DISTINCT ON per moment" if postgres else "no direct form beats the stays join",
         ),
+        Case("funnel CUMULATIVE", j_funnel_cumulative, hand_funnel_cumulative),
         Case("funnel ANY", j_funnel_any, hand_funnel_any),
         Case("funnel STRICT", j_funnel_strict, hand_funnel_strict),
         Case(

@@ -16,10 +16,14 @@ from schema.lifecycle import LifecycleModel, Stage, StageCount, model_type, stag
 
 
 @strawberry.enum(
-    description="STRICT: a customer counts at a step only after every earlier step, in order. ANY: at "
-    "every stage it entered (HubSpot's two funnel modes)."
+    description="How the funnel counts a customer (docs/metrics.md, Funnel). CUMULATIVE (the default, "
+    "as HubSpot's cumulative funnel): at every step up to the furthest one it entered in the period, so a "
+    "customer who bought straight from `lead` counts at `mql`, `sql` and `opportunity` too. STRICT: only "
+    "at steps it entered in order, having entered every earlier one in the period. ANY: at every stage it "
+    "entered, whatever the order."
 )
 class FunnelMode(Enum):
+    CUMULATIVE = "CUMULATIVE"
     STRICT = "STRICT"
     ANY = "ANY"
 
@@ -42,9 +46,15 @@ class PeriodInfo:
 @strawberry.type(description="One step of the funnel.")
 class FunnelStep:
     stage: Stage
-    count: int = strawberry.field(description="Customers who entered this stage in the period (by any cause).")
-    conversion_from_previous: float | None = strawberry.field(description="count ÷ the previous step's count.")
-    cumulative_conversion: float | None = strawberry.field(description="count ÷ the first step's count.")
+    count: int = strawberry.field(description="Customers counted at this step in the period, by the funnel's mode.")
+    conversion_from_previous: float | None = strawberry.field(
+        description="Of the customers counted at the previous step, the share also counted at this one, in "
+        "[0, 1]; null at the first step and when the previous step counted nobody."
+    )
+    cumulative_conversion: float | None = strawberry.field(
+        description="Of the customers counted at the first step, the share also counted at this one, in "
+        "[0, 1]; null when the first step counted nobody."
+    )
 
 
 @strawberry.type(description="A distribution of durations in days.")
@@ -227,24 +237,21 @@ class Metrics:
         return stage_counts(info.context.registry, self.scope.model.key, counts)
 
     @strawberry.field(
-        description="For the prospect and customer stages in order: customers who entered each in the "
-        "period, step and cumulative conversion."
+        description="For the prospect and customer stages in the model's order: the customers counted at "
+        "each step in the period (see FunnelMode), with step and cumulative conversion."
     )
-    async def funnel(self, info: Info, mode: FunnelMode = FunnelMode.STRICT) -> list[FunnelStep]:
-        steps = await m.funnel(self.scope, strict=mode == FunnelMode.STRICT)
+    async def funnel(self, info: Info, mode: FunnelMode = FunnelMode.CUMULATIVE) -> list[FunnelStep]:
+        steps = await m.funnel(self.scope, mode.value)
         first = steps[0].count if steps else 0
-        out = []
-        for n, step in enumerate(steps):
-            previous = steps[n - 1].count if n else None
-            out.append(
-                FunnelStep(
-                    stage=stage_type(info.context.registry, self.scope.model.key, step.stage),
-                    count=step.count,
-                    conversion_from_previous=_ratio(step.count, previous) if previous is not None else None,
-                    cumulative_conversion=_ratio(step.count, first),
-                )
+        return [
+            FunnelStep(
+                stage=stage_type(info.context.registry, self.scope.model.key, step.stage),
+                count=step.count,
+                conversion_from_previous=_ratio(step.with_previous, steps[n - 1].count) if n else None,
+                cumulative_conversion=_ratio(step.with_first, first),
             )
-        return out
+            for n, step in enumerate(steps)
+        ]
 
     @strawberry.field(
         description="Days spent in each stage, from transitions, by stays that began in the period; "

@@ -72,12 +72,13 @@ async def test_stage_distribution_counts_each_current_stage_and_its_share(api: A
 
 
 FUNNEL = """
+cumulative: funnel { stage { key } count conversionFromPrevious cumulativeConversion }
 strict: funnel(mode: STRICT) { stage { key } count conversionFromPrevious cumulativeConversion }
 any: funnel(mode: ANY) { stage { key } count conversionFromPrevious cumulativeConversion }
 """
 
 
-async def test_funnel_strict_skips_a_customer_who_skipped_a_stage_and_any_counts_every_stage(
+async def test_funnel_modes_cumulative_strict_and_any_and_conversions_stay_shares(
     api: Api, app: Starlette
 ) -> None:
     h = History.of(api, app)
@@ -107,17 +108,31 @@ async def test_funnel_strict_skips_a_customer_who_skipped_a_stage_and_any_counts
     assert [s["stage"]["key"] for s in found["strict"]] == keys
     assert [s["stage"]["key"] for s in found["any"]] == keys
 
+    # CUMULATIVE (the default): a customer counts at every step up to the furthest it entered in May.
+    # a, b (bought straight from prospect, then referred) and e (only advocate in May) reach advocate;
+    # c reaches lead, d stays a prospect. prospect 5, lead 4 (a b c e), then a b e = 3 at every step.
+    assert [(s["count"], s["conversionFromPrevious"], s["cumulativeConversion"]) for s in found["cumulative"]] == [
+        (5, None, 1.0),
+        (4, 0.8, 0.8),
+        (3, 0.75, 0.6),
+        (3, 1.0, 0.6),
+        (3, 1.0, 0.6),
+        (3, 1.0, 0.6),
+        (3, 1.0, 0.6),
+    ]
     # ANY: entered in May, by any cause. prospect a, b, c, d (e entered in April) = 4; lead a, c = 2;
-    # mql, sql, opportunity a = 1; customer a, b = 2; advocate a, b, e = 3.
-    # Step conversion = count / previous: -, 2/4, 1/2, 1/1, 1/1, 2/1, 3/2; cumulative = count / 4.
+    # mql, sql, opportunity a = 1; customer a, b = 2; advocate a, b, e = 3. A conversion is the share
+    # of the previous step's customers also counted here (never count / previous, which gave 2.0):
+    # customer {a, b} of opportunity {a} = 1/1; advocate {a, b, e} of customer {a, b} = 2/2; from the
+    # first step {a, b, c, d}: customer a, b = 2/4, advocate a, b = 2/4.
     assert [(s["count"], s["conversionFromPrevious"], s["cumulativeConversion"]) for s in found["any"]] == [
         (4, None, 1.0),
         (2, 0.5, 0.5),
         (1, 0.5, 0.25),
         (1, 1.0, 0.25),
         (1, 1.0, 0.25),
-        (2, 2.0, 0.5),
-        (3, 1.5, 0.75),
+        (2, 1.0, 0.5),
+        (3, 1.0, 0.5),
     ]
     # STRICT: only customers who entered every earlier step, in order, in May. b never entered lead..
     # opportunity, so it counts at prospect only; e's prospect and customer entries were in April.
