@@ -78,9 +78,7 @@ any: funnel(mode: ANY) { stage { key } count conversionFromPrevious cumulativeCo
 """
 
 
-async def test_funnel_modes_cumulative_strict_and_any_and_conversions_stay_shares(
-    api: Api, app: Starlette
-) -> None:
+async def test_funnel_modes_cumulative_strict_and_any_and_conversions_stay_shares(api: Api, app: Starlette) -> None:
     h = History.of(api, app)
     await h.configure(icp_job_titles=["CEO"])
     # Before the period: e is a customer since April; its move to advocate falls in May.
