@@ -22,9 +22,28 @@ from api.sqlfn import days_between, in_list, ts
 # --- retention ----------------------------------------------------------------------------------
 
 
+FLOW_FIELDS = (
+    "at_start",
+    "at_end",
+    "acquired",
+    "churned",
+    "churned_joined",
+    "churned_returned",
+    "retained",
+    "churn_counted",
+)
+
+
 @dataclass(frozen=True)
 class Flow:
-    """Counts behind churn and retention for one period (ChartMogul's definitions)."""
+    """Counts behind churn and retention for one period (docs/metrics.md, Retention).
+
+    Both rates are about the customers in a customer-category stage at the period's start (who
+    are also `at_start`, the denominator): `retained` of them are in one at its end (churned and
+    back within it counts as retained), `churn_counted` of them moved into a churned stage in it
+    and were not back by its end. So each rate is in [0, 1]. `churned` counts every customer
+    who churned in the period; `churned_joined` (acquired in it) and `churned_returned` (back
+    in a customer stage by its end) are the two groups ChartMogul's formula leaves out."""
 
     at_start: int
     at_end: int
@@ -32,18 +51,20 @@ class Flow:
     churned: int
     churned_joined: int
     churned_returned: int
+    retained: int
+    churn_counted: int
 
     @property
     def churn_count(self) -> int:
-        return self.churned - self.churned_joined - self.churned_returned
+        return self.churn_counted
 
     @property
     def churn_rate(self) -> float | None:
-        return self.churn_count / self.at_start if self.at_start else None
+        return self.churn_counted / self.at_start if self.at_start else None
 
     @property
     def retention_rate(self) -> float | None:
-        return (self.at_end - self.acquired) / self.at_start if self.at_start else None
+        return self.retained / self.at_start if self.at_start else None
 
 
 def _flow_postgres(scope: Scope, p: Params, period: Period) -> str:
@@ -64,13 +85,15 @@ def _flow_postgres(scope: Scope, p: Params, period: Period) -> str:
         f"FROM stage_transition t WHERE t.workspace_id = {p(scope.workspace_id)} "
         f"AND t.model_key = {p(scope.model.key)} AND t.archived = FALSE{in_segment} GROUP BY t.customer_id"
     )
+    at_s, at_e = f"stage_s IN {cust}", f"COALESCE(stage_e IN {cust}, FALSE)"
     return (
-        f"SELECT COUNT(*) FILTER (WHERE stage_s IN {cust}) AS at_start, "
-        f"COUNT(*) FILTER (WHERE stage_e IN {cust}) AS at_end, "
+        f"SELECT COUNT(*) FILTER (WHERE {at_s}) AS at_start, "
+        f"COUNT(*) FILTER (WHERE {at_e}) AS at_end, "
         f"COUNT(*) FILTER (WHERE {joined}) AS acquired, COUNT(churn_at) AS churned, "
         f"COUNT(churn_at) FILTER (WHERE {joined}) AS churned_joined, "
         f"COUNT(churn_at) FILTER (WHERE last_c > churn_at AND NOT COALESCE({joined}, FALSE)) "
-        f"AS churned_returned FROM ({per}) per"
+        f"AS churned_returned, COUNT(*) FILTER (WHERE {at_s} AND {at_e}) AS retained, "
+        f"COUNT(churn_at) FILTER (WHERE {at_s} AND NOT {at_e}) AS churn_counted FROM ({per}) per"
     )
 
 
@@ -79,8 +102,7 @@ async def flow(scope: Scope, period: Period | None = None) -> Flow:
     p = new_params()
     if p.dialect == "postgres":
         r = (await query_rows(_flow_postgres(scope, p, period), p))[0]
-        fields = ("at_start", "at_end", "acquired", "churned", "churned_joined", "churned_returned")
-        return Flow(*(int(r[k] or 0) for k in fields))
+        return Flow(*(int(r[k] or 0) for k in FLOW_FIELDS))
     ctes = lifecycle_ctes(scope, p)
     cust, churn = in_list(p, scope.customer_stages), in_list(p, scope.churned_stages)
     s, e = ts(p, period.start), ts(p, period.end)
@@ -100,10 +122,15 @@ async def flow(scope: Scope, period: Period | None = None) -> Flow:
         f"last_entry AS (SELECT customer_id, MAX(occurred_at) AS t FROM tr WHERE to_stage IN {cust} "
         f"AND occurred_at < {e} GROUP BY customer_id), "
         "back AS (SELECT c.customer_id FROM first_churn c JOIN last_entry w ON w.customer_id = c.customer_id "
-        "AND w.t > c.t) "
+        "AND w.t > c.t), "
+        f"at_s AS (SELECT DISTINCT customer_id FROM stays s WHERE {at.format(cs=cust, t=s)}), "
+        f"at_e AS (SELECT DISTINCT customer_id FROM stays s WHERE {at.format(cs=cust, t=e)}) "
         "SELECT "
-        f"(SELECT COUNT(*) FROM stays s WHERE {at.format(cs=cust, t=s)}) AS at_start, "
-        f"(SELECT COUNT(*) FROM stays s WHERE {at.format(cs=cust, t=e)}) AS at_end, "
+        "(SELECT COUNT(*) FROM at_s) AS at_start, "
+        "(SELECT COUNT(*) FROM at_e) AS at_end, "
+        "(SELECT COUNT(*) FROM at_s WHERE customer_id IN (SELECT customer_id FROM at_e)) AS retained, "
+        "(SELECT COUNT(*) FROM churned WHERE customer_id IN (SELECT customer_id FROM at_s) "
+        "AND customer_id NOT IN (SELECT customer_id FROM at_e)) AS churn_counted, "
         "(SELECT COUNT(*) FROM joined) AS acquired, "
         "(SELECT COUNT(*) FROM churned) AS churned, "
         "(SELECT COUNT(*) FROM churned WHERE customer_id IN (SELECT customer_id FROM joined)) AS churned_joined, "
@@ -111,9 +138,7 @@ async def flow(scope: Scope, period: Period | None = None) -> Flow:
         "AND customer_id NOT IN (SELECT customer_id FROM joined)) AS churned_returned"
     )
     r = (await query_rows(sql, p))[0]
-    return Flow(
-        *(int(r[k] or 0) for k in ("at_start", "at_end", "acquired", "churned", "churned_joined", "churned_returned"))
-    )
+    return Flow(*(int(r[k] or 0) for k in FLOW_FIELDS))
 
 
 async def monthly_flows(scope: Scope, periods: Sequence[Period]) -> list[Flow]:
@@ -135,11 +160,18 @@ async def monthly_flows(scope: Scope, periods: Sequence[Period]) -> list[Flow]:
         f"entries AS (SELECT customer_id, occurred_at AS t FROM tr WHERE to_stage IN {cust}), "
         "back AS (SELECT DISTINCT c.idx, c.customer_id FROM churned c JOIN months m ON m.idx = c.idx "
         "JOIN entries w ON w.customer_id = c.customer_id AND w.t > c.t AND w.t < m.m_end "
-        "WHERE NOT EXISTS (SELECT 1 FROM joined j WHERE j.idx = c.idx AND j.customer_id = c.customer_id)) "
-        "SELECT 'at_start' AS what, m.idx, COUNT(*) AS n FROM months m JOIN cs s "
-        "ON s.since < m.m_start AND (s.until IS NULL OR s.until >= m.m_start) GROUP BY m.idx "
-        "UNION ALL SELECT 'at_end', m.idx, COUNT(*) FROM months m JOIN cs s "
-        "ON s.since < m.m_end AND (s.until IS NULL OR s.until >= m.m_end) GROUP BY m.idx "
+        "WHERE NOT EXISTS (SELECT 1 FROM joined j WHERE j.idx = c.idx AND j.customer_id = c.customer_id)), "
+        "starts AS (SELECT DISTINCT m.idx, s.customer_id FROM months m JOIN cs s "
+        "ON s.since < m.m_start AND (s.until IS NULL OR s.until >= m.m_start)), "
+        "ends AS (SELECT DISTINCT m.idx, s.customer_id FROM months m JOIN cs s "
+        "ON s.since < m.m_end AND (s.until IS NULL OR s.until >= m.m_end)) "
+        "SELECT 'at_start' AS what, idx, COUNT(*) AS n FROM starts GROUP BY idx "
+        "UNION ALL SELECT 'at_end', idx, COUNT(*) FROM ends GROUP BY idx "
+        "UNION ALL SELECT 'retained', st.idx, COUNT(*) FROM starts st JOIN ends en "
+        "ON en.idx = st.idx AND en.customer_id = st.customer_id GROUP BY st.idx "
+        "UNION ALL SELECT 'churn_counted', c.idx, COUNT(*) FROM churned c JOIN starts st "
+        "ON st.idx = c.idx AND st.customer_id = c.customer_id WHERE NOT EXISTS "
+        "(SELECT 1 FROM ends en WHERE en.idx = c.idx AND en.customer_id = c.customer_id) GROUP BY c.idx "
         "UNION ALL SELECT 'acquired', idx, COUNT(*) FROM joined GROUP BY idx "
         "UNION ALL SELECT 'churned', idx, COUNT(*) FROM churned GROUP BY idx "
         "UNION ALL SELECT 'churned_joined', c.idx, COUNT(*) FROM churned c JOIN joined j "
@@ -147,8 +179,7 @@ async def monthly_flows(scope: Scope, periods: Sequence[Period]) -> list[Flow]:
         "UNION ALL SELECT 'churned_returned', idx, COUNT(*) FROM back GROUP BY idx"
     )
     counts: dict[tuple[str, int], int] = {(r["what"], int(r["idx"])): int(r["n"]) for r in await query_rows(sql, p)}
-    fields = ("at_start", "at_end", "acquired", "churned", "churned_joined", "churned_returned")
-    return [Flow(*(counts.get((f, n), 0) for f in fields)) for n in range(len(periods))]
+    return [Flow(*(counts.get((f, n), 0) for f in FLOW_FIELDS)) for n in range(len(periods))]
 
 
 @dataclass(frozen=True)

@@ -77,27 +77,40 @@ class StageTime:
 
 
 @strawberry.type(
-    description="ChartMogul's customer churn rate: (churned − joined and churned in the period − churned "
-    "and came back in it) ÷ customers in a customer-category stage at the period's start."
+    description="Customer churn rate (ChartMogul's: docs/metrics.md, Retention): of the customers in a "
+    "customer-category stage at the period's start, the share who moved into a churned-category stage in "
+    "it and were not back in a customer stage at its end. In [0, 1]."
 )
 class ChurnRate:
-    rate: float | None = strawberry.field(description="Null when there were no customers at the start.")
+    rate: float | None = strawberry.field(
+        description="counted ÷ customersAtStart; null without customers at the start."
+    )
     customers_at_start: int
-    churned: int = strawberry.field(description="Customers who moved into a churned-category stage in the period.")
+    churned: int = strawberry.field(description="Every customer who moved into a churned-category stage in the period.")
     churned_joined_in_period: int = strawberry.field(description="Of those, acquired in the period (not counted).")
-    churned_and_returned: int = strawberry.field(description="Of those, back in a customer stage in the period.")
-    counted: int = strawberry.field(description="The numerator: churned minus the two groups above.")
+    churned_and_returned: int = strawberry.field(
+        description="Of those, back in a customer stage by the period's end (not counted)."
+    )
+    counted: int = strawberry.field(
+        description="The numerator: customers at the start who churned in the period and were not back by its end."
+    )
 
 
 @strawberry.type(
-    description="Retention rate = (customers at end − customers acquired in the period) ÷ customers at "
-    "start; acquired = first entered a customer-category stage in the period."
+    description="Retention rate (docs/metrics.md, Retention): of the customers in a customer-category stage "
+    "at the period's start, the share in one at its end (churned and back within it counts as retained). "
+    "In [0, 1]; customers acquired in the period are outside it."
 )
 class RetentionRate:
-    rate: float | None
+    rate: float | None = strawberry.field(
+        description="retained ÷ customersAtStart; null without customers at the start."
+    )
     customers_at_start: int
-    customers_at_end: int
-    acquired: int
+    customers_at_end: int = strawberry.field(description="All customers in a customer stage at the end, new ones too.")
+    acquired: int = strawberry.field(description="Customers who first entered a customer stage in the period.")
+    retained: int = strawberry.field(
+        description="Customers at the start who are still (or again) customers at the end."
+    )
 
 
 @strawberry.type(description="Customers grouped by the month they first entered a customer-category stage.")
@@ -201,8 +214,10 @@ class Csat:
 @strawberry.type(description="One month of the period.")
 class MonthMetrics:
     month: datetime
-    churn_rate: float | None = strawberry.field(description="ChartMogul's churn rate over this month.")
-    retention_rate: float | None = strawberry.field(description="Retention rate over this month.")
+    churn_rate: float | None = strawberry.field(description="Churn rate over this month (as `churn`), in [0, 1].")
+    retention_rate: float | None = strawberry.field(
+        description="Retention rate over this month (as `retention`), in [0, 1]."
+    )
     revenue: Decimal = strawberry.field(description="Purchases and renewals minus refunds in this month.")
     nps: float | None = strawberry.field(description="NPS of this month's answers (latest per customer).")
     stage_distribution: list[StageCount] = strawberry.field(description="Customers per stage at the month's end.")
@@ -296,7 +311,11 @@ class Metrics:
     async def retention(self) -> RetentionRate:
         f = await self._flow()
         return RetentionRate(
-            rate=f.retention_rate, customers_at_start=f.at_start, customers_at_end=f.at_end, acquired=f.acquired
+            rate=f.retention_rate,
+            customers_at_start=f.at_start,
+            customers_at_end=f.at_end,
+            acquired=f.acquired,
+            retained=f.retained,
         )
 
     @strawberry.field(description="Monthly cohorts (a triangle) for the months of the period.")

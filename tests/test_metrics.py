@@ -215,7 +215,7 @@ async def test_velocity_is_the_median_of_days_from_the_first_stage_to_customer(a
 # --- retention --------------------------------------------------------------------------------
 
 CHURN = "churn { rate customersAtStart churned churnedJoinedInPeriod churnedAndReturned counted }"
-RETENTION = "retention { rate customersAtStart customersAtEnd acquired }"
+RETENTION = "retention { rate customersAtStart customersAtEnd acquired retained }"
 
 
 async def test_churn_rate_is_chartmogul_example_and_retention_rate(api: Api, app: Starlette) -> None:
@@ -262,10 +262,62 @@ async def test_churn_rate_is_chartmogul_example_and_retention_rate(api: Api, app
         "churnedAndReturned": 1,
         "counted": 10,
     }
-    # Retention = (at end - acquired) / at start. At the end (1 April): the 89 stayers, the
-    # returner and k = 91; acquired in March (first became customers): j and k = 2 (the returner
-    # was a customer before) -> (91 - 2) / 100 = 0.89.
-    assert found["retention"] == {"rate": 0.89, "customersAtStart": 100, "customersAtEnd": 91, "acquired": 2}
+    # Retention = of the 100 at the start, those who are customers at the end (1 April): the 89
+    # stayers and the returner (churned and back within March counts as retained) = 90 -> 0.9.
+    # At the end there are 91 (k too); acquired in March: j and k = 2 (the returner was a customer
+    # before).
+    assert found["retention"] == {
+        "rate": 0.9,
+        "customersAtStart": 100,
+        "customersAtEnd": 91,
+        "acquired": 2,
+        "retained": 90,
+    }
+
+
+async def test_churn_and_retention_are_about_the_customers_at_the_start_so_they_stay_in_0_1(
+    api: Api, app: Starlette
+) -> None:
+    h = History.of(api, app)
+    # a is a customer at March's start and churns in March. r and w churned in February: r is won
+    # back in March and churns again; w is won back in March and stays.
+    a, r, w = await h.customers(at(2024, 1, 2), 3)
+    await h.record(*(did(c, "subscription_started", at(2024, 1, 5)) for c in (a, r, w)))
+    await h.record(did(r, "subscription_cancelled", at(2024, 2, 10)), did(w, "subscription_cancelled", at(2024, 2, 11)))
+    await h.record(buy(r, at(2024, 3, 5)), buy(w, at(2024, 3, 8)))
+    await h.record(did(a, "subscription_cancelled", at(2024, 3, 15)), did(r, "subscription_cancelled", at(2024, 3, 20)))
+
+    found = await h.metrics(f"{CHURN} {RETENTION}", at(2024, 3, 1), at(2024, 4, 1))
+    # At the start only a. Churned in March: a and r; counted: only a (r was not a customer at the
+    # start) -> 1 / 1. The count of churned / at start would say 2 / 1 = 200%.
+    assert found["churn"] == {
+        "rate": 1.0,
+        "customersAtStart": 1,
+        "churned": 2,
+        "churnedJoinedInPeriod": 0,
+        "churnedAndReturned": 0,
+        "counted": 1,
+    }
+    # At the end only w, who was not a customer at the start: of the 1 at the start, 0 retained.
+    # (At end - acquired) / at start would say (1 - 0) / 1 = 100% retention in a month where the
+    # only customer left.
+    assert found["retention"] == {
+        "rate": 0.0,
+        "customersAtStart": 1,
+        "customersAtEnd": 1,
+        "acquired": 0,
+        "retained": 0,
+    }
+    series = await h.metrics("series { churnRate retentionRate }", at(2024, 1, 1), at(2024, 5, 1))
+    rates = [(m["churnRate"], m["retentionRate"]) for m in series["series"]]
+    # January: nobody at its start (null); February: 3 at the start, r and w churned; March: as
+    # above; April: w alone, still there.
+    assert rates == [
+        (None, None),
+        (pytest.approx(2 / 3, abs=1e-6), pytest.approx(1 / 3, abs=1e-6)),
+        (1.0, 0.0),
+        (0.0, 1.0),
+    ]
 
 
 async def test_cohorts_triangle_of_two_monthly_cohorts(api: Api, app: Starlette) -> None:
@@ -361,12 +413,14 @@ async def test_moves_at_the_exact_start_of_the_period_belong_to_it(api: Api, app
         "churnedAndReturned": 0,
         "counted": 1,
     }
-    # At the end: a, b, d, e = 4; acquired in March: d, e -> (4 - 2) / 3.
+    # At the end: a, b, d, e = 4; acquired in March: d, e; of the 3 at the start, a and b are
+    # still customers -> 2 / 3.
     assert found["retention"] == {
         "rate": pytest.approx(2 / 3, abs=1e-6),
         "customersAtStart": 3,
         "customersAtEnd": 4,
         "acquired": 2,
+        "retained": 2,
     }
     # Likewise a month's end is the instant before the next month begins: at the end of February
     # (the series' point), a, b and c are customers and d, e still prospects, as the cohorts count.
@@ -423,7 +477,13 @@ async def test_an_empty_workspace_answers_every_metric_with_nulls_and_zeros(api:
         "churnedAndReturned": 0,
         "counted": 0,
     }
-    assert found["retention"] == {"rate": None, "customersAtStart": 0, "customersAtEnd": 0, "acquired": 0}
+    assert found["retention"] == {
+        "rate": None,
+        "customersAtStart": 0,
+        "customersAtEnd": 0,
+        "acquired": 0,
+        "retained": 0,
+    }
     assert found["cohorts"] == []
     assert found["averageLifetime"] == {"meanDays": None, "customers": 0, "stillActive": 0}
     assert found["renewalRate"] == {"rate": None, "renewals": 0, "cancellations": 0}
@@ -471,7 +531,13 @@ async def test_a_period_without_customers_at_its_start_has_no_churn_or_retention
         "churnedAndReturned": 0,
         "counted": 0,
     }
-    assert found["retention"] == {"rate": None, "customersAtStart": 0, "customersAtEnd": 1, "acquired": 2}
+    assert found["retention"] == {
+        "rate": None,
+        "customersAtStart": 0,
+        "customersAtEnd": 1,
+        "acquired": 2,
+        "retained": 0,
+    }
 
 
 @pytest.mark.parametrize("end", [at(2024, 4, 30), at(2024, 5, 1)])
