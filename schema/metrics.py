@@ -169,24 +169,45 @@ class PredictiveClv:
     total: Decimal | None = strawberry.field(description="Sum of the predicted CLVs.")
 
 
+NO_SPEND = "No acquisition spend recorded for the period: the cost is unknown, not free."
+NO_CHANNEL_SPEND = "No acquisition spend recorded for this channel in the period: the cost is unknown, not free."
+NO_ACQUIRED = "No customers acquired in the period: there is nothing to divide the spend by."
+
+
 @strawberry.type(description="Acquisition cost of one channel.")
 class ChannelCac:
     channel: str | None = strawberry.field(description="Null: spend or customers without a channel.")
-    spend: Decimal
+    spend: Decimal | None = strawberry.field(
+        description="Spend recorded for the channel in the period; null when none was recorded (unknown)."
+    )
     acquired: int
-    cac: Decimal | None = strawberry.field(description="spend ÷ acquired; null without acquired customers.")
+    cac: Decimal | None = strawberry.field(
+        description="spend ÷ acquired; null, with `reason`, without spend recorded or without customers acquired."
+    )
+    reason: str | None = strawberry.field(description="Why `cac` is null; null when it has a value.")
 
 
 @strawberry.type(
     description="CAC = acquisition spend in the period (records prorated by the days they overlap it) ÷ "
     "customers acquired in it (first entered a customer-category stage); per channel too. A segment narrows "
-    "the customers, and the spend only when it names an acquisition channel."
+    "the customers, and the spend only when it names an acquisition channel. Without spend recorded CAC "
+    "is null: unknown, not free (docs/metrics.md, Value)."
 )
 class Cac:
-    value: Decimal | None
-    spend: Decimal
+    value: Decimal | None = strawberry.field(description="Null, with `reason`, when it cannot be known.")
+    spend: Decimal | None = strawberry.field(description="All spend recorded in the period; null when none was.")
     acquired: int
     per_channel: list[ChannelCac]
+    reason: str | None = strawberry.field(description="Why `value` is null; null when it has a value.")
+
+
+def _cac(spend: Decimal | None, acquired: int, no_spend: str) -> tuple[Decimal | None, str | None]:
+    """CAC and, when it is unknown, why."""
+    if spend is None:
+        return None, no_spend
+    if not acquired:
+        return None, NO_ACQUIRED
+    return (spend / acquired).quantize(m.MONEY), None
 
 
 @strawberry.type(description="NPS = % promoters (9-10) − % detractors (0-6), latest answer per customer in the period.")
@@ -225,10 +246,6 @@ class MonthMetrics:
 
 def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 6) if b else None
-
-
-def _money(value: Decimal, count: int) -> Decimal | None:
-    return (value / count).quantize(m.MONEY) if count else None
 
 
 @strawberry.type(description="How customers flow, churn and what they are worth, for one model, period and segment.")
@@ -401,30 +418,36 @@ class Metrics:
     @strawberry.field(description="Customer acquisition cost, overall and per channel.")
     async def cac(self) -> Cac:
         a = await self._acquisition()
-        channels = sorted(set(a.spend) | set(a.acquired))
-        per = [
-            ChannelCac(
-                channel=c or None,
-                spend=a.spend.get(c, Decimal(0)).quantize(m.MONEY),
-                acquired=a.acquired.get(c, 0),
-                cac=_money(a.spend.get(c, Decimal(0)), a.acquired.get(c, 0)),
+        per = []
+        for c in sorted(set(a.spend) | set(a.acquired)):
+            spend = a.spend.get(c)
+            cac, reason = _cac(spend, a.acquired.get(c, 0), NO_CHANNEL_SPEND)
+            per.append(
+                ChannelCac(
+                    channel=c or None,
+                    spend=spend.quantize(m.MONEY) if spend is not None else None,
+                    acquired=a.acquired.get(c, 0),
+                    cac=cac,
+                    reason=reason,
+                )
             )
-            for c in channels
-        ]
+        total = a.total_spend if a.spend else None
+        value, reason = _cac(total, a.total_acquired, NO_SPEND)
         return Cac(
-            value=_money(a.total_spend, a.total_acquired),
-            spend=a.total_spend.quantize(m.MONEY),
+            value=value,
+            spend=total.quantize(m.MONEY) if total is not None else None,
             acquired=a.total_acquired,
             per_channel=per,
+            reason=reason,
         )
 
     @strawberry.field(
         description="Historic CLV ÷ CAC (a common rule of thumb asks for at least 3); null when either "
-        "is unknown or CLV is unbounded."
+        "is unknown, CAC is zero or CLV is unbounded."
     )
     async def clv_to_cac(self) -> float | None:
         h, a = await self._historic(), await self._acquisition()
-        cac = _money(a.total_spend, a.total_acquired)
+        cac, _ = _cac(a.total_spend if a.spend else None, a.total_acquired, NO_SPEND)
         if h.value is None or not cac:
             return None
         return round(float(h.value / cac), 4)

@@ -498,7 +498,7 @@ async def test_an_empty_workspace_answers_every_metric_with_nulls_and_zeros(api:
     )
     assert (float(clv["grossMargin"]), clv["customerMonths"]) == (1.0, 0)
     cac = found["cac"]
-    assert (cac["value"], float(cac["spend"]), cac["acquired"], cac["perChannel"]) == (None, 0, 0, [])
+    assert (cac["value"], cac["spend"], cac["acquired"], cac["perChannel"]) == (None, None, 0, [])
     assert found["clvToCac"] is None
     assert found["nps"] == {"score": None, "promoters": 0, "passives": 0, "detractors": 0, "responses": 0}
     assert found["csat"] == {"score": None, "satisfied": 0, "responses": 0}

@@ -19,7 +19,7 @@ from tests.metrics_helpers import History, at, buy, did, stages
 pytestmark = pytest.mark.asyncio
 
 CLV = "historicClv { value unbounded revenuePerCustomerMonth monthlyChurnRate grossMargin customerMonths }"
-CAC = "cac { value spend acquired perChannel { channel spend acquired cac } }"
+CAC = "cac { value spend acquired reason perChannel { channel spend acquired cac reason } }"
 
 
 def money(value: str | None) -> Decimal | None:
@@ -165,13 +165,15 @@ async def test_cac_overall_and_per_channel_with_spend_prorated_by_days_in_the_pe
     cac: dict[str, Any] = found["cac"]
     per = {c["channel"]: (money(c["spend"]), c["acquired"], money(c["cac"])) for c in cac["perChannel"]}
     # google: 3100 + 1400 = 4500 for g1, g2 -> 2250; facebook: 300 for f1 -> 300; referral: no
-    # spend, r1 -> 0; no channel: 500 for n1 -> 500.
+    # spend recorded, r1 -> unknown (null, not 0: "free"); no channel: 500 for n1 -> 500.
     assert per == {
         "facebook": (Decimal(300), 1, Decimal(300)),
         "google": (Decimal(4500), 2, Decimal(2250)),
-        "referral": (Decimal(0), 1, Decimal(0)),
+        "referral": (None, 1, None),
         None: (Decimal(500), 1, Decimal(500)),
     }
+    reasons = {c["channel"]: c["reason"] for c in cac["perChannel"]}
+    assert reasons["google"] is None and "No acquisition spend recorded for this channel" in reasons["referral"]
     # Overall: 4500 + 300 + 500 = 5300 of spend / 5 customers acquired in March = 1060.
     assert (money(cac["spend"]), cac["acquired"], money(cac["value"])) == (Decimal(5300), 5, Decimal(1060))
 
@@ -180,6 +182,28 @@ async def test_cac_overall_and_per_channel_with_spend_prorated_by_days_in_the_pe
     found = await h.metrics(CAC, at(2024, 3, 1), at(2024, 3, 16))
     assert (money(found["cac"]["spend"]), found["cac"]["acquired"]) == (Decimal(3400), 5)
     assert money(found["cac"]["value"]) == Decimal(680)
+
+
+async def test_cac_without_any_spend_recorded_is_unknown_not_free(api: Api, app: Starlette) -> None:
+    h = History.of(api, app)
+    a, b = await h.customers(at(2024, 3, 2), 2, acquisition_channel="seo")
+    await h.record(buy(a, at(2024, 3, 3)), buy(b, at(2024, 3, 4)))
+    await h.spend("2024-01-01", "2024-01-31", "100", "seo")  # outside March: none in the period
+    found = await h.metrics(f"{CAC} clvToCac", at(2024, 3, 1), at(2024, 4, 1))
+    cac = found["cac"]
+    # Two acquired, no spend in March: CAC is null with the reason (was "0.0000", read as free).
+    assert (cac["value"], cac["spend"], cac["acquired"]) == (None, None, 2)
+    assert cac["reason"].startswith("No acquisition spend recorded for the period")
+    assert cac["perChannel"] == [
+        {
+            "channel": "seo",
+            "spend": None,
+            "acquired": 2,
+            "cac": None,
+            "reason": "No acquisition spend recorded for this channel in the period: the cost is unknown, not free.",
+        }
+    ]
+    assert found["clvToCac"] is None
 
 
 async def _surveyed(h: History) -> dict[str, int]:
