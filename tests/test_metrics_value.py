@@ -173,7 +173,8 @@ async def test_cac_overall_and_per_channel_with_spend_prorated_by_days_in_the_pe
         None: (Decimal(500), 1, Decimal(500)),
     }
     reasons = {c["channel"]: c["reason"] for c in cac["perChannel"]}
-    assert reasons["google"] is None and "No acquisition spend recorded for this channel" in reasons["referral"]
+    assert reasons["google"] is None
+    assert "No acquisition spend recorded for this channel" in reasons["referral"]
     # Overall: 4500 + 300 + 500 = 5300 of spend / 5 customers acquired in March = 1060.
     assert (money(cac["spend"]), cac["acquired"], money(cac["value"])) == (Decimal(5300), 5, Decimal(1060))
 
