@@ -23,6 +23,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from api import validation as v
+from api.bulk import refresh_statistics
 from api.csv_report import Report
 from api.csv_source import (
     ADDRESS_COLUMNS,
@@ -411,4 +412,6 @@ async def run_import(
     if rebuild and report.fatal is None:
         report.note("rebuilding every tracked model's stages by replay...")
         report.rebuilt = await rebuild_tracked(lifecycle, workspace_id)
+    elif report.stored:
+        await refresh_statistics(connection())  # rebuild_tracked refreshes them itself
     return report

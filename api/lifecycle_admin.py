@@ -12,6 +12,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from api import lifecycle_store as store
+from api.bulk import refresh_statistics
 from api.customers import CustomerFilter, get_customers
 from api.customers import filter_conditions as customer_conditions
 from api.db import Params, connection, dialect_of, fetch
@@ -32,6 +33,8 @@ from plugins.facts import FactsState
 from plugins.validation import param_problems
 
 BATCH = 500
+# A rebuild that rewrote at least this many moves refreshes the planner statistics afterwards.
+BULK_REWRITE = 1000
 
 
 @dataclass
@@ -197,6 +200,7 @@ async def _rebuild(workspace_id: int, t: Tracked, batches: Any, dry_run: bool, p
             result.distribution.update(p.stage for _, p in positions)
             result.transitions_written += len(transitions)
         await _enable(workspace_id, t.key, now, primary)
+    await refresh_statistics(connection())
     return result
 
 
@@ -212,6 +216,7 @@ async def rebuild_tracked(
         async for customers in customer_batches(workspace_id):
             ids = [c.id for c in customers]
             total.add(await lifecycle.rebuild(workspace_id, ids, now, reason, REPLAY))
+    await refresh_statistics(connection())
     await lifecycle.publish(total.transitions)
     return {
         key: Rebuild(distribution=counts, transitions_written=total.written_per_model[key])
@@ -245,6 +250,8 @@ async def rebuild_customers(
             assert segment is not None
             async for ids in matching_ids(workspace_id, segment):
                 total.add(await lifecycle.rebuild(workspace_id, ids, now, reason, REPLAY, dry_run))
+    if total.written >= BULK_REWRITE:
+        await refresh_statistics(connection())
     await lifecycle.publish(total.transitions)
     return total
 

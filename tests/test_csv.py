@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from api import csv_export, csv_import
+from api.db import Params, connection, dialect_of, fetch
 from api.events import live_lifecycle
 from api.settings import Settings
 from plugins.hookspecs import hookimpl
@@ -476,3 +477,34 @@ async def test_plugins_are_told_of_imported_moves_as_of_live_ones(api: Api, sett
         ("funnel", None, "prospect", "RULE", True),
         ("funnel", "prospect", "customer", "RULE", True),
     ]
+
+
+async def _planner_row_estimate(table: str) -> int | None:
+    """What the query planner believes `table` holds (PostgreSQL's reltuples, SQLite's sqlite_stat1)."""
+    conn = connection()
+    p = Params(dialect_of(conn))
+    if p.dialect == "postgres":
+        rows = await fetch(f"SELECT reltuples FROM pg_class WHERE relname = {p(table)}", p, conn)
+        return int(rows[0]["reltuples"]) if rows and rows[0]["reltuples"] >= 0 else None
+    found = await fetch("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'", p, conn)
+    if not found:
+        return None
+    rows = await fetch(f"SELECT stat FROM sqlite_stat1 WHERE tbl = {p(table)}", p, conn)
+    return max(int(r["stat"].split()[0]) for r in rows) if rows else None
+
+
+async def test_an_import_refreshes_the_planner_statistics_of_the_tables_it_filled(api: Api, settings: Settings) -> None:
+    customers = "external_id,name\n" + "".join(f"c-{n},Customer {n}\n" for n in range(40))
+    report, _ = await run_import(api, settings, "customers", customers)
+    assert report.stored == 40
+    base = (datetime.now(UTC) - timedelta(days=3)).replace(microsecond=0)
+    rows = [f"c-{n % 40},site_visit,{(base + timedelta(minutes=n)).isoformat()}," for n in range(300)]
+    report, printed = await run_import(
+        api, settings, "interactions", "customer_external_id,kind,occurred_at,amount\n" + "\n".join(rows) + "\n"
+    )
+    assert report.stored == 300, printed
+    # Right after the import the planner knows the tables' sizes (ANALYZE ran), instead of the
+    # estimate of an empty table that made the first metrics query after a big import take 30 s.
+    stored = await fetch("SELECT COUNT(*) AS n FROM interaction", Params(dialect_of(connection())))
+    assert await _planner_row_estimate("interaction") == int(stored[0]["n"])
+    assert await _planner_row_estimate("customer") == 40
