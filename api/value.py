@@ -275,7 +275,9 @@ class ValueSummary:
 async def summary(workspace_id: int, segment: Callable[[Params], str] | None = None) -> ValueSummary:
     """Aggregates of the stored predictions; `segment` renders a subquery of customer ids."""
     conn = connection()
-    p = Params(dialect_of(conn))
+    # Numbered placeholders: the segment's are rendered first but come later in the text (with
+    # SQLite's plain `?` its values were bound to the wrong places, and the count was 0).
+    p = Params(dialect_of(conn), reusable=True)
     segment_sql = segment(p) if segment else ""
     in_segment = f" AND v.customer_id IN ({segment_sql})" if segment_sql else ""
     sql = (
