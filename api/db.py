@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -124,3 +125,34 @@ def dumps_json(value: Any) -> str:
         return orjson.dumps(value).decode()
     except TypeError:
         return json.dumps(value, separators=(",", ":"), default=_iso)
+
+
+def zone(name: str) -> tzinfo:
+    """The IANA time zone a workspace names (validated when set); UTC for a name this machine's
+    time zone database does not know."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+LOCAL_DATE = "jornada_local_date"
+
+
+def _local_date(value: str | None, tz_name: str) -> str | None:
+    """SQLite function: the calendar day, in the zone `tz_name`, of a stored timestamp."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value)
+    return utc(moment).astimezone(zone(tz_name)).date().isoformat()
+
+
+async def local_date_sql(conn: BaseDBAsyncClient, p: Params, column: str, tz_name: str) -> str:
+    """SQL for the calendar day, in the IANA zone `tz_name`, of the timestamp expression `column`
+    (`p` must be reusable: the placeholder may be rendered once and used twice). SQLite has no
+    time zone database: there it is a function of this process, registered on the connection."""
+    if p.dialect == "postgres":
+        return f"CAST(({column} AT TIME ZONE {p(tz_name)}::text) AS DATE)"
+    async with conn.acquire_connection() as raw:
+        await raw.create_function(LOCAL_DATE, 2, _local_date, deterministic=True)
+    return f"{LOCAL_DATE}({column}, {p(tz_name)})"

@@ -9,6 +9,7 @@ and value), over `metrics_scope`; this module is the one callers import.
 
 from __future__ import annotations
 
+from api.db import zone
 from api.metrics_retention import (
     CohortRow,
     Flow,
@@ -97,4 +98,5 @@ __all__ = [
     "stage_distribution",
     "time_in_stage",
     "velocity",
+    "zone",
 ]

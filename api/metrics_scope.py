@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -23,23 +23,38 @@ class Period:
     end: datetime
 
 
-def months(period: Period) -> list[Period]:
-    """The calendar months (UTC) the period spans, each clipped to the period."""
+def month_start(year: int, month: int, tz: tzinfo) -> datetime:
+    """Midnight of the first day of a month in `tz`, as a UTC instant (offsets and DST included)."""
+    return datetime(year, month, 1, tzinfo=tz).astimezone(UTC)
+
+
+def _next_month(year: int, month: int) -> tuple[int, int]:
+    return (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def months(period: Period, tz: tzinfo = UTC) -> list[Period]:
+    """The calendar months of the time zone `tz` that the period spans, each clipped to the period:
+    a purchase at 23:30 on 31 March in São Paulo (02:30 UTC on 1 April) is in March there."""
+    local = period.start.astimezone(tz)
+    year, month = local.year, local.month
+    cursor = month_start(year, month, tz)
     out = []
-    cursor = period.start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     while cursor < period.end:
-        following = (cursor + timedelta(days=32)).replace(day=1)
+        year, month = _next_month(year, month)
+        following = month_start(year, month, tz)
         out.append(Period(max(cursor, period.start), min(following, period.end)))
         cursor = following
     return out
 
 
-def default_period(now: datetime) -> Period:
-    """The last 12 months: from the first day of the month eleven months back, to now."""
-    first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+def default_period(now: datetime, tz: tzinfo = UTC) -> Period:
+    """The last 12 months in `tz`: from the first day of the month eleven months back (local
+    midnight), to now."""
+    local = now.astimezone(tz)
+    year, month = local.year, local.month
     for _ in range(11):
-        first = (first - timedelta(days=1)).replace(day=1)
-    return Period(first, now)
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return Period(month_start(year, month, tz), now)
 
 
 @dataclass(frozen=True)
@@ -52,6 +67,15 @@ class Scope:
     segment: CustomerFilter
     now: datetime
     margin: Decimal = Decimal(1)
+    # The workspace's time zone: its months and days are the ones metrics group by.
+    tz: tzinfo = UTC
+
+    def months(self) -> list[Period]:
+        return months(self.period, self.tz)
+
+    def local(self, moment: datetime) -> datetime:
+        """An instant as the workspace's clock shows it (with its offset)."""
+        return moment.astimezone(self.tz)
 
     def stages_in(self, *categories: StageCategory) -> list[str]:
         return [s.key for s in sorted(self.model.stages, key=lambda s: s.order) if s.category in categories]

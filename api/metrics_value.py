@@ -17,7 +17,6 @@ from api.metrics_scope import (
     Scope,
     first_customer_cte,
     lifecycle_ctes,
-    months,
     new_params,
     periods_cte,
     query_rows,
@@ -161,9 +160,10 @@ class Acquisition:
 
 async def acquisition(scope: Scope) -> Acquisition:
     p = new_params()
-    # Spend is recorded by whole days: a period ending during a day includes that day.
-    start = scope.period.start.date()
-    end_at = scope.period.end
+    # Spend is recorded by whole days of the workspace's calendar: a period ending during a day
+    # includes that day.
+    start = scope.local(scope.period.start).date()
+    end_at = scope.local(scope.period.end)
     end = end_at.date() + (timedelta(days=1) if end_at.time() != time(0) else timedelta(0))
     # Spend is recorded per channel, not per customer: a segment narrows it only by channel.
     only = scope.segment.acquisition_channel
@@ -247,7 +247,7 @@ class MonthPoint:
 
 async def monthly(scope: Scope) -> list[MonthPoint]:
     """Flow, revenue and NPS of every month of the period: three statements, whatever the months."""
-    periods = months(scope.period)
+    periods = scope.months()
     flows = await monthly_flows(scope, periods)
     revenues = await _revenue_by_period(scope, periods)
     scores = await _nps_by_period(scope, periods)

@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 
 from api import clv
 from api.bulk import insert_rows
-from api.db import Params, as_date, as_datetime, connection, dialect_of, fetch
+from api.db import Params, as_date, as_datetime, connection, dialect_of, fetch, local_date_sql, utc, zone
 from api.errors import InputInvalid, Problem
 from api.models import CustomerValue, ValueModel, Workspace
 
@@ -51,21 +51,19 @@ class CustomerValueRecord:
     predicted_clv: float | None
 
 
-def _day_sql(p: Params, column: str) -> str:
-    return f"CAST(({column} AT TIME ZONE 'UTC') AS DATE)" if p.dialect == "postgres" else f"date({column})"
-
-
-async def rfm_summary(workspace_id: int, calibration_end: date) -> clv.RFM[int]:
+async def rfm_summary(workspace_id: int, calibration_end: date, timezone: str = "UTC") -> clv.RFM[int]:
     """Per customer, from purchases and renewals up to `calibration_end` (inclusive): same-day
-    payments merged, weeks from the first one, the first not a repeat."""
+    payments merged (days of the workspace's `timezone`), weeks from the first one, the first not
+    a repeat."""
     conn = connection()
-    p = Params(dialect_of(conn))
+    p = Params(dialect_of(conn), reusable=True)
     amount = "i.amount" if p.dialect == "postgres" else "CAST(i.amount AS REAL)"
-    end = datetime.combine(calibration_end + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    end = datetime.combine(calibration_end + timedelta(days=1), datetime.min.time(), tzinfo=zone(timezone))
+    day = await local_date_sql(conn, p, "i.occurred_at", timezone)
     sql = (
-        f"WITH d AS (SELECT i.customer_id, {_day_sql(p, 'i.occurred_at')} AS day, SUM(COALESCE({amount}, 0)) AS total "
+        f"WITH d AS (SELECT i.customer_id, {day} AS day, SUM(COALESCE({amount}, 0)) AS total "
         f"FROM interaction i WHERE i.workspace_id = {p(workspace_id)} AND i.kind IN ({p.many(list(PAYMENT_KINDS))}) "
-        f"AND i.occurred_at < {p(end)} GROUP BY i.customer_id, {_day_sql(p, 'i.occurred_at')}), "
+        f"AND i.occurred_at < {p(utc(end))} GROUP BY i.customer_id, {day}), "
         "r AS (SELECT customer_id, day, total, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY day) AS rn FROM d) "
         "SELECT customer_id, COUNT(*) - 1 AS frequency, MIN(day) AS first_day, MAX(day) AS last_day, "
         "SUM(CASE WHEN rn > 1 THEN total ELSE 0 END) AS repeat_total FROM r GROUP BY customer_id ORDER BY customer_id"
@@ -99,10 +97,11 @@ async def refresh(
     """Fit the models on the purchase history and store them with every customer's predictions.
     Too little history (no repeat purchase) is stored as an error, not raised."""
     moment = now or datetime.now(UTC)
-    end = calibration_end or moment.date()
+    workspace = await Workspace.get(id=workspace_id)
+    end = calibration_end or moment.astimezone(zone(workspace.timezone)).date()
     _check(horizon_weeks, annual_discount_rate)
-    rfm = await rfm_summary(workspace_id, end)
-    margin = float((await Workspace.get(id=workspace_id)).gross_margin)
+    rfm = await rfm_summary(workspace_id, end, workspace.timezone)
+    margin = float(workspace.gross_margin)
     params, predictions, error = _fit(rfm, horizon_weeks, annual_discount_rate, margin)
     async with in_transaction():
         await _one_refit_at_a_time(workspace_id)

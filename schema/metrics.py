@@ -30,14 +30,15 @@ class FunnelMode(Enum):
 
 @strawberry.input(
     description="A period [start, end). Defaults: the last 12 months (from the first day of the month "
-    "eleven months back) up to now."
+    "eleven months back, at midnight in the workspace's time zone) up to now. A time without an offset "
+    "is read in the workspace's time zone."
 )
 class PeriodInput:
     start: datetime | None = None
     end: datetime | None = None
 
 
-@strawberry.type(description="The period the metrics cover, [start, end).")
+@strawberry.type(description="The period the metrics cover, [start, end), in the workspace's time zone.")
 class PeriodInfo:
     start: datetime
     end: datetime
@@ -115,7 +116,9 @@ class RetentionRate:
 
 @strawberry.type(description="Customers grouped by the month they first entered a customer-category stage.")
 class Cohort:
-    month: datetime = strawberry.field(description="The cohort's month (its first instant in the period, UTC).")
+    month: datetime = strawberry.field(
+        description="The cohort's month: its first instant in the period, in the workspace's time zone."
+    )
     size: int
     active: list[int] = strawberry.field(
         description="Per month since (the cohort's own first), customers in a "
@@ -232,9 +235,11 @@ class Csat:
     responses: int
 
 
-@strawberry.type(description="One month of the period.")
+@strawberry.type(description="One month of the period, a calendar month of the workspace's time zone.")
 class MonthMetrics:
-    month: datetime
+    month: datetime = strawberry.field(
+        description="The month's first instant in the period, in the workspace's time zone (with its offset)."
+    )
     churn_rate: float | None = strawberry.field(description="Churn rate over this month (as `churn`), in [0, 1].")
     retention_rate: float | None = strawberry.field(
         description="Retention rate over this month (as `retention`), in [0, 1]."
@@ -261,7 +266,7 @@ class Metrics:
 
     @strawberry.field(description="The period covered.")
     def period(self) -> PeriodInfo:
-        return PeriodInfo(start=self.scope.period.start, end=self.scope.period.end)
+        return PeriodInfo(start=self.scope.local(self.scope.period.start), end=self.scope.local(self.scope.period.end))
 
     @strawberry.field(description="Customers in each stage now: count and share of the total (current stages).")
     async def stage_distribution(self, info: Info) -> list[StageCount]:
@@ -337,10 +342,10 @@ class Metrics:
 
     @strawberry.field(description="Monthly cohorts (a triangle) for the months of the period.")
     async def cohorts(self) -> list[Cohort]:
-        rows = await m.cohorts(self.scope, m.months(self.scope.period))
+        rows = await m.cohorts(self.scope, self.scope.months())
         return [
             Cohort(
-                month=r.month,
+                month=self.scope.local(r.month),
                 size=r.size,
                 active=r.active,
                 retention=[round(a / r.size, 6) if r.size else 0.0 for a in r.active],
@@ -468,7 +473,7 @@ class Metrics:
         distributions = await m.distribution_at(self.scope, ends)
         return [
             MonthMetrics(
-                month=pt.period.start,
+                month=self.scope.local(pt.period.start),
                 churn_rate=pt.flow.churn_rate,
                 retention_rate=pt.flow.retention_rate,
                 revenue=pt.revenue,

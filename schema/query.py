@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 import strawberry
 from strawberry import relay
@@ -114,9 +114,11 @@ class Query:
         segment: CustomerFilter | None = None,
     ) -> Metrics:
         now = datetime.now(UTC)
-        default = metrics_service.default_period(now)
-        start = (period.start if period and period.start else default.start).astimezone(UTC)
-        end = (period.end if period and period.end else default.end).astimezone(UTC)
+        workspace = await get_workspace(info.context.workspace_id)
+        tz = metrics_service.zone(workspace.timezone)
+        default = metrics_service.default_period(now, tz)
+        start = _instant(period.start if period and period.start else default.start, tz)
+        end = _instant(period.end if period and period.end else default.end, tz)
         if end <= start:
             raise bad_input(invalid(("period", "end"), "INVALID_PERIOD", "The period must end after it starts."))
         tracked = await tracked_model(info, model)
@@ -126,7 +128,8 @@ class Query:
             period=metrics_service.Period(start, end),
             segment=await (segment or CustomerFilter()).to_service(info),
             now=now,
-            margin=(await get_workspace(info.context.workspace_id)).gross_margin,
+            margin=workspace.gross_margin,
+            tz=tz,
         )
         return Metrics(scope=scope, cache={})
 
@@ -152,3 +155,8 @@ class Query:
     def interaction_kinds(self, info: Info) -> list[InteractionKind]:
         info.context.caller  # noqa: B018 - authenticated callers only
         return [InteractionKind.from_data(k) for k in info.context.registry.kinds.values()]
+
+
+def _instant(value: datetime, tz: tzinfo) -> datetime:
+    """A period bound as a UTC instant; one without an offset is a time of the workspace's clock."""
+    return (value.replace(tzinfo=tz) if value.tzinfo is None else value).astimezone(UTC)
