@@ -178,20 +178,29 @@ def cmd_fit(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: no workspace with id {args.workspace}", file=sys.stderr)
         return 2
     bg, gg = fitted.params.get("bgnbd"), fitted.params.get("gamma_gamma")
+    summary = fitted.data
     data = {
         "workspaceId": args.workspace,
+        "status": fitted.status,
+        "reasons": list(fitted.reasons),
         "customers": fitted.customers,
         "repeatCustomers": fitted.repeat_customers,
+        "spendCustomers": summary.get("spend_customers", 0),
+        "repeatPurchases": summary.get("repeat_purchases", 0),
         "calibrationEnd": fitted.calibration_end.isoformat(),
         "bgnbd": bg,
         "gammaGamma": gg,
         "error": fitted.error,
     }
     lines = [
-        f"fitted on {fitted.customers} customers ({fitted.repeat_customers} with repeat purchases), "
-        f"calibration end {fitted.calibration_end}"
+        f"{fitted.status}: fitted on {fitted.customers} customers ({fitted.repeat_customers} with repeat purchases, "
+        f"{data['spendCustomers']} of them with a positive repeat spend), calibration end {fitted.calibration_end}"
     ]
-    lines += [f"BG/NBD: {bg}", f"Gamma-Gamma: {gg}"] if bg else [f"no fit: {fitted.error}"]
+    if bg:
+        lines.append(f"BG/NBD: {bg}")
+    if gg:
+        lines.append(f"Gamma-Gamma: {gg}")
+    lines += [f"- {reason}" for reason in fitted.reasons]
     _print(data, args.json, lines)
     return 0
 

@@ -257,7 +257,9 @@ class ValueModel(Model):
     customers = fields.IntField()
     repeat_customers = fields.IntField()
     error = fields.TextField(null=True)
-    fitted_at = fields.DatetimeField()
+    fitted_at = fields.DatetimeField()  # when the fit was last attempted
+    status = fields.CharField(max_length=16, default="OK", db_default="OK")  # OK, DEGENERATE, FAILED
+    reasons: fields.Field[list[str] | None] = fields.JSONField(null=True)  # why not OK, in words
 
     class Meta:
         table = "value_model"

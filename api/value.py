@@ -4,7 +4,6 @@ stored per workspace and refreshed when asked or when stale, never on a request.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -13,7 +12,7 @@ from typing import Any
 import numpy as np
 from tortoise.transactions import in_transaction
 
-from api import clv
+from api import clv, value_fit
 from api.bulk import insert_rows
 from api.db import Params, as_date, as_datetime, connection, dialect_of, fetch, local_date_sql, utc, zone
 from api.errors import InputInvalid, Problem
@@ -23,7 +22,6 @@ PAYMENT_KINDS = ("purchase", "renewal")
 DEFAULT_HORIZON_WEEKS = 52
 DEFAULT_ANNUAL_DISCOUNT = 0.10
 STALE_AFTER = timedelta(hours=24)
-log = logging.getLogger("jornada.value")
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,15 @@ class ValueModelRecord:
     customers: int
     repeat_customers: int
     error: str | None
-    fitted_at: datetime
+    fitted_at: datetime  # when the fit was last attempted (a failed one too)
+    status: str = value_fit.OK
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def data(self) -> dict[str, int]:
+        """What the fit had to go on (customers, repeat customers, spend customers, repeat purchases)."""
+        found = self.params.get("data")
+        return dict(found) if isinstance(found, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,9 @@ async def refresh(
     _check(horizon_weeks, annual_discount_rate)
     rfm = await rfm_summary(workspace_id, end, workspace.timezone)
     margin = float(workspace.gross_margin)
-    params, predictions, error = _fit(rfm, horizon_weeks, annual_discount_rate, margin)
+    found_fit = value_fit.fit(rfm, horizon_weeks, _weekly(annual_discount_rate), margin)
+    error = found_fit.reasons[0] if found_fit.status == value_fit.FAILED else None
+    params = {**found_fit.params, "data": found_fit.data}
     async with in_transaction():
         await _one_refit_at_a_time(workspace_id)
         await ValueModel.filter(workspace_id=workspace_id).delete()
@@ -116,9 +124,11 @@ async def refresh(
             repeat_customers=int(np.count_nonzero(rfm.frequency)),
             error=error,
             fitted_at=moment,
+            status=found_fit.status,
+            reasons=found_fit.reasons,
         )
         await CustomerValue.filter(workspace_id=workspace_id).delete()
-        rows = _value_rows(workspace_id, rfm, predictions, moment)
+        rows = _value_rows(workspace_id, rfm, found_fit.predictions, moment)
         await insert_rows(
             connection(),
             "customer_value",
@@ -156,11 +166,16 @@ async def _one_refit_at_a_time(workspace_id: int) -> None:
 
 
 def _value_rows(
-    workspace_id: int, rfm: clv.RFM[int], predictions: Predictions | None, moment: datetime
+    workspace_id: int, rfm: clv.RFM[int], predictions: value_fit.Predictions | None, moment: datetime
 ) -> list[tuple[Any, ...]]:
+    def at(values: np.ndarray | None, n: int) -> float | None:
+        if values is None or not np.isfinite(values[n]):
+            return None  # not fitted, or no finite value (unknown, never a made-up number)
+        return float(values[n])
+
     rows = []
     for n, cid in enumerate(rfm.customers):
-        predicted = [float(v[n]) for v in predictions] if predictions is not None else [None] * 4
+        predicted = [at(v, n) for v in predictions] if predictions is not None else [None] * 4
         summary = (int(rfm.frequency[n]), float(rfm.recency[n]), float(rfm.T[n]), float(rfm.monetary[n]))
         rows.append((workspace_id, cid, *summary, *predicted, moment))
     return rows
@@ -176,42 +191,6 @@ def _check(horizon_weeks: int, annual_discount_rate: float) -> None:
         raise InputInvalid(problems)
 
 
-Predictions = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-def _fit(
-    rfm: clv.RFM[int], horizon_weeks: int, annual_discount_rate: float, margin: float
-) -> tuple[dict[str, Any], Predictions | None, str | None]:
-    if not np.any(rfm.frequency > 0):
-        return {}, None, "No customer has a repeat purchase yet: nothing to fit."
-    try:
-        bg = clv.fit_bgnbd(rfm.frequency, rfm.recency, rfm.T)
-        gg = clv.fit_gamma_gamma(rfm.frequency[rfm.frequency > 0], rfm.monetary[rfm.frequency > 0])
-    except (ValueError, ArithmeticError) as exc:
-        log.warning("value model fit failed: %s", exc)
-        return {}, None, f"The fit did not converge: {exc}"
-    alive = clv.p_alive(bg, rfm.frequency, rfm.recency, rfm.T)
-    purchases = clv.expected_purchases(bg, horizon_weeks, rfm.frequency, rfm.recency, rfm.T)
-    spend = clv.expected_spend(gg, rfm.frequency, rfm.monetary)
-    value = clv.discounted_clv(
-        bg,
-        gg,
-        rfm.frequency,
-        rfm.recency,
-        rfm.T,
-        rfm.monetary,
-        horizon_weeks,
-        _weekly(annual_discount_rate),
-        margin,
-        step_weeks=4.0,
-    )
-    params = {
-        "bgnbd": {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b, "log_likelihood": bg.log_likelihood},
-        "gamma_gamma": {"p": gg.p, "q": gg.q, "gamma": gg.v, "log_likelihood": gg.log_likelihood},
-    }
-    return params, (alive, purchases, spend, value), None
-
-
 async def get_model(workspace_id: int) -> ValueModelRecord | None:
     rows = await ValueModel.filter(workspace_id=workspace_id).values(
         "calibration_end",
@@ -222,6 +201,8 @@ async def get_model(workspace_id: int) -> ValueModelRecord | None:
         "repeat_customers",
         "error",
         "fitted_at",
+        "status",
+        "reasons",
     )
     if not rows:
         return None
@@ -235,6 +216,8 @@ async def get_model(workspace_id: int) -> ValueModelRecord | None:
         r["repeat_customers"],
         r["error"],
         as_datetime(r["fitted_at"]),
+        r["status"],
+        tuple(r["reasons"] or ()),
     )
 
 

@@ -53,7 +53,7 @@ from tortoise.context import TortoiseContext
 from tortoise.transactions import in_transaction
 
 from api import metrics as m
-from api import value
+from api import value, value_fit
 from api.customers import CustomerFilter
 from api.db import Params, connection, dialect_of
 from api.lifecycle import Lifecycle
@@ -688,7 +688,7 @@ async def refresh_breakdown(scope: m.Scope, total_ms: float) -> str:
     started = time.perf_counter()
     rfm = await value.rfm_summary(scope.workspace_id, calibration_end(scope).date())
     summarised = time.perf_counter()
-    value._fit(rfm, value.DEFAULT_HORIZON_WEEKS, value.DEFAULT_ANNUAL_DISCOUNT, float(scope.margin))
+    value_fit.fit(rfm, value.DEFAULT_HORIZON_WEEKS, value._weekly(value.DEFAULT_ANNUAL_DISCOUNT), float(scope.margin))
     fitted = time.perf_counter()
     rfm_ms, fit_ms = (summarised - started) * 1000, (fitted - summarised) * 1000
     return (

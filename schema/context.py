@@ -26,7 +26,7 @@ from api.records import (
     WorkspaceModelRecord,
 )
 from api.settings import Settings
-from api.value import CustomerValueRecord
+from api.value import CustomerValueRecord, ValueModelRecord
 from api.workspaces import Principal
 from plugins.facts import FactsState
 from plugins.manager import PluginRegistry
@@ -43,6 +43,7 @@ class Loaders:
         self.workspace_id = workspace_id
         self.lifecycle = lifecycle
         self._models: list[WorkspaceModelRecord] | None = None
+        self._value_model: tuple[ValueModelRecord | None] | None = None
         self.transition = DataLoader[int, TransitionRecord | None](self._transitions)
         self.value = DataLoader[int, CustomerValueRecord | None](self._values)
         self.facts = DataLoader[int, FactsState](self._facts)
@@ -57,6 +58,12 @@ class Loaders:
         if self._models is None:
             self._models = await lifecycle_store.workspace_models(self.workspace_id)
         return self._models
+
+    async def value_model(self) -> ValueModelRecord | None:
+        """The workspace's value model (its fit's status), read once per request."""
+        if self._value_model is None:
+            self._value_model = (await value_service.get_model(self.workspace_id),)
+        return self._value_model[0]
 
     async def tracked(self) -> list[Tracked]:
         """The tracked, installed models, primary first."""

@@ -117,7 +117,9 @@ class Customer(relay.Node):
     @strawberry.field(description="Revenue so far and predicted value (see CustomerValue).")
     async def value(self, info: Info) -> CustomerValue:
         loaders = info.context.loaders
-        return CustomerValue.of(await loaders.facts.load(self.id), await loaders.value.load(self.id))
+        return CustomerValue.of(
+            await loaders.facts.load(self.id), await loaders.value.load(self.id), await loaders.value_model()
+        )
 
     @strawberry.field(
         description="The lead score the rules read: points per interaction kind, with the `lead_points` of "

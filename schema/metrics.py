@@ -13,6 +13,7 @@ from api import metrics as m
 from api import value as value_service
 from schema.context import Info
 from schema.lifecycle import LifecycleModel, Stage, StageCount, model_type, stage_counts, stage_type
+from schema.value import FitStatus
 
 
 @strawberry.enum(
@@ -164,7 +165,12 @@ class HistoricClv:
 
 @strawberry.type(description="Summary of the value model's predictions.")
 class PredictiveClv:
-    fitted_at: datetime | None
+    status: FitStatus | None = strawberry.field(
+        description="The fit's status (DEGENERATE: the figures cannot be taken at face value, see `reasons`); "
+        "null before the first fit."
+    )
+    reasons: list[str] = strawberry.field(description="Why the status is not OK; empty when OK or not fitted.")
+    fitted_at: datetime | None = strawberry.field(description="Null before the first fit and when the fit failed.")
     horizon_weeks: int | None
     customers: int = strawberry.field(description="Customers with a prediction.")
     mean_p_alive: float | None
@@ -412,7 +418,9 @@ class Metrics:
             return None if x is None else Decimal(str(round(x, 4)))
 
         return PredictiveClv(
-            fitted_at=found.fitted_at if found else None,
+            status=FitStatus(found.status) if found else None,
+            reasons=list(found.reasons) if found else [],
+            fitted_at=found.fitted_at if found and found.status != FitStatus.FAILED.value else None,
             horizon_weeks=found.horizon_weeks if found else None,
             customers=s.customers,
             mean_p_alive=s.mean_p_alive,

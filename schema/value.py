@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import Enum
 
 import strawberry
 
@@ -33,28 +34,62 @@ class GammaGammaParams:
     log_likelihood: float
 
 
-@strawberry.type(description="The workspace's fitted value model, refreshed daily or by `refreshValueModel`.")
+@strawberry.enum(description="How far to trust the value model's predictions (docs/metrics.md, Predictive CLV).")
+class FitStatus(Enum):
+    OK = "OK"
+    DEGENERATE = "DEGENERATE"
+    FAILED = "FAILED"
+
+
+@strawberry.type(description="What the value model was fitted on.")
+class ValueModelData:
+    customers: int = strawberry.field(description="Customers with at least one purchase (the BG/NBD's data).")
+    repeat_customers: int = strawberry.field(description="Of those, customers with repeat purchases.")
+    spend_customers: int = strawberry.field(
+        description="Of those, customers with a positive mean repeat spend (the Gamma-Gamma's data)."
+    )
+    repeat_purchases: int = strawberry.field(description="Repeat purchase days, all customers together.")
+
+
+@strawberry.type(description="The workspace's value model, refreshed daily or by `refreshValueModel`.")
 class ValueModel:
-    fitted_at: datetime
+    status: FitStatus = strawberry.field(
+        description="OK; DEGENERATE: fitted, but a parameter sits on a boundary (see `reasons`) and the predictions "
+        "cannot be taken at face value; FAILED: no fit, no predictions."
+    )
+    reasons: list[str] = strawberry.field(description="Why the status is not OK, in words; empty when OK.")
+    fitted_at: datetime | None = strawberry.field(description="When the models were fitted; null when the fit failed.")
+    attempted_at: datetime = strawberry.field(description="When the fit was last attempted.")
     calibration_end: date = strawberry.field(description="Purchases up to this day (inclusive) were used.")
     horizon_weeks: int = strawberry.field(description="The horizon of expected purchases and predicted CLV.")
     annual_discount_rate: float = strawberry.field(description="Discount applied to future purchases, per year.")
     customers: int = strawberry.field(description="Customers with at least one purchase.")
     repeat_customers: int = strawberry.field(description="Of those, customers with repeat purchases.")
-    error: str | None = strawberry.field(description="Why there is no fit (e.g. no repeat purchase yet).")
+    data: ValueModelData
+    error: str | None = strawberry.field(description="Why there is no fit (FAILED), e.g. no repeat purchase yet.")
     bgnbd: BgNbdParams | None
     gamma_gamma: GammaGammaParams | None
 
     @classmethod
     def of(cls, r: ValueModelRecord) -> ValueModel:
         bg, gg = r.params.get("bgnbd"), r.params.get("gamma_gamma")
+        data = r.data
         return cls(
-            fitted_at=r.fitted_at,
+            status=FitStatus(r.status),
+            reasons=list(r.reasons),
+            fitted_at=None if r.status == FitStatus.FAILED.value else r.fitted_at,
+            attempted_at=r.fitted_at,
             calibration_end=r.calibration_end,
             horizon_weeks=r.horizon_weeks,
             annual_discount_rate=r.annual_discount_rate,
             customers=r.customers,
             repeat_customers=r.repeat_customers,
+            data=ValueModelData(
+                customers=r.customers,
+                repeat_customers=r.repeat_customers,
+                spend_customers=int(data.get("spend_customers", 0)),
+                repeat_purchases=int(data.get("repeat_purchases", 0)),
+            ),
             error=r.error,
             bgnbd=BgNbdParams(**bg) if bg else None,
             gamma_gamma=GammaGammaParams(**gg) if gg else None,
@@ -77,9 +112,13 @@ class CustomerValue:
     predicted_clv: Decimal | None = strawberry.field(
         description="Discounted value of the expected purchases over the horizon, × gross margin."
     )
+    fit_status: FitStatus | None = strawberry.field(
+        description="The status of the fit the predictions come from: DEGENERATE ones cannot be taken at face value "
+        "(see valueModel.reasons); null before the first fit."
+    )
 
     @classmethod
-    def of(cls, facts: FactsState, v: CustomerValueRecord | None) -> CustomerValue:
+    def of(cls, facts: FactsState, v: CustomerValueRecord | None, model: ValueModelRecord | None) -> CustomerValue:
         def money(x: float | None) -> Decimal | None:
             return None if x is None else Decimal(str(round(x, 4)))
 
@@ -93,6 +132,7 @@ class CustomerValue:
             p_alive=v.p_alive if v else None,
             expected_spend=money(v.expected_spend) if v else None,
             predicted_clv=money(v.predicted_clv) if v else None,
+            fit_status=FitStatus(model.status) if model else None,
         )
 
 

@@ -12,7 +12,7 @@ import pytest
 from starlette.applications import Starlette
 
 from api.customers import create_customer
-from api.interactions import NewInteraction, record_many
+from api.interactions import NewInteraction, global_id, record_many
 from tests.conftest import Api, new_customer
 from tests.lifecycle_helpers import ago, record
 
@@ -146,3 +146,108 @@ async def test_workers_refitting_one_workspace_at_once_all_succeed_and_one_fit_r
     fits = await asyncio.gather(*(value.refresh(api.workspace_id) for _ in range(4)))
     assert len(fits) == 4
     assert await ValueModel.filter(workspace_id=api.workspace_id).count() == 1
+
+
+STATUS = """mutation { refreshValueModel(input: {}) { valueModel {
+  status reasons fittedAt attemptedAt error data { customers repeatCustomers spendCustomers repeatPurchases }
+  bgnbd { a b logLikelihood } gammaGamma { q logLikelihood } } userErrors { message } } }"""
+PREDICTIVE = "{ metrics { predictiveClv { status reasons fittedAt customers meanPAlive } } }"
+
+
+async def _buyers(api: Api, app: Starlette, plan: list[list[tuple[float, str]]]) -> list[int]:
+    """One customer per entry of `plan`, each buying (days ago, amount) as listed."""
+    now = datetime.now(UTC)
+    lifecycle, kinds = app.state.lifecycle, app.state.plugins.kinds
+    ids, items = [], []
+    for n, purchases in enumerate(plan):
+        saved = await create_customer(
+            api.workspace_id, {"name": f"C{n}"}, now=now - timedelta(days=400), lifecycle=lifecycle
+        )
+        ids.append(saved.customer.id)
+        items += [
+            NewInteraction(saved.customer.id, "purchase", now - timedelta(days=d), amount=Decimal(a))
+            for d, a in purchases
+        ]
+    results = await record_many(api.workspace_id, items, kinds, now=now, lifecycle=lifecycle)
+    assert all(not isinstance(r, list) for r in results)
+    return ids
+
+
+def _varied_plan(seed: int, customers: int) -> list[list[tuple[float, str]]]:
+    """Customers whose spend per purchase varies as the Gamma-Gamma model has it (Gamma(6, ν) with
+    each customer's ν ~ Gamma(3, 1/15): means from a few units to a few hundred), some still buying
+    every few weeks up to the last days, others stopped the better part of a year ago."""
+    rng = random.Random(seed)
+    plan = []
+    for n in range(customers):
+        nu = rng.gammavariate(3, 1 / 15)
+        day = rng.uniform(2, 10) if n % 2 == 0 else rng.uniform(200, 300)
+        purchases = []
+        for _ in range(rng.randrange(2, 6)):
+            purchases.append((day, f"{rng.gammavariate(6, 1 / nu):.2f}"))
+            day += rng.uniform(12, 40)
+        plan.append(purchases)
+    return plan
+
+
+async def test_one_customer_with_free_repeat_purchases_does_not_fail_the_fit(api: Api, app: Starlette) -> None:
+    # A customer whose repeat purchases are all free (zero-valued): no spend to learn from.
+    free, *others = await _buyers(api, app, [[(300, "40"), (200, "0"), (100, "0")], *_varied_plan(5, 80)])
+    model = (await api.data(STATUS))["refreshValueModel"]["valueModel"]
+    # Gamma-Gamma is fitted without it; BG/NBD with it: the fit holds (was "did not converge").
+    assert model["status"] == "OK", model["reasons"]
+    assert model["data"]["customers"] == 81
+    assert model["data"]["spendCustomers"] == model["data"]["repeatCustomers"] - 1
+    assert model["fittedAt"] == model["attemptedAt"]
+    assert model["bgnbd"]["logLikelihood"] < 0
+    assert model["gammaGamma"]["logLikelihood"] < 0
+    value = (await api.data(VALUE, {"id": global_id("Customer", free)}))["node"]["value"]
+    assert value["repeatPurchases"] == 2
+    assert 0 < value["pAlive"] <= 1
+    assert value["expectedSpend"] is not None  # the population's, from the others
+    assert others
+
+
+async def test_a_fit_that_sees_nobody_drop_out_is_degenerate_and_says_why(api: Api, app: Starlette) -> None:
+    # Everyone buys every 20 days up to a few days ago: no sign of anyone dropping out.
+    plan = [[(d + k, "50") for d in range(3, 363, 20)] for k in range(40)]
+    ids = await _buyers(api, app, plan)
+    model = (await api.data(STATUS))["refreshValueModel"]["valueModel"]
+    assert model["status"] == "DEGENERATE"
+    assert any("no sign of customers dropping out" in r for r in model["reasons"]), model["reasons"]
+    assert model["bgnbd"]["a"] < 1e-3
+    assert model["fittedAt"] is not None
+    found = await api.data(PREDICTIVE)
+    assert found["metrics"]["predictiveClv"]["status"] == "DEGENERATE"
+    assert found["metrics"]["predictiveClv"]["reasons"] == model["reasons"]
+    value = await api.data(
+        "query($id: ID!) { node(id: $id) { ... on Customer { value { pAlive fitStatus } } } }",
+        {"id": global_id("Customer", ids[0])},
+    )
+    # The customer's prediction says which fit it comes from, so it is not read as a certainty.
+    assert value["node"]["value"]["fitStatus"] == "DEGENERATE"
+
+
+async def test_a_failed_fit_has_no_fitted_at_and_no_predictions(api: Api, app: Starlette) -> None:
+    await _buyers(api, app, [[(30, "10")], [(20, "15")]])  # no repeat purchase at all
+    model = (await api.data(STATUS))["refreshValueModel"]["valueModel"]
+    assert (model["status"], model["fittedAt"], model["bgnbd"]) == ("FAILED", None, None)
+    assert model["attemptedAt"] is not None
+    assert model["reasons"] == [model["error"]]
+    assert "repeat purchase" in model["error"]
+    clv = (await api.data(PREDICTIVE))["metrics"]["predictiveClv"]
+    assert (clv["status"], clv["fittedAt"], clv["meanPAlive"]) == ("FAILED", None, None)
+
+
+async def test_only_free_repeat_purchases_keep_p_alive_and_leave_spend_unknown(api: Api, app: Starlette) -> None:
+    plan = [[(300 - k, "40"), (200 - k, "0")] for k in range(10)] + [[(100, "30")] for _ in range(10)]
+    ids = await _buyers(api, app, plan)
+    model = (await api.data(STATUS))["refreshValueModel"]["valueModel"]
+    assert model["status"] == "DEGENERATE"
+    assert any("no customer with a positive mean repeat spend" in r for r in model["reasons"]), model["reasons"]
+    assert model["gammaGamma"] is None
+    value = (await api.data(VALUE, {"id": global_id("Customer", ids[0])}))["node"]["value"]
+    # BG/NBD does not depend on the spend: P(alive) and expected purchases are there; spend is not.
+    assert value["pAlive"] is not None
+    assert value["expectedPurchases"] is not None
+    assert (value["expectedSpend"], value["predictedClv"]) == (None, None)

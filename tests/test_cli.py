@@ -189,3 +189,26 @@ async def test_tick_applies_a_churn_that_fell_due(db_url: str, tmp_path: Path) -
     assert run.stdout.strip() == "checked 1 customers, 1 moves"
     again = ok(await jornada(db_url, "tick", cwd=tmp_path))
     assert again.stdout.strip() == "checked 0 customers, 0 moves"
+
+
+async def test_fit_reports_the_status_the_reasons_and_the_data(db_url: str, tmp_path: Path) -> None:
+    ok(await jornada(db_url, "migrate", cwd=tmp_path))
+    ws_id = ok(await jornada(db_url, "workspace", "create", "Loja", "--json", cwd=tmp_path)).json()["workspaceId"]
+    interactions = tmp_path / "i.csv"
+    interactions.write_text(
+        "customer_external_id,kind,occurred_at,amount\n"
+        "a,purchase,2024-01-05T10:00:00Z,10\nb,purchase,2024-02-05T10:00:00Z,20\n"
+    )
+    customers = tmp_path / "c.csv"
+    customers.write_text("external_id,name\na,Ana\nb,Bruno\n")
+    ok(await jornada(db_url, "import", "customers", str(customers), "--workspace", str(ws_id), cwd=tmp_path))
+    ok(await jornada(db_url, "import", "interactions", str(interactions), "--workspace", str(ws_id), cwd=tmp_path))
+    run = ok(await jornada(db_url, "fit", "--workspace", str(ws_id), "--json", cwd=tmp_path))
+    fitted = run.json()
+    # No repeat purchase: the fit failed, and says why; the data it had are reported.
+    assert (fitted["status"], fitted["customers"], fitted["repeatCustomers"], fitted["bgnbd"]) == ("FAILED", 2, 0, None)
+    assert fitted["reasons"] == [fitted["error"]]
+    assert "repeat purchase" in fitted["error"]
+    text = ok(await jornada(db_url, "fit", "--workspace", str(ws_id), cwd=tmp_path)).stdout
+    assert text.startswith("FAILED: fitted on 2 customers (0 with repeat purchases")
+    assert "- No customer has a repeat purchase yet" in text
