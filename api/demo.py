@@ -3,7 +3,10 @@ built-in model has customers and every metric shows something meaningful.
 
 Customers follow stories (a visitor, a lead who downloads content, a buyer who comes back, a
 subscriber who cancels...), recorded through the same services as live data, at their
-historical times, so the lifecycle engine places them exactly as it would have live.
+historical times, so the lifecycle engine places them exactly as it would have live. Most buyers
+come through the whole sales funnel in order; their purchases follow the process the BG/NBD
+model assumes (each buyer's own rate, a chance to drop out after each purchase, their own spend
+level), so the dashboard shows real churn and the value model can tell who is slipping away.
 """
 
 from __future__ import annotations
@@ -45,9 +48,38 @@ def _product(rng: random.Random, exclude: str | None = None) -> tuple[str, Decim
     return rng.choice(choices)
 
 
-def _buy(days: float, rng: random.Random, product: tuple[str, Decimal] | None = None) -> Event:
+def _buy(days: float, rng: random.Random, product: tuple[str, Decimal] | None = None, scale: float = 1.0) -> Event:
     name, price = product or _product(rng)
-    return (days, "purchase", {"amount": price, "properties": {"product": name}})
+    amount = (price * Decimal(str(round(scale, 3)))).quantize(Decimal("0.01")) if scale != 1.0 else price
+    return (days, "purchase", {"amount": amount, "properties": {"product": name}})
+
+
+def _purchases(rng: random.Random, first: float, dropout: tuple[float, float] = (1.3, 3.0)) -> list[Event]:
+    """A buyer's purchases from `first` days ago, as the BG/NBD model has them: each buyer buys at
+    their own rate (a Poisson process, about every 45 days on average) and after each purchase may
+    drop out for good (probability from Beta(*dropout)); what they spend per purchase scales with
+    their own level (Gamma). So some keep buying up to now and others go quiet at some point: the
+    churn rule sees them leave, and the value model has dropouts to learn from."""
+    rate = rng.gammavariate(2.0, 1 / 90)  # purchases per day
+    leave = rng.betavariate(*dropout)
+    level = rng.gammavariate(6.0, 1 / 6.0)
+    events = [_buy(first, rng, scale=level)]
+    days = first
+    while rng.random() >= leave:
+        days -= rng.expovariate(rate)
+        if days <= 0.5:
+            break
+        events.append(_buy(days, rng, scale=level))
+    return events
+
+
+def _to_purchase(rng: random.Random, first: float) -> list[Event]:
+    """How a buyer came to buy `first` days ago: most through the whole sales funnel in order
+    (lead, MQL, SQL, opportunity), the others straight from a visit and a chat."""
+    if rng.random() < 0.7:
+        start = first + rng.uniform(12, 20)
+        return [*_sql_events(rng, start), (start - 10, "proposal_sent", {"properties": {"valor": "4990.00"}})]
+    return [(first + 8, "site_visit", {}), (first + 4, "chat", {})]
 
 
 def _nurture(rng: random.Random, start: float) -> list[Event]:
@@ -96,27 +128,28 @@ def opportunity(rng: random.Random) -> list[Event]:
 
 
 def buyer(rng: random.Random) -> list[Event]:
-    days = rng.uniform(3, 25)
+    first = rng.uniform(20, 600)
     return [
-        (days + 8, "site_visit", {}),
-        (days + 4, "chat", {}),
-        _buy(days, rng),
-        (days - 2, "csat_response", {"score": rng.choice([4, 5, 5, 3])}),
+        *_to_purchase(rng, first),
+        *_purchases(rng, first),
+        (first - 2, "csat_response", {"score": rng.choice([4, 5, 5, 3])}),
     ]
 
 
 def repeat_buyer(rng: random.Random) -> list[Event]:
-    first = _product(rng)
-    days = rng.uniform(90, 200)
-    events = [(days + 10, "demo_requested", {}), _buy(days, rng, first)]
-    events += [_buy(days - 40, rng, first), _buy(rng.uniform(3, 30), rng, _product(rng, first[0]))]
-    events.append((rng.uniform(1, 3), "nps_response", {"score": rng.choice([7, 8, 8, 6])}))
+    """A buyer who is less likely to drop out, and answers an NPS survey now and then."""
+    first = rng.uniform(30, 600)
+    events = [*_to_purchase(rng, first), *_purchases(rng, first, dropout=(1.0, 6.0))]
+    events.append((rng.uniform(1, first - 5), "nps_response", {"score": rng.choice([7, 8, 8, 6, 9])}))
     return events
 
 
 def advocate(rng: random.Random) -> list[Event]:
-    events = repeat_buyer(rng)[:-1]
+    first = _product(rng)
+    days = rng.uniform(60, 300)
+    events = [*_to_purchase(rng, days), _buy(days, rng, first), _buy(days - 40, rng, first)]
     events += [
+        _buy(rng.uniform(3, 30), rng, _product(rng, first[0])),
         (2.5, "nps_response", {"score": rng.choice([9, 10])}),
         (2, "referral", {}),
         (1.5, "review", {"score": 5, "properties": {"site": "Reclame Aqui"}}),
@@ -125,19 +158,21 @@ def advocate(rng: random.Random) -> list[Event]:
 
 
 def churned(rng: random.Random) -> list[Event]:
-    days = rng.uniform(260, 600)
+    """A buyer quick to drop out, after a support ticket and a poor NPS answer."""
+    first = rng.uniform(260, 600)
     return [
-        (days + 6, "call", {}),
-        _buy(days, rng),
-        (days - 30, "support_ticket_opened", {}),
-        (days - 32, "support_ticket_resolved", {}),
-        (days - 33, "nps_response", {"score": rng.randint(2, 6)}),
+        *_to_purchase(rng, first),
+        *_purchases(rng, first, dropout=(3.0, 2.0)),
+        (first - 30, "support_ticket_opened", {}),
+        (first - 32, "support_ticket_resolved", {}),
+        (first - 33, "nps_response", {"score": rng.randint(2, 6)}),
     ]
 
 
 def won_back(rng: random.Random) -> list[Event]:
     days = rng.uniform(420, 650)
     return [
+        *_to_purchase(rng, days),
         _buy(days, rng),
         (rng.uniform(40, 60), "email_clicked", {"properties": {"campanha": "volta"}}),
         _buy(rng.uniform(5, 35), rng),
@@ -183,13 +218,15 @@ def re_engaged(rng: random.Random) -> list[Event]:
 
 def recent_first_purchase(rng: random.Random) -> list[Event]:
     """Bought once within the month: activation in the lifespan model."""
-    return [(rng.uniform(35, 60), "site_visit", {}), _buy(rng.uniform(2, 20), rng)]
+    days = rng.uniform(2, 20)
+    return [*_to_purchase(rng, days), _buy(days, rng)]
 
 
 def big_spender(rng: random.Random) -> list[Event]:
     """Repeat purchases of one product adding up to over 1000: growth in five-phase."""
     product = ("Treinamento", Decimal("1290.00"))
-    return [_buy(rng.uniform(100, 150), rng, product), _buy(rng.uniform(3, 40), rng, product)]
+    first = rng.uniform(50, 200)
+    return [*_to_purchase(rng, first), _buy(first, rng, product), _buy(rng.uniform(3, 40), rng, product)]
 
 
 # (story, weight): every story appears at least once in the first len(STORIES) customers.
