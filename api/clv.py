@@ -1,6 +1,6 @@
 """Predictive customer lifetime value: BG/NBD, Gamma-Gamma and discounted CLV (pure numpy/scipy).
 
-The models, as in shared/METRICS.md ("Predictive CLV"):
+The models, as docs/metrics.md describes them ("predictiveClv and the value model"):
 
 * BG/NBD (Fader, Hardie & Lee 2005, "Counting your customers the easy way"): while alive, a
   customer buys as a Poisson process with rate lambda ~ Gamma(r, alpha); after each purchase they

@@ -1,9 +1,9 @@
-"""Lifecycle metrics (METRICS.md), computed in the database: aggregates and window functions over
+"""Lifecycle metrics (docs/metrics.md), computed in the database: aggregates and window functions over
 stage transitions, assignments and interactions, never every row in Python.
 
 Every query is scoped to one workspace and one model, an optional customer segment, and a period
 [start, end). Stage categories come from the model's definition. The metrics live by section of
-METRICS.md: `metrics_stages` (lifecycle flow), `metrics_retention`, `metrics_value` (interactions
+docs/metrics.md: `metrics_stages` (lifecycle flow), `metrics_retention`, `metrics_value` (interactions
 and value), over `metrics_scope`; this module is the one callers import.
 """
 

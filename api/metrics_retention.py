@@ -1,4 +1,4 @@
-"""Retention (METRICS.md): churn and retention flows, cohorts, average lifetime."""
+"""Retention (docs/metrics.md): churn and retention flows, cohorts, average lifetime."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lifecycle flow (METRICS.md): stage distribution, funnel, time in stage, velocity."""
+"""Lifecycle flow (docs/metrics.md): stage distribution, funnel, time in stage, velocity."""
 
 from __future__ import annotations
 

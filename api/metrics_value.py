@@ -1,11 +1,11 @@
-"""Interactions and value (METRICS.md): renewals, revenue, NPS, CSAT, acquisition cost, historic
+"""Interactions and value (docs/metrics.md): renewals, revenue, NPS, CSAT, acquisition cost, historic
 CLV and the monthly series."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import date, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -17,12 +17,13 @@ from api.metrics_scope import (
     Scope,
     first_customer_cte,
     lifecycle_ctes,
+    month_start,
     new_params,
     periods_cte,
     query_rows,
     segment_ids,
 )
-from api.sqlfn import date_days_between, day, in_list, number, ts
+from api.sqlfn import date_days_between, day, days_between, in_list, number, ts
 
 # --- interactions: renewals, revenue, satisfaction -------------------------------------------------
 
@@ -202,21 +203,27 @@ def overlap_days(p: Params, start: date, end: date) -> str:
 
 @dataclass(frozen=True)
 class HistoricClv:
-    """Average revenue per customer-month × margin ÷ monthly churn rate, over the period's months.
+    """Average revenue per customer-month × margin ÷ monthly churn rate, over the period.
 
-    `customer_months` is the sum over months of customers in a customer-category stage at each
-    month's start; revenue and churned customers are divided by it. With no churn the value is
-    unbounded (`value` None, `unbounded` True); with no customers it is unknown.
+    A customer-month is one customer in a customer-category stage for one calendar month (of the
+    workspace's time zone); partial months count by their share of the month, so
+    `customer_months` is fractional. Revenue and churns (moves into a churned-category stage in
+    the period) are divided by it. With no churn the value is unbounded (`value` None,
+    `unbounded` True); with no customers it is unknown.
     """
 
     revenue: Decimal
-    customer_months: int
+    customer_months: float
     churned: int
     margin: Decimal
 
     @property
+    def _months(self) -> Decimal:
+        return Decimal(str(round(self.customer_months, 9)))
+
+    @property
     def revenue_per_customer_month(self) -> Decimal | None:
-        return (self.revenue / self.customer_months).quantize(MONEY) if self.customer_months else None
+        return (self.revenue / self._months).quantize(MONEY) if self.customer_months else None
 
     @property
     def monthly_churn_rate(self) -> float | None:
@@ -232,8 +239,8 @@ class HistoricClv:
             return None
         # In exact decimals: the rounded figure per customer-month and the float churn rate would
         # put the quotient off by some ten-thousandths.
-        arpc = self.revenue / self.customer_months
-        churn = Decimal(self.churned) / self.customer_months
+        arpc = self.revenue / self._months
+        churn = Decimal(self.churned) / self._months
         return (arpc * self.margin / churn).quantize(MONEY)
 
 
@@ -285,10 +292,54 @@ async def _nps_by_period(scope: Scope, periods: Sequence[Period]) -> list[Nps]:
     return [found.get(n, Nps(0, 0, 0)) for n in range(len(periods))]
 
 
-def historic_clv(scope: Scope, total_revenue: Decimal, points: Sequence[MonthPoint]) -> HistoricClv:
+async def historic_clv(scope: Scope, total_revenue: Decimal) -> HistoricClv:
     return HistoricClv(
         revenue=total_revenue,
-        customer_months=sum(pt.flow.at_start for pt in points),
-        churned=sum(pt.flow.churn_count for pt in points),
+        customer_months=await customer_months(scope, scope.months()),
+        churned=await churn_moves(scope),
         margin=scope.margin,
     )
+
+
+def _calendar_days(period: Period, tz: tzinfo) -> float:
+    """The length in days of the calendar month (of `tz`) in which `period` starts: 30 or 31, 28
+    or 29, and an hour more or less in a month with a DST change."""
+    local = period.start.astimezone(tz)
+    following = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    start = month_start(local.year, local.month, tz)
+    return (month_start(*following, tz) - start).total_seconds() / 86400
+
+
+async def customer_months(scope: Scope, periods: Sequence[Period]) -> float:
+    """Customer-months over `periods` (calendar months, maybe clipped): for every stay in a
+    customer-category stage, the share of each month it covers, summed."""
+    if not periods:
+        return 0.0
+    p = new_params()
+    ctes = lifecycle_ctes(scope, p, inline=True)
+    cust = in_list(p, scope.customer_stages)
+    cast = "::float8" if p.dialect == "postgres" else ""
+    rows = ", ".join(
+        f"({n}, {ts(p, m.start)}, {ts(p, m.end)}, {p(_calendar_days(m, scope.tz))}{cast})"
+        for n, m in enumerate(periods)
+    )
+    lo = "CASE WHEN s.since > m.m_start THEN s.since ELSE m.m_start END"
+    hi = "CASE WHEN s.until IS NULL OR s.until > m.m_end THEN m.m_end ELSE s.until END"
+    sql = (
+        f"WITH {ctes}, months(idx, m_start, m_end, m_days) AS (VALUES {rows}) "
+        f"SELECT SUM({days_between(p, lo, hi)} / m.m_days) AS cm FROM months m JOIN stays s "
+        f"ON s.stage IN {cust} AND s.since < m.m_end AND (s.until IS NULL OR s.until > m.m_start)"
+    )
+    found = (await query_rows(sql, p))[0]["cm"]
+    return float(found) if found is not None else 0.0
+
+
+async def churn_moves(scope: Scope) -> int:
+    """Moves into a churned-category stage in the period."""
+    p = new_params()
+    ctes = lifecycle_ctes(scope, p, stays=False)
+    sql = (
+        f"WITH {ctes} SELECT COUNT(*) AS n FROM tr WHERE to_stage IN {in_list(p, scope.churned_stages)} "
+        f"AND occurred_at >= {ts(p, scope.period.start)} AND occurred_at < {ts(p, scope.period.end)}"
+    )
+    return int((await query_rows(sql, p))[0]["n"] or 0)

@@ -55,7 +55,7 @@ from tortoise.transactions import in_transaction
 from api import metrics as m
 from api import value, value_fit
 from api.customers import CustomerFilter
-from api.db import Params, connection, dialect_of
+from api.db import Params, as_datetime, connection, dialect_of
 from api.lifecycle import Lifecycle
 from api.lifecycle_admin import rebuild_tracked
 from api.migrate import apply_migrations
@@ -603,25 +603,51 @@ async def hand_monthly(scope: m.Scope) -> list[MonthTuple]:
     ]
 
 
-ClvTuple = tuple[Decimal, int, int, Decimal | None]
+ClvTuple = tuple[Decimal, float, int, Decimal | None]
 
 
 def clv_tuple(h: m.HistoricClv) -> ClvTuple:
-    return (h.revenue, h.customer_months, h.churned, h.value)
+    return (h.revenue, round(h.customer_months, 6), h.churned, h.value)
 
 
 async def jornada_historic_clv(scope: m.Scope) -> ClvTuple:
-    """As the `historicClv` field computes it: the monthly points, then arithmetic."""
+    """As the `historicClv` field computes it: the monthly revenue, customer-months and churns."""
     points = await m.monthly(scope)
-    return clv_tuple(m.historic_clv(scope, sum((pt.revenue for pt in points), Decimal(0)), points))
+    return clv_tuple(await m.historic_clv(scope, sum((pt.revenue for pt in points), Decimal(0))))
 
 
 async def hand_historic_clv(scope: m.Scope) -> ClvTuple:
+    """The stays in customer stages from one window query; their share of each month in Python."""
     points = await hand_monthly(scope)
+    p = params()
+    cust, churn = in_list(p, scope.customer_stages), in_list(p, scope.churned_stages)
+    sql = (
+        "SELECT stage, since, until FROM (SELECT t.to_stage AS stage, t.occurred_at AS since, "
+        "LEAD(t.occurred_at) OVER (PARTITION BY t.customer_id ORDER BY t.occurred_at, t.id) AS until "
+        f"FROM stage_transition t WHERE {transitions_where(scope, p)}) x WHERE stage IN {cust}"
+    )
+    months = m.months(scope.period, scope.tz)
+    lengths = []
+    for mo in months:  # the whole calendar month's length, in days, for a clipped month too
+        local = mo.start.astimezone(scope.tz)
+        first = datetime(local.year, local.month, 1, tzinfo=scope.tz)
+        following = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=scope.tz)
+        lengths.append((following.astimezone(UTC) - first.astimezone(UTC)) / timedelta(days=1))
+    total = 0.0
+    for r in await run_sql(sql, p):
+        since, until = as_datetime(r["since"]), as_datetime(r["until"]) if r["until"] is not None else None
+        for mo, days in zip(months, lengths, strict=True):
+            lo, hi = max(since, mo.start), min(until or mo.end, mo.end)
+            if hi > lo:
+                total += (hi - lo) / timedelta(days=1) / days
+    churn_sql = (
+        f"SELECT COUNT(*) AS n FROM stage_transition t WHERE {transitions_where(scope, p)} AND t.to_stage IN {churn} "
+        f"AND t.occurred_at >= {ts(p, scope.period.start)} AND t.occurred_at < {ts(p, scope.period.end)}"
+    )
     h = m.HistoricClv(
         revenue=sum((pt[1] for pt in points), Decimal(0)),
-        customer_months=sum(pt[0][0] for pt in points),
-        churned=sum(pt[0][3] - pt[0][4] - pt[0][5] for pt in points),
+        customer_months=total,
+        churned=int((await run_sql(churn_sql, p))[0]["n"] or 0),
         margin=scope.margin,
     )
     return clv_tuple(h)

@@ -1,6 +1,6 @@
 """The rule engine: pure functions from a position, facts and parameters to moves. No I/O.
 
-Semantics (shared/MODELS.md): from the current stage, the first transition in declared order
+Semantics (docs/models.md): from the current stage, the first transition in declared order
 whose criterion holds fires; repeat until none fires, never more moves than the model has
 stages. A move is dated when its criterion became true, never before the customer entered the
 stage it leaves. Time-based criteria say when they next fall due; `catch_up` evaluates them at

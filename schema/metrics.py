@@ -1,5 +1,5 @@
 """The `metrics` query: every number says in its description which definition it uses
-(shared/METRICS.md). Each field runs its own aggregate only when asked for."""
+(docs/metrics.md). Each field runs its own aggregate only when asked for."""
 
 from __future__ import annotations
 
@@ -149,8 +149,9 @@ class RenewalRate:
 
 
 @strawberry.type(
-    description="Historic CLV = average revenue per customer-month × gross margin ÷ monthly churn rate, "
-    "over the period's months (customer-months: customers in a customer stage at each month's start)."
+    description="Historic CLV = average revenue per customer-month × gross margin ÷ monthly churn rate, over "
+    "the period (docs/metrics.md, Value). A customer-month is one customer in a customer-category stage for one "
+    "calendar month; partial months count by their share of the month."
 )
 class HistoricClv:
     value: Decimal | None = strawberry.field(description="Null when unbounded (no churn) or without customers.")
@@ -160,7 +161,9 @@ class HistoricClv:
     gross_margin: Decimal = strawberry.field(
         description="The workspace's margin (1.0 unless set: revenue, not profit)."
     )
-    customer_months: int
+    customer_months: float = strawberry.field(
+        description="Customer-months in the period (fractional: partial months count by their share)."
+    )
 
 
 @strawberry.type(description="Summary of the value model's predictions.")
@@ -381,8 +384,12 @@ class Metrics:
         return found
 
     async def _historic(self) -> m.HistoricClv:
-        points = await self._monthly()
-        return m.historic_clv(self.scope, sum((pt.revenue for pt in points), Decimal(0)), points)
+        if "historic" not in self.cache:
+            points = await self._monthly()
+            self.cache["historic"] = await m.historic_clv(self.scope, sum((pt.revenue for pt in points), Decimal(0)))
+        found = self.cache["historic"]
+        assert isinstance(found, m.HistoricClv)
+        return found
 
     @strawberry.field(description="Historic (average) CLV over the period's months.")
     async def historic_clv(self) -> HistoricClv:

@@ -103,8 +103,9 @@ class Query:
         return InteractionConnection.from_page(page, count)
 
     @strawberry.field(
-        description="Lifecycle flow, retention, value and satisfaction metrics (shared definitions in each field), "
-        "for `model` (the primary one when omitted), `period` (the last 12 months) and `segment` (any customer filter)."
+        description="Lifecycle flow, retention, value and satisfaction metrics (definitions in docs/metrics.md and "
+        "in each field), for `model` (the primary one when omitted), `period` (the last 12 months of the workspace's "
+        "calendar) and `segment` (any customer filter)."
     )
     async def metrics(
         self,
