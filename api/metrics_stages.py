@@ -68,11 +68,10 @@ class FunnelStep:
 
 
 def _funnel_member(mode: str, k: int, steps: int) -> str:
-    """Whether a customer counts at step k, from `t{j}`: when it first entered step j in the period."""
+    """Whether a customer counts at step k (STRICT or ANY), from `t{j}`: when it first entered
+    step j in the period."""
     if mode == "ANY":
         return f"t{k} IS NOT NULL"
-    if mode == "CUMULATIVE":  # reached this step or any later one
-        return "(" + " OR ".join(f"t{j} IS NOT NULL" for j in range(k, steps)) + ")"
     in_order = [f"t{j} IS NOT NULL" for j in range(k + 1)] + [f"t{j} >= t{j - 1}" for j in range(1, k + 1)]
     return "(" + " AND ".join(in_order) + ")"
 
@@ -90,25 +89,54 @@ async def funnel(scope: Scope, mode: str = "CUMULATIVE") -> list[FunnelStep]:
         return []
     p = new_params()
     ctes = lifecycle_ctes(scope, p, stays=False)
-    firsts = ", ".join(f"MIN(CASE WHEN to_stage = {p(s)} THEN occurred_at END) AS t{n}" for n, s in enumerate(steps))
     start, end = ts(p, scope.period.start), ts(p, scope.period.end)
+    where = f"WHERE occurred_at >= {start} AND occurred_at < {end} AND to_stage IN {in_list(p, steps)}"
+    if mode == "CUMULATIVE":
+        return await _cumulative(steps, ctes, where, p)
+    return await _by_first_entries(steps, mode, ctes, where, p)
+
+
+async def _cumulative(steps: Sequence[str], ctes: str, where: str, p: Params) -> list[FunnelStep]:
+    """Only how far each customer got matters: its furthest step. Each step's customers are among
+    the previous step's (and the first's), so the overlaps are the counts themselves."""
+    rank = " ".join(f"WHEN {p(s)} THEN {n}" for n, s in enumerate(steps))
+    counts = ", ".join(f"SUM(CASE WHEN furthest >= {k} THEN 1 ELSE 0 END) AS c{k}" for k in range(len(steps)))
+    sql = (
+        f"WITH {ctes}, f AS (SELECT customer_id, MAX(CASE to_stage {rank} END) AS furthest FROM tr {where} "
+        f"GROUP BY customer_id) SELECT {counts} FROM f"
+    )
+    row = (await query_rows(sql, p))[0]
+    found = [int(row[f"c{k}"] or 0) for k in range(len(steps))]
+    return [FunnelStep(s, n, n, n) for s, n in zip(steps, found, strict=True)]
+
+
+async def _by_first_entries(steps: Sequence[str], mode: str, ctes: str, where: str, p: Params) -> list[FunnelStep]:
+    """STRICT and ANY, from each customer's first entry of each step in the period. In STRICT mode
+    a step's customers are among the previous step's too; only ANY counts the overlaps."""
+    if p.dialect == "postgres":
+        firsts = [f"MIN(occurred_at) FILTER (WHERE to_stage = {p(s)}) AS t{n}" for n, s in enumerate(steps)]
+    else:
+        firsts = [f"MIN(CASE WHEN to_stage = {p(s)} THEN occurred_at END) AS t{n}" for n, s in enumerate(steps)]
     member = [_funnel_member(mode, k, len(steps)) for k in range(len(steps))]
+    overlaps = mode == "ANY"
     sums = []
     for k in range(len(steps)):
-        previous = member[k - 1] if k else member[k]
-        sums += [
-            f"SUM(CASE WHEN {member[k]} THEN 1 ELSE 0 END) AS c{k}",
-            f"SUM(CASE WHEN {member[k]} AND {previous} THEN 1 ELSE 0 END) AS p{k}",
-            f"SUM(CASE WHEN {member[k]} AND {member[0]} THEN 1 ELSE 0 END) AS f{k}",
-        ]
+        sums.append(f"SUM(CASE WHEN {member[k]} THEN 1 ELSE 0 END) AS c{k}")
+        if overlaps:
+            previous = member[k - 1] if k else member[k]
+            sums.append(f"SUM(CASE WHEN {member[k]} AND {previous} THEN 1 ELSE 0 END) AS p{k}")
+            sums.append(f"SUM(CASE WHEN {member[k]} AND {member[0]} THEN 1 ELSE 0 END) AS f{k}")
     sql = (
-        f"WITH {ctes}, firsts AS (SELECT customer_id, {firsts} FROM tr "
-        f"WHERE occurred_at >= {start} AND occurred_at < {end} GROUP BY customer_id) "
+        f"WITH {ctes}, firsts AS (SELECT customer_id, {', '.join(firsts)} FROM tr {where} GROUP BY customer_id) "
         f"SELECT {', '.join(sums)} FROM firsts"
     )
     row = (await query_rows(sql, p))[0]
+
+    def at(name: str) -> int:
+        return int(row[name] or 0)
+
     return [
-        FunnelStep(s, int(row[f"c{k}"] or 0), int(row[f"p{k}"] or 0), int(row[f"f{k}"] or 0))
+        FunnelStep(s, at(f"c{k}"), *((at(f"p{k}"), at(f"f{k}")) if overlaps else (at(f"c{k}"), at(f"c{k}"))))
         for k, s in enumerate(steps)
     ]
 

@@ -620,7 +620,7 @@ async def hand_historic_clv(scope: m.Scope) -> ClvTuple:
     """The stays in customer stages from one window query; their share of each month in Python."""
     points = await hand_monthly(scope)
     p = params()
-    cust, churn = in_list(p, scope.customer_stages), in_list(p, scope.churned_stages)
+    cust = in_list(p, scope.customer_stages)
     sql = (
         "SELECT stage, since, until FROM (SELECT t.to_stage AS stage, t.occurred_at AS since, "
         "LEAD(t.occurred_at) OVER (PARTITION BY t.customer_id ORDER BY t.occurred_at, t.id) AS until "
@@ -640,6 +640,8 @@ async def hand_historic_clv(scope: m.Scope) -> ClvTuple:
             lo, hi = max(since, mo.start), min(until or mo.end, mo.end)
             if hi > lo:
                 total += (hi - lo) / timedelta(days=1) / days
+    p = params()
+    churn = in_list(p, scope.churned_stages)
     churn_sql = (
         f"SELECT COUNT(*) AS n FROM stage_transition t WHERE {transitions_where(scope, p)} AND t.to_stage IN {churn} "
         f"AND t.occurred_at >= {ts(p, scope.period.start)} AND t.occurred_at < {ts(p, scope.period.end)}"

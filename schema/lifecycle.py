@@ -353,7 +353,9 @@ def workspace_model_type(registry: PluginRegistry, row: WorkspaceModelRecord) ->
 class StageCount:
     stage: Stage
     count: int
-    share: float = strawberry.field(description="count ÷ all the customers counted, 0 when there are none.")
+    share: float | None = strawberry.field(
+        description="count ÷ all the customers counted; null when there are none (unknown, not 0%)."
+    )
 
 
 def stage_counts(registry: PluginRegistry, key: str, counts: Mapping[str, int]) -> list[StageCount]:
@@ -366,7 +368,7 @@ def stage_counts(registry: PluginRegistry, key: str, counts: Mapping[str, int]) 
         StageCount(
             stage=stage_type(registry, key, s),
             count=counts.get(s, 0),
-            share=round(counts.get(s, 0) / total, 6) if total else 0.0,
+            share=round(counts.get(s, 0) / total, 6) if total else None,
         )
         for s in order
     ]

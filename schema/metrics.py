@@ -357,7 +357,7 @@ class Metrics:
                 month=self.scope.local(r.month),
                 size=r.size,
                 active=r.active,
-                retention=[round(a / r.size, 6) if r.size else 0.0 for a in r.active],
+                retention=[round(a / r.size, 6) for a in r.active],  # a cohort has at least one customer
             )
             for r in rows
         ]
