@@ -353,9 +353,8 @@ def workspace_model_type(registry: PluginRegistry, row: WorkspaceModelRecord) ->
 class StageCount:
     stage: Stage
     count: int
-    share: float | None = strawberry.field(
-        description="count ÷ all the customers counted; null when there are none (unknown, not 0%)."
-    )
+    # Non-null by the API contract; with nobody counted every count is 0 too, so 0 misleads no one.
+    share: float = strawberry.field(description="count ÷ all the customers counted, 0 when there are none.")
 
 
 def stage_counts(registry: PluginRegistry, key: str, counts: Mapping[str, int]) -> list[StageCount]:
@@ -368,7 +367,7 @@ def stage_counts(registry: PluginRegistry, key: str, counts: Mapping[str, int]) 
         StageCount(
             stage=stage_type(registry, key, s),
             count=counts.get(s, 0),
-            share=round(counts.get(s, 0) / total, 6) if total else None,
+            share=round(counts.get(s, 0) / total, 6) if total else 0.0,
         )
         for s in order
     ]

@@ -460,7 +460,7 @@ async def test_an_empty_workspace_answers_every_metric_with_nulls_and_zeros(api:
     h = History.of(api, app)
     found = await h.metrics(EVERYTHING, at(2024, 1, 1), at(2024, 3, 1))
     assert found["period"] == {"start": "2024-01-01T00:00:00+00:00", "end": "2024-03-01T00:00:00+00:00"}
-    assert {(r["count"], r["share"]) for r in found["stageDistribution"]} == {(0, None)}
+    assert {(r["count"], r["share"]) for r in found["stageDistribution"]} == {(0, 0.0)}
     # Nobody at any step: counts 0, conversions unknown (nothing to divide by).
     assert {(s["count"], s["conversionFromPrevious"], s["cumulativeConversion"]) for s in found["funnel"]} == {
         (0, None, None)
