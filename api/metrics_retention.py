@@ -141,6 +141,11 @@ async def flow(scope: Scope, period: Period | None = None) -> Flow:
     return Flow(*(int(r[k] or 0) for k in FLOW_FIELDS))
 
 
+def _covers(moment: str) -> str:
+    """A stay `s` covers `moment`: a move made at the very moment belongs to the period it opens."""
+    return f"s.since < {moment} AND (s.until IS NULL OR s.until >= {moment})"
+
+
 async def monthly_flows(scope: Scope, periods: Sequence[Period]) -> list[Flow]:
     """`flow` for each of `periods` in one statement (the same definitions, bucketed by period)."""
     if not periods:
@@ -161,24 +166,24 @@ async def monthly_flows(scope: Scope, periods: Sequence[Period]) -> list[Flow]:
         "back AS (SELECT DISTINCT c.idx, c.customer_id FROM churned c JOIN months m ON m.idx = c.idx "
         "JOIN entries w ON w.customer_id = c.customer_id AND w.t > c.t AND w.t < m.m_end "
         "WHERE NOT EXISTS (SELECT 1 FROM joined j WHERE j.idx = c.idx AND j.customer_id = c.customer_id)), "
-        "starts AS (SELECT DISTINCT m.idx, s.customer_id FROM months m JOIN cs s "
-        "ON s.since < m.m_start AND (s.until IS NULL OR s.until >= m.m_start)), "
-        "ends AS (SELECT DISTINCT m.idx, s.customer_id FROM months m JOIN cs s "
-        "ON s.since < m.m_end AND (s.until IS NULL OR s.until >= m.m_end)) "
-        "SELECT 'at_start' AS what, idx, COUNT(*) AS n FROM starts GROUP BY idx "
-        "UNION ALL SELECT 'at_end', idx, COUNT(*) FROM ends GROUP BY idx "
-        "UNION ALL SELECT 'retained', st.idx, COUNT(*) FROM starts st JOIN ends en "
-        "ON en.idx = st.idx AND en.customer_id = st.customer_id GROUP BY st.idx "
-        "UNION ALL SELECT 'churn_counted', c.idx, COUNT(*) FROM churned c JOIN starts st "
-        "ON st.idx = c.idx AND st.customer_id = c.customer_id WHERE NOT EXISTS "
-        "(SELECT 1 FROM ends en WHERE en.idx = c.idx AND en.customer_id = c.customer_id) GROUP BY c.idx "
+        # Per month and customer, whether a customer-stage stay covers the month's start and its
+        # end (at a moment at most one stay covers a customer): one grouped pass for both.
+        f"cover AS (SELECT m.idx, s.customer_id, MAX(CASE WHEN {_covers('m.m_start')} THEN 1 ELSE 0 END) AS at_s, "
+        f"MAX(CASE WHEN {_covers('m.m_end')} THEN 1 ELSE 0 END) AS at_e FROM months m JOIN cs s "
+        f"ON ({_covers('m.m_start')}) OR ({_covers('m.m_end')}) GROUP BY m.idx, s.customer_id) "
+        "SELECT 'at_start' AS what, idx, SUM(at_s) AS n FROM cover GROUP BY idx "
+        "UNION ALL SELECT 'at_end', idx, SUM(at_e) FROM cover GROUP BY idx "
+        "UNION ALL SELECT 'retained', idx, SUM(at_s * at_e) FROM cover GROUP BY idx "
+        "UNION ALL SELECT 'churn_counted', c.idx, COUNT(*) FROM churned c JOIN cover v "
+        "ON v.idx = c.idx AND v.customer_id = c.customer_id WHERE v.at_s = 1 AND v.at_e = 0 GROUP BY c.idx "
         "UNION ALL SELECT 'acquired', idx, COUNT(*) FROM joined GROUP BY idx "
         "UNION ALL SELECT 'churned', idx, COUNT(*) FROM churned GROUP BY idx "
         "UNION ALL SELECT 'churned_joined', c.idx, COUNT(*) FROM churned c JOIN joined j "
         "ON j.idx = c.idx AND j.customer_id = c.customer_id GROUP BY c.idx "
         "UNION ALL SELECT 'churned_returned', idx, COUNT(*) FROM back GROUP BY idx"
     )
-    counts: dict[tuple[str, int], int] = {(r["what"], int(r["idx"])): int(r["n"]) for r in await query_rows(sql, p)}
+    rows = await query_rows(sql, p)
+    counts: dict[tuple[str, int], int] = {(r["what"], int(r["idx"])): int(r["n"] or 0) for r in rows}
     return [Flow(*(counts.get((f, n), 0) for f in FLOW_FIELDS)) for n in range(len(periods))]
 
 
