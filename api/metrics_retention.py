@@ -109,7 +109,7 @@ async def flow(scope: Scope, period: Period | None = None) -> Flow:
     # In a customer stage just before `t`: a move made at `t` is in the period [t, ...), as the
     # churned and joined counts (and the cohorts) take it; a customer who joins at the start is
     # acquired in the period, not also there at its start.
-    at = "s.stage IN {cs} AND s.since < {t} AND (s.until IS NULL OR s.until >= {t})"
+    at = "s.stage IN {cs} AND " + _covers("{t}")
     sql = (
         f"WITH {ctes}, "
         f"churned AS (SELECT DISTINCT customer_id FROM tr WHERE to_stage IN {churn} "
