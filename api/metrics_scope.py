@@ -32,6 +32,14 @@ def _next_month(year: int, month: int) -> tuple[int, int]:
     return (year + 1, 1) if month == 12 else (year, month + 1)
 
 
+def month_days(moment: datetime, tz: tzinfo) -> float:
+    """The length in days of the calendar month (of `tz`) that holds `moment`: 30 or 31, 28 or
+    29, and an hour more or less in a month with a DST change."""
+    local = moment.astimezone(tz)
+    start = month_start(local.year, local.month, tz)
+    return (month_start(*_next_month(local.year, local.month), tz) - start).total_seconds() / 86400
+
+
 def months(period: Period, tz: tzinfo = UTC) -> list[Period]:
     """The calendar months of the time zone `tz` that the period spans, each clipped to the period:
     a purchase at 23:30 on 31 March in São Paulo (02:30 UTC on 1 April) is in March there."""

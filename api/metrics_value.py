@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, time, timedelta, tzinfo
+from datetime import date, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,7 @@ from api.metrics_scope import (
     Scope,
     first_customer_cte,
     lifecycle_ctes,
-    month_start,
+    month_days,
     new_params,
     periods_cte,
     query_rows,
@@ -301,15 +301,6 @@ async def historic_clv(scope: Scope, total_revenue: Decimal) -> HistoricClv:
     )
 
 
-def _calendar_days(period: Period, tz: tzinfo) -> float:
-    """The length in days of the calendar month (of `tz`) in which `period` starts: 30 or 31, 28
-    or 29, and an hour more or less in a month with a DST change."""
-    local = period.start.astimezone(tz)
-    following = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
-    start = month_start(local.year, local.month, tz)
-    return (month_start(*following, tz) - start).total_seconds() / 86400
-
-
 async def customer_months(scope: Scope, periods: Sequence[Period]) -> float:
     """Customer-months over `periods` (calendar months, maybe clipped): for every stay in a
     customer-category stage, the share of each month it covers, summed."""
@@ -320,7 +311,7 @@ async def customer_months(scope: Scope, periods: Sequence[Period]) -> float:
     cust = in_list(p, scope.customer_stages)
     cast = "::float8" if p.dialect == "postgres" else ""
     rows = ", ".join(
-        f"({n}, {ts(p, m.start)}, {ts(p, m.end)}, {p(_calendar_days(m, scope.tz))}{cast})"
+        f"({n}, {ts(p, m.start)}, {ts(p, m.end)}, {p(month_days(m.start, scope.tz))}{cast})"
         for n, m in enumerate(periods)
     )
     lo = "CASE WHEN s.since > m.m_start THEN s.since ELSE m.m_start END"
