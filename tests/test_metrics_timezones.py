@@ -99,3 +99,15 @@ async def test_the_value_model_counts_purchase_days_of_the_workspace_calendar(
     # Counted in UTC days they would be one purchase day, no repeat.
     in_utc = await rfm_summary(h.api.workspace_id, date(2024, 3, 31), "UTC")
     assert (in_utc.frequency.tolist(), in_utc.recency.tolist()) == ([0.0], [0.0])
+
+
+async def test_a_customer_all_month_is_one_customer_month_also_in_a_month_with_a_dst_change(
+    app: Starlette, http: httpx2.AsyncClient
+) -> None:
+    h = await workspace_in("America/New_York", app, http)
+    c = await h.customer(utc("2024-02-20T10:00:00-05:00"))
+    await h.record(buy(c, utc("2024-02-25T10:00:00-05:00")))
+    # A customer for the whole of March, which lost an hour to DST (743 hours): one customer-month,
+    # not 743/744 of one; half of April (15 of 30 days) is half of one.
+    found = await metrics(h, "historicClv { customerMonths }", "2024-03-01T00:00:00", "2024-04-16T00:00:00")
+    assert found["historicClv"] == {"customerMonths": pytest.approx(1.5, abs=1e-9)}
