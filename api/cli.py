@@ -178,15 +178,14 @@ def cmd_fit(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: no workspace with id {args.workspace}", file=sys.stderr)
         return 2
     bg, gg = fitted.params.get("bgnbd"), fitted.params.get("gamma_gamma")
-    summary = fitted.data
     data = {
         "workspaceId": args.workspace,
         "status": fitted.status,
         "reasons": list(fitted.reasons),
         "customers": fitted.customers,
         "repeatCustomers": fitted.repeat_customers,
-        "spendCustomers": summary.get("spend_customers", 0),
-        "repeatPurchases": summary.get("repeat_purchases", 0),
+        "spendCustomers": fitted.spend_customers,
+        "repeatPurchases": fitted.repeat_purchases,
         "calibrationEnd": fitted.calibration_end.isoformat(),
         "bgnbd": bg,
         "gammaGamma": gg,

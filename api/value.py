@@ -38,10 +38,22 @@ class ValueModelRecord:
     reasons: tuple[str, ...] = ()
 
     @property
-    def data(self) -> dict[str, int]:
-        """What the fit had to go on (customers, repeat customers, spend customers, repeat purchases)."""
+    def fitted(self) -> datetime | None:
+        """When the models were fitted: none after a failed fit."""
+        return None if self.status == value_fit.FAILED else self.fitted_at
+
+    def _data(self, name: str) -> int:
         found = self.params.get("data")
-        return dict(found) if isinstance(found, dict) else {}
+        return int(found.get(name, 0)) if isinstance(found, dict) else 0
+
+    @property
+    def spend_customers(self) -> int:
+        """Customers with a positive mean repeat spend: the Gamma-Gamma's data."""
+        return self._data("spend_customers")
+
+    @property
+    def repeat_purchases(self) -> int:
+        return self._data("repeat_purchases")
 
 
 @dataclass(frozen=True)
@@ -120,8 +132,8 @@ async def refresh(
             horizon_weeks=horizon_weeks,
             annual_discount_rate=annual_discount_rate,
             params=params,
-            customers=len(rfm.customers),
-            repeat_customers=int(np.count_nonzero(rfm.frequency)),
+            customers=found_fit.data["customers"],
+            repeat_customers=found_fit.data["repeat_customers"],
             error=error,
             fitted_at=moment,
             status=found_fit.status,

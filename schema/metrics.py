@@ -427,7 +427,7 @@ class Metrics:
         return PredictiveClv(
             status=FitStatus(found.status) if found else None,
             reasons=list(found.reasons) if found else [],
-            fitted_at=found.fitted_at if found and found.status != FitStatus.FAILED.value else None,
+            fitted_at=found.fitted if found else None,
             horizon_weeks=found.horizon_weeks if found else None,
             customers=s.customers,
             mean_p_alive=s.mean_p_alive,

@@ -73,11 +73,10 @@ class ValueModel:
     @classmethod
     def of(cls, r: ValueModelRecord) -> ValueModel:
         bg, gg = r.params.get("bgnbd"), r.params.get("gamma_gamma")
-        data = r.data
         return cls(
             status=FitStatus(r.status),
             reasons=list(r.reasons),
-            fitted_at=None if r.status == FitStatus.FAILED.value else r.fitted_at,
+            fitted_at=r.fitted,
             attempted_at=r.fitted_at,
             calibration_end=r.calibration_end,
             horizon_weeks=r.horizon_weeks,
@@ -87,8 +86,8 @@ class ValueModel:
             data=ValueModelData(
                 customers=r.customers,
                 repeat_customers=r.repeat_customers,
-                spend_customers=int(data.get("spend_customers", 0)),
-                repeat_purchases=int(data.get("repeat_purchases", 0)),
+                spend_customers=r.spend_customers,
+                repeat_purchases=r.repeat_purchases,
             ),
             error=r.error,
             bgnbd=BgNbdParams(**bg) if bg else None,
