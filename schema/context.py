@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,8 +43,8 @@ class Loaders:
     def __init__(self, workspace_id: int, lifecycle: Lifecycle) -> None:
         self.workspace_id = workspace_id
         self.lifecycle = lifecycle
-        self._models: list[WorkspaceModelRecord] | None = None
-        self._value_model: tuple[ValueModelRecord | None] | None = None
+        self._models: asyncio.Future[list[WorkspaceModelRecord]] | None = None
+        self._value_model: asyncio.Future[ValueModelRecord | None] | None = None
         self.transition = DataLoader[int, TransitionRecord | None](self._transitions)
         self.value = DataLoader[int, CustomerValueRecord | None](self._values)
         self.facts = DataLoader[int, FactsState](self._facts)
@@ -56,14 +57,16 @@ class Loaders:
     async def workspace_models(self) -> list[WorkspaceModelRecord]:
         """The workspace's models, read once per request."""
         if self._models is None:
-            self._models = await lifecycle_store.workspace_models(self.workspace_id)
-        return self._models
+            # A task, not its result: the resolvers of a list ask at once, and each would
+            # otherwise find nothing cached yet and run the query itself.
+            self._models = asyncio.ensure_future(lifecycle_store.workspace_models(self.workspace_id))
+        return await self._models
 
     async def value_model(self) -> ValueModelRecord | None:
         """The workspace's value model (its fit's status), read once per request."""
         if self._value_model is None:
-            self._value_model = (await value_service.get_model(self.workspace_id),)
-        return self._value_model[0]
+            self._value_model = asyncio.ensure_future(value_service.get_model(self.workspace_id))
+        return await self._value_model
 
     async def tracked(self) -> list[Tracked]:
         """The tracked, installed models, primary first."""

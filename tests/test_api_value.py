@@ -7,10 +7,12 @@ import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
 
+from api import value as value_service
 from api.customers import create_customer
 from api.interactions import NewInteraction, global_id, record_many
 from tests.conftest import Api, new_customer
@@ -251,3 +253,24 @@ async def test_only_free_repeat_purchases_keep_p_alive_and_leave_spend_unknown(a
     assert value["pAlive"] is not None
     assert value["expectedPurchases"] is not None
     assert (value["expectedSpend"], value["predictedClv"]) == (None, None)
+
+
+async def test_a_page_of_customers_reads_the_value_model_once(
+    api: Api, app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _buyers(api, app, _varied_plan(5, 30))
+    assert (await api.data(STATUS))["refreshValueModel"]["valueModel"]["status"] in ("OK", "DEGENERATE")
+    reads = 0
+    get_model = value_service.get_model
+
+    async def counted(workspace_id: int) -> Any:
+        nonlocal reads
+        reads += 1
+        return await get_model(workspace_id)
+
+    monkeypatch.setattr(value_service, "get_model", counted)
+    found = await api.data("{ customers(first: 30) { edges { node { value { fitStatus } } } } }")
+    assert len(found["customers"]["edges"]) == 30
+    assert {e["node"]["value"]["fitStatus"] for e in found["customers"]["edges"]} <= {"OK", "DEGENERATE"}
+    # The resolvers of the 30 customers ask at once: one query, not 30.
+    assert reads == 1
