@@ -55,10 +55,6 @@ class Flow:
     churn_counted: int
 
     @property
-    def churn_count(self) -> int:
-        return self.churn_counted
-
-    @property
     def churn_rate(self) -> float | None:
         return self.churn_counted / self.at_start if self.at_start else None
 

@@ -335,7 +335,7 @@ class Metrics:
             churned=f.churned,
             churned_joined_in_period=f.churned_joined,
             churned_and_returned=f.churned_returned,
-            counted=f.churn_count,
+            counted=f.churn_counted,
         )
 
     @strawberry.field(description="Retention rate over the period.")
