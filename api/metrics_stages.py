@@ -135,10 +135,12 @@ async def _by_first_entries(steps: Sequence[str], mode: str, ctes: str, where: s
     def at(name: str) -> int:
         return int(row[name] or 0)
 
-    return [
-        FunnelStep(s, at(f"c{k}"), *((at(f"p{k}"), at(f"f{k}")) if overlaps else (at(f"c{k}"), at(f"c{k}"))))
-        for k, s in enumerate(steps)
-    ]
+    out = []
+    for k, stage in enumerate(steps):
+        count = at(f"c{k}")
+        both = (at(f"p{k}"), at(f"f{k}")) if overlaps else (count, count)
+        out.append(FunnelStep(stage, count, *both))
+    return out
 
 
 @dataclass(frozen=True)
