@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from api.db import Params
+from api.db import Params, utc
 from api.metrics_scope import (
     Period,
     Scope,
+    contiguous,
+    edges,
     first_customer_cte,
     lifecycle_ctes,
     new_params,
@@ -147,6 +150,9 @@ async def monthly_flows(scope: Scope, periods: Sequence[Period]) -> list[Flow]:
     if not periods:
         return []
     p = new_params()
+    if p.dialect == "postgres" and len(periods) <= _MASK_MONTHS and contiguous(periods):
+        rows = await query_rows(_monthly_postgres(scope, p, edges(periods)), p)
+        return _flows_from_masks(rows, len(periods))
     ctes = lifecycle_ctes(scope, p, inline=True)
     cust, churn = in_list(p, scope.customer_stages), in_list(p, scope.churned_stages)
     inside = "x.t >= m.m_start AND x.t < m.m_end"
@@ -181,6 +187,64 @@ async def monthly_flows(scope: Scope, periods: Sequence[Period]) -> list[Flow]:
     rows = await query_rows(sql, p)
     counts: dict[tuple[str, int], int] = {(r["what"], int(r["idx"])): int(r["n"] or 0) for r in rows}
     return [Flow(*(counts.get((f, n), 0) for f in FLOW_FIELDS)) for n in range(len(periods))]
+
+
+# Months a bigint mask holds: n + 1 edges, and 1 << (n + 1) must not overflow.
+_MASK_MONTHS = 61
+
+
+def _monthly_postgres(scope: Scope, p: Params, bounds: Sequence[datetime]) -> str:
+    """Every month's flow counts in one pass over each customer's moves (PostgreSQL), for the
+    contiguous months between the n + 1 `bounds`.
+
+    Each customer comes down to four numbers: `cover` (bit k: in a customer-category stage at
+    edge k, as `_covers` has it, so a stay [since, until) covers the edges since < b_k <= until),
+    `churn` (bit m: a move into a churned stage in month m), `back` (bit m: a customer-stage
+    entry in month m after the month's first churn) and `w_first` (month + 1 of its first
+    customer-stage entry). Customers alike in all four are counted together, and
+    `_flows_from_masks` reads the months off them."""
+    cust, churn = in_list(p, scope.customer_stages), in_list(p, scope.churned_stages)
+    n = len(bounds) - 1
+    seg = segment_ids(scope, p)
+    in_segment = f" AND t.customer_id IN ({seg})" if seg else ""
+    # width_bucket: how many edges are <= the time (0 before the first, n + 1 from the last on).
+    w = "width_bucket({t}, " + f"{p([utc(b) for b in bounds])}::timestamptz[])"
+    moves = (
+        f"SELECT t.customer_id, t.occurred_at AS t, t.to_stage IN {cust} AS is_c, t.to_stage IN {churn} AS is_x, "
+        f"{w.format(t='t.occurred_at')} AS w, "
+        f"COALESCE({w.format(t='LEAD(t.occurred_at) OVER (PARTITION BY t.customer_id ORDER BY t.occurred_at, t.id)')}, "
+        f"{n + 1}) AS w_until FROM stage_transition t WHERE t.workspace_id = {p(scope.workspace_id)} "
+        f"AND t.model_key = {p(scope.model.key)} AND t.archived = FALSE{in_segment}"
+    )
+    # Per customer and month first (each customer's moves come in time order, so in month order
+    # too: an incremental sort), for the month's first churn and last customer-stage entry.
+    per_month = (
+        "SELECT customer_id, w, BIT_OR(CASE WHEN w_until > w THEN (1::bigint << w_until) - (1::bigint << w) END) "
+        "FILTER (WHERE is_c) AS cover, MIN(t) FILTER (WHERE is_x) AS x_first, "
+        f"MAX(t) FILTER (WHERE is_c) AS c_last FROM ({moves}) mv GROUP BY customer_id, w"
+    )
+    bit, in_months = "(1::bigint << (w - 1))", f"w BETWEEN 1 AND {n}"
+    per = (
+        "SELECT COALESCE(BIT_OR(cover), 0) AS cover, "
+        f"COALESCE(BIT_OR({bit}) FILTER (WHERE x_first IS NOT NULL AND {in_months}), 0) AS churn, "
+        f"COALESCE(BIT_OR({bit}) FILTER (WHERE c_last > x_first AND {in_months}), 0) AS back, "
+        f"MIN(w) FILTER (WHERE c_last IS NOT NULL) AS w_first FROM ({per_month}) pm GROUP BY customer_id"
+    )
+    return f"SELECT cover, churn, back, w_first, COUNT(*) AS n FROM ({per}) per GROUP BY 1, 2, 3, 4"
+
+
+def _flows_from_masks(rows: list[dict[str, Any]], months: int) -> list[Flow]:
+    counts = [[0] * len(FLOW_FIELDS) for _ in range(months)]
+    for r in rows:
+        cover, churn, back, k, w_first = int(r["cover"]), int(r["churn"]), int(r["back"]), int(r["n"]), r["w_first"]
+        joined = 1 << (w_first - 1) if w_first is not None and 1 <= w_first <= months else 0
+        for m, c in enumerate(counts):
+            at_s, at_e = cover >> m & 1, cover >> (m + 1) & 1
+            x, j, b = churn >> m & 1, joined >> m & 1, back >> m & 1
+            # in FLOW_FIELDS' order
+            for i, v in enumerate((at_s, at_e, j, x, x & j, x & b & (1 - j), at_s & at_e, x & at_s & (1 - at_e))):
+                c[i] += v * k
+    return [Flow(*c) for c in counts]
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from api.customers import CustomerFilter, filter_conditions
-from api.db import Params, connection, dialect_of, fetch
+from api.db import Params, connection, dialect_of, fetch, utc
 from api.sqlfn import false, ts
 from plugins.types import LifecycleModel, StageCategory
 
@@ -149,3 +150,26 @@ def new_params() -> Params:
 def periods_cte(p: Params, periods: Sequence[Period]) -> str:
     rows = ", ".join(f"({n}, {ts(p, m.start)}, {ts(p, m.end)})" for n, m in enumerate(periods))
     return f"months(idx, m_start, m_end) AS (VALUES {rows})"
+
+
+def contiguous(periods: Sequence[Period]) -> bool:
+    """Each period starts where the one before it ends (as the months of a period do)."""
+    return all(before.end == after.start for before, after in pairwise(periods))
+
+
+def edges(periods: Sequence[Period]) -> list[datetime]:
+    """The n + 1 edges of n contiguous periods."""
+    if not periods or not contiguous(periods):
+        raise ValueError("edges need one or more contiguous periods")
+    return [periods[0].start, *(pm.end for pm in periods)]
+
+
+def period_index(p: Params, column: str, periods: Sequence[Period]) -> str:
+    """SQL for the 0-based index of the period (of contiguous `periods`) that the time `column`
+    falls in: -1 before the first, n from the end of the last on. One bucketing per row instead of
+    a join with a row per period (on PostgreSQL, a binary search with `width_bucket`)."""
+    bounds = edges(periods)
+    if p.dialect == "postgres":
+        return f"(width_bucket({column}, {p([utc(b) for b in bounds])}::timestamptz[]) - 1)"
+    whens = " ".join(f"WHEN {column} < {ts(p, b)} THEN {k - 1}" for k, b in enumerate(bounds))
+    return f"(CASE {whens} ELSE {len(bounds) - 1} END)"

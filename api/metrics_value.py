@@ -9,17 +9,19 @@ from datetime import date, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from api.db import Params
+from api.db import Params, utc
 from api.metrics_retention import Flow, monthly_flows
 from api.metrics_scope import (
     MONEY,
     Period,
     Scope,
+    contiguous,
+    edges,
     first_customer_cte,
     lifecycle_ctes,
     month_days,
     new_params,
-    periods_cte,
+    period_index,
     query_rows,
     segment_ids,
 )
@@ -264,12 +266,12 @@ async def monthly(scope: Scope) -> list[MonthPoint]:
 async def _revenue_by_period(scope: Scope, periods: Sequence[Period]) -> list[Decimal]:
     p = new_params()
     whole = Period(periods[0].start, periods[-1].end)
+    idx = period_index(p, "i.occurred_at", periods)
     where = _interaction_where(scope, p, ["purchase", "renewal", "refund"], whole)
     amount = "i.amount" if p.dialect == "postgres" else "CAST(i.amount AS REAL)"
     sql = (
-        f"WITH {periods_cte(p, periods)} SELECT m.idx, "
-        f"SUM(CASE WHEN i.kind = 'refund' THEN -{amount} ELSE {amount} END) AS total FROM interaction i "
-        f"JOIN months m ON i.occurred_at >= m.m_start AND i.occurred_at < m.m_end WHERE {where} GROUP BY m.idx"
+        f"SELECT {idx} AS idx, SUM(CASE WHEN i.kind = 'refund' THEN -{amount} ELSE {amount} END) AS total "
+        f"FROM interaction i WHERE {where} GROUP BY 1"
     )
     found = {int(r["idx"]): _decimal(r["total"]) for r in await query_rows(sql, p)}
     return [found.get(n, _decimal(0)) for n in range(len(periods))]
@@ -278,11 +280,12 @@ async def _revenue_by_period(scope: Scope, periods: Sequence[Period]) -> list[De
 async def _nps_by_period(scope: Scope, periods: Sequence[Period]) -> list[Nps]:
     p = new_params()
     whole = Period(periods[0].start, periods[-1].end)
+    idx = period_index(p, "i.occurred_at", periods)
     where = _interaction_where(scope, p, ["nps_response"], whole)
     sql = (
-        f"WITH {periods_cte(p, periods)}, latest AS (SELECT m.idx, i.score, ROW_NUMBER() OVER ("
-        "PARTITION BY m.idx, i.customer_id ORDER BY i.occurred_at DESC, i.id DESC) AS rn FROM interaction i "
-        f"JOIN months m ON i.occurred_at >= m.m_start AND i.occurred_at < m.m_end WHERE {where}) "
+        f"WITH answers AS (SELECT {idx} AS idx, i.customer_id, i.score, i.occurred_at, i.id FROM interaction i "
+        f"WHERE {where}), latest AS (SELECT idx, score, ROW_NUMBER() OVER (PARTITION BY idx, customer_id "
+        "ORDER BY occurred_at DESC, id DESC) AS rn FROM answers) "
         "SELECT idx, SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END) AS pro, "
         "SUM(CASE WHEN score BETWEEN 7 AND 8 THEN 1 ELSE 0 END) AS pas, "
         "SUM(CASE WHEN score <= 6 THEN 1 ELSE 0 END) AS det FROM latest WHERE rn = 1 GROUP BY idx"
@@ -292,9 +295,11 @@ async def _nps_by_period(scope: Scope, periods: Sequence[Period]) -> list[Nps]:
     return [found.get(n, Nps(0, 0, 0)) for n in range(len(periods))]
 
 
-async def historic_clv(scope: Scope, total_revenue: Decimal) -> HistoricClv:
+async def historic_clv(scope: Scope) -> HistoricClv:
+    """Revenue, customer-months and churns of the period's months: three statements (the revenue
+    is the monthly series' revenue summed, without computing the series)."""
     return HistoricClv(
-        revenue=total_revenue,
+        revenue=await revenue(scope),
         customer_months=await customer_months(scope, scope.months()),
         churned=await churn_moves(scope),
         margin=scope.margin,
@@ -309,6 +314,9 @@ async def customer_months(scope: Scope, periods: Sequence[Period]) -> float:
     p = new_params()
     ctes = lifecycle_ctes(scope, p, inline=True)
     cust = in_list(p, scope.customer_stages)
+    if p.dialect == "postgres" and contiguous(periods):
+        found = (await query_rows(_customer_months_postgres(scope, p, ctes, cust, periods), p))[0]["cm"]
+        return float(found) if found is not None else 0.0
     cast = "::float8" if p.dialect == "postgres" else ""
     rows = ", ".join(
         f"({n}, {ts(p, m.start)}, {ts(p, m.end)}, {p(month_days(m.start, scope.tz))}{cast})"
@@ -323,6 +331,29 @@ async def customer_months(scope: Scope, periods: Sequence[Period]) -> float:
     )
     found = (await query_rows(sql, p))[0]["cm"]
     return float(found) if found is not None else 0.0
+
+
+def _customer_months_postgres(scope: Scope, p: Params, ctes: str, cust: str, periods: Sequence[Period]) -> str:
+    """The same sum, one expression per stay instead of a join with the months: F(t), the
+    customer-months from the first edge to t of one customer in a customer stage all along, is
+    piecewise linear (each second weighs 1 / the seconds of its whole calendar month), so a stay
+    [since, until) adds F(until) - F(since)."""
+    bounds = edges(periods)
+    rates = [1 / (month_days(m.start, scope.tz) * 86400) for m in periods]
+    offsets = [0.0]
+    for m, rate in zip(periods, rates, strict=True):
+        offsets.append(offsets[-1] + (m.end - m.start).total_seconds() * rate)
+    e, b0, bn = f"{p([utc(b) for b in bounds])}::timestamptz[]", ts(p, bounds[0]), ts(p, bounds[-1])
+    r, o, total = f"{p(rates)}::float8[]", f"{p(offsets)}::float8[]", f"{p(offsets[-1])}::float8"
+    k = f"width_bucket({{x}}, {e})"
+    f = (
+        f"CASE WHEN {{x}} < {b0} THEN 0 WHEN {{x}} IS NULL OR {{x}} >= {bn} THEN {total} "
+        f"ELSE ({o})[{k}] + date_part('epoch', {{x}} - ({e})[{k}]) * ({r})[{k}] END"
+    )
+    return (
+        f"WITH {ctes} SELECT SUM(({f.format(x='s.until')}) - ({f.format(x='s.since')})) AS cm FROM stays s "
+        f"WHERE s.stage IN {cust} AND s.since < {bn} AND (s.until IS NULL OR s.until > {b0})"
+    )
 
 
 async def churn_moves(scope: Scope) -> int:

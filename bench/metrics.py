@@ -55,7 +55,7 @@ from tortoise.transactions import in_transaction
 from api import metrics as m
 from api import value, value_fit
 from api.customers import CustomerFilter
-from api.db import Params, as_datetime, connection, dialect_of
+from api.db import Params, connection, dialect_of
 from api.lifecycle import Lifecycle
 from api.lifecycle_admin import rebuild_tracked
 from api.migrate import apply_migrations
@@ -611,21 +611,16 @@ def clv_tuple(h: m.HistoricClv) -> ClvTuple:
 
 
 async def jornada_historic_clv(scope: m.Scope) -> ClvTuple:
-    """As the `historicClv` field computes it: the monthly revenue, customer-months and churns."""
-    points = await m.monthly(scope)
-    return clv_tuple(await m.historic_clv(scope, sum((pt.revenue for pt in points), Decimal(0))))
+    """As the `historicClv` field computes it: the period's revenue, customer-months and churns."""
+    return clv_tuple(await m.historic_clv(scope))
 
 
 async def hand_historic_clv(scope: m.Scope) -> ClvTuple:
-    """The stays in customer stages from one window query; their share of each month in Python."""
-    points = await hand_monthly(scope)
+    """The revenue as `hand_revenue`; customer-months from one statement joining the stays in a
+    customer stage (a window query) with the months, each month weighed by its whole calendar
+    month's length; the churns counted."""
     p = params()
     cust = in_list(p, scope.customer_stages)
-    sql = (
-        "SELECT stage, since, until FROM (SELECT t.to_stage AS stage, t.occurred_at AS since, "
-        "LEAD(t.occurred_at) OVER (PARTITION BY t.customer_id ORDER BY t.occurred_at, t.id) AS until "
-        f"FROM stage_transition t WHERE {transitions_where(scope, p)}) x WHERE stage IN {cust}"
-    )
     months = m.months(scope.period, scope.tz)
     lengths = []
     for mo in months:  # the whole calendar month's length, in days, for a clipped month too
@@ -633,13 +628,21 @@ async def hand_historic_clv(scope: m.Scope) -> ClvTuple:
         first = datetime(local.year, local.month, 1, tzinfo=scope.tz)
         following = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=scope.tz)
         lengths.append((following.astimezone(UTC) - first.astimezone(UTC)) / timedelta(days=1))
-    total = 0.0
-    for r in await run_sql(sql, p):
-        since, until = as_datetime(r["since"]), as_datetime(r["until"]) if r["until"] is not None else None
-        for mo, days in zip(months, lengths, strict=True):
-            lo, hi = max(since, mo.start), min(until or mo.end, mo.end)
-            if hi > lo:
-                total += (hi - lo) / timedelta(days=1) / days
+    cast = "::float8" if p.dialect == "postgres" else ""
+    rows = ", ".join(
+        f"({ts(p, mo.start)}, {ts(p, mo.end)}, {p(days)}{cast})" for mo, days in zip(months, lengths, strict=True)
+    )
+    lo = "CASE WHEN s.since > mo.m_start THEN s.since ELSE mo.m_start END"
+    hi = "CASE WHEN s.until IS NULL OR s.until > mo.m_end THEN mo.m_end ELSE s.until END"
+    sql = (
+        f"WITH mo(m_start, m_end, m_days) AS (VALUES {rows}), s AS (SELECT stage, since, until FROM ("
+        "SELECT t.to_stage AS stage, t.occurred_at AS since, "
+        "LEAD(t.occurred_at) OVER (PARTITION BY t.customer_id ORDER BY t.occurred_at, t.id) AS until "
+        f"FROM stage_transition t WHERE {transitions_where(scope, p)}) x WHERE stage IN {cust}) "
+        f"SELECT SUM({days_between(p, lo, hi)} / mo.m_days) AS cm FROM mo JOIN s "
+        "ON s.since < mo.m_end AND (s.until IS NULL OR s.until > mo.m_start)"
+    )
+    total = float((await run_sql(sql, p))[0]["cm"] or 0.0)
     p = params()
     churn = in_list(p, scope.churned_stages)
     churn_sql = (
@@ -647,7 +650,7 @@ async def hand_historic_clv(scope: m.Scope) -> ClvTuple:
         f"AND t.occurred_at >= {ts(p, scope.period.start)} AND t.occurred_at < {ts(p, scope.period.end)}"
     )
     h = m.HistoricClv(
-        revenue=sum((pt[1] for pt in points), Decimal(0)),
+        revenue=await hand_revenue(scope),
         customer_months=total,
         churned=int((await run_sql(churn_sql, p))[0]["n"] or 0),
         margin=scope.margin,

@@ -385,8 +385,7 @@ class Metrics:
 
     async def _historic(self) -> m.HistoricClv:
         if "historic" not in self.cache:
-            points = await self._monthly()
-            self.cache["historic"] = await m.historic_clv(self.scope, sum((pt.revenue for pt in points), Decimal(0)))
+            self.cache["historic"] = await m.historic_clv(self.scope)
         found = self.cache["historic"]
         assert isinstance(found, m.HistoricClv)
         return found
