@@ -33,6 +33,7 @@ from api.metrics_scope import (
     segment_ids,
 )
 from api.metrics_stages import (
+    FUNNEL_MODES,
     FunnelStep,
     Spread,
     distribution_at,
@@ -59,6 +60,7 @@ from api.metrics_value import (
 )
 
 __all__ = [
+    "FUNNEL_MODES",
     "MONEY",
     "Acquisition",
     "CohortRow",

@@ -67,15 +67,6 @@ class FunnelStep:
     with_first: int
 
 
-def _funnel_member(mode: str, k: int, steps: int) -> str:
-    """Whether a customer counts at step k (STRICT or ANY), from `t{j}`: when it first entered
-    step j in the period."""
-    if mode == "ANY":
-        return f"t{k} IS NOT NULL"
-    in_order = [f"t{j} IS NOT NULL" for j in range(k + 1)] + [f"t{j} >= t{j - 1}" for j in range(1, k + 1)]
-    return "(" + " AND ".join(in_order) + ")"
-
-
 async def funnel(scope: Scope, mode: str = "CUMULATIVE") -> list[FunnelStep]:
     """The prospect and customer stages in the model's order, and per step the customers counted
     there in the period (docs/metrics.md): CUMULATIVE counts a customer at every step up to the
@@ -93,7 +84,9 @@ async def funnel(scope: Scope, mode: str = "CUMULATIVE") -> list[FunnelStep]:
     where = f"WHERE occurred_at >= {start} AND occurred_at < {end} AND to_stage IN {in_list(p, steps)}"
     if mode == "CUMULATIVE":
         return await _cumulative(steps, ctes, where, p)
-    return await _by_first_entries(steps, mode, ctes, where, p)
+    if mode == "STRICT":
+        return await _strict(steps, ctes, where, p)
+    return await _any(steps, ctes, where, p)
 
 
 async def _cumulative(steps: Sequence[str], ctes: str, where: str, p: Params) -> list[FunnelStep]:
@@ -110,36 +103,44 @@ async def _cumulative(steps: Sequence[str], ctes: str, where: str, p: Params) ->
     return [FunnelStep(s, n, n, n) for s, n in zip(steps, found, strict=True)]
 
 
-async def _by_first_entries(steps: Sequence[str], mode: str, ctes: str, where: str, p: Params) -> list[FunnelStep]:
-    """STRICT and ANY, from each customer's first entry of each step in the period. In STRICT mode
-    a step's customers are among the previous step's too; only ANY counts the overlaps."""
+async def _strict(steps: Sequence[str], ctes: str, where: str, p: Params) -> list[FunnelStep]:
+    """From each customer's first entry of each step in the period: it counts at step k when it
+    entered steps 0..k, each no earlier than the one before. That holds for a prefix of the steps,
+    so each customer has a depth (the last step it counts at) and a step counts the customers at
+    or past it: one CASE per customer, the depths counted in Python. A step's customers are among
+    the previous step's (and the first's), so the overlaps are the counts themselves."""
     if p.dialect == "postgres":
         firsts = [f"MIN(occurred_at) FILTER (WHERE to_stage = {p(s)}) AS t{n}" for n, s in enumerate(steps)]
     else:
         firsts = [f"MIN(CASE WHEN to_stage = {p(s)} THEN occurred_at END) AS t{n}" for n, s in enumerate(steps)]
-    member = [_funnel_member(mode, k, len(steps)) for k in range(len(steps))]
-    overlaps = mode == "ANY"
-    sums = []
-    for k in range(len(steps)):
-        sums.append(f"SUM(CASE WHEN {member[k]} THEN 1 ELSE 0 END) AS c{k}")
-        if overlaps:
-            previous = member[k - 1] if k else member[k]
-            sums.append(f"SUM(CASE WHEN {member[k]} AND {previous} THEN 1 ELSE 0 END) AS p{k}")
-            sums.append(f"SUM(CASE WHEN {member[k]} AND {member[0]} THEN 1 ELSE 0 END) AS f{k}")
+    chain = " ".join(f"WHEN t{k} IS NULL OR t{k} < t{k - 1} THEN {k - 1}" for k in range(1, len(steps)))
+    depth = f"CASE WHEN t0 IS NULL THEN -1 {chain} ELSE {len(steps) - 1} END"
     sql = (
-        f"WITH {ctes}, firsts AS (SELECT customer_id, {', '.join(firsts)} FROM tr {where} GROUP BY customer_id) "
-        f"SELECT {', '.join(sums)} FROM firsts"
+        f"WITH {ctes}, firsts AS (SELECT {', '.join(firsts)} FROM tr {where} GROUP BY customer_id) "
+        f"SELECT {depth} AS depth, COUNT(*) AS n FROM firsts GROUP BY 1"
     )
-    row = (await query_rows(sql, p))[0]
+    at = {int(r["depth"]): int(r["n"]) for r in await query_rows(sql, p)}
+    counts = [sum(n for d, n in at.items() if d >= k) for k in range(len(steps))]
+    return [FunnelStep(s, n, n, n) for s, n in zip(steps, counts, strict=True)]
 
-    def at(name: str) -> int:
-        return int(row[name] or 0)
 
+async def _any(steps: Sequence[str], ctes: str, where: str, p: Params) -> list[FunnelStep]:
+    """Each customer as the set of steps it entered in the period (a bit per step), customers
+    with the same set counted together; the counts and overlaps are read off the sets."""
+    bit = "CASE to_stage " + " ".join(f"WHEN {p(s)} THEN {1 << n}" for n, s in enumerate(steps)) + " END"
+    # distinct powers of two add up to their OR (SQLite has no BIT_OR)
+    entered = f"BIT_OR({bit})" if p.dialect == "postgres" else f"SUM(DISTINCT {bit})"
+    sql = (
+        f"WITH {ctes}, sets AS (SELECT {entered} AS mask FROM tr {where} GROUP BY customer_id) "
+        "SELECT mask, COUNT(*) AS n FROM sets GROUP BY mask"
+    )
+    sets = [(int(r["mask"]), int(r["n"])) for r in await query_rows(sql, p)]
     out = []
     for k, stage in enumerate(steps):
-        count = at(f"c{k}")
-        both = (at(f"p{k}"), at(f"f{k}")) if overlaps else (count, count)
-        out.append(FunnelStep(stage, count, *both))
+        previous = 1 << (k - 1 if k else 0)
+        here = [(mask, n) for mask, n in sets if mask >> k & 1]
+        with_previous, with_first = (sum(n for m, n in here if m & bit) for bit in (previous, 1))
+        out.append(FunnelStep(stage, sum(n for _, n in here), with_previous, with_first))
     return out
 
 

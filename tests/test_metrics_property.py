@@ -1,13 +1,15 @@
-"""The monthly series, for all histories: every month's flow counts and the customer-months equal
-what a plain reading of the definitions (docs/metrics.md, Retention and Historic CLV) gives.
+"""The monthly series and the funnel, for all histories: every month's flow counts, the
+customer-months and the funnel's steps in its three modes equal what a plain reading of the
+definitions (docs/metrics.md) gives.
 
 PostgreSQL answers the series with one pass per customer (bit masks per customer, months read
 off them) and the customer-months with one expression per stay; SQLite with joins against the
-months. Both must agree with the oracle below, written in Python from the definitions, on
-random stories: a few customers, each with moves into random stages of the `funnel` model on a
-coarse time grid (so moves at the same moment happen), some archived (superseded), in a
-workspace of a random time zone, over a random period (whole or clipped months). Each month must
-also equal `flow` over that month alone. Examples are derandomized so CI sees the same ones.
+months. The funnel reads each customer's furthest step, its depth in order or its set of steps.
+All must agree with the oracle below, written in Python from the definitions, on random
+stories: a few customers, each with moves into random stages of the `funnel` model on a coarse
+time grid (so moves at the same moment happen), some archived (superseded), in a workspace of a
+random time zone, over a random period (whole or clipped months). Each month must also equal
+`flow` over that month alone. Examples are derandomized so CI sees the same ones.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from api.customers import CustomerFilter
 from api.metrics_value import customer_months
 from api.models import Customer, StageTransition
 from api.workspaces import create_workspace
+from plugins.types import StageCategory
 
 pytestmark = pytest.mark.asyncio
 
@@ -96,6 +99,39 @@ def oracle_flow(customers: list[list[tuple[datetime, int, str]]], period: metric
     return metrics.Flow(at_start, at_end, acquired, churned, churned_joined, churned_returned, retained, churn_counted)
 
 
+def oracle_funnel(
+    customers: list[list[tuple[datetime, int, str]]], period: metrics.Period, steps: list[str], mode: str
+) -> list[metrics.FunnelStep]:
+    members: list[list[bool]] = []
+    for moves in customers:
+        first = {
+            s: min((t for t, _, stage in moves if stage == s and period.start <= t < period.end), default=None)
+            for s in steps
+        }
+        entered = [first[s] is not None for s in steps]
+        if mode == "ANY":
+            members.append(entered)
+        elif mode == "CUMULATIVE":
+            furthest = max((k for k, e in enumerate(entered) if e), default=-1)
+            members.append([k <= furthest for k in range(len(steps))])
+        else:  # STRICT: entered every step up to k, each no earlier than the one before
+            ok, row = True, []
+            for k, s in enumerate(steps):
+                here, before = first[s], first[steps[k - 1]] if k else None
+                ok = ok and here is not None and (k == 0 or (before is not None and here >= before))
+                row.append(ok)
+            members.append(row)
+    return [
+        metrics.FunnelStep(
+            s,
+            sum(m[k] for m in members),
+            sum(m[k] and m[max(k - 1, 0)] for m in members),
+            sum(m[k] and m[0] for m in members),
+        )
+        for k, s in enumerate(steps)
+    ]
+
+
 def calendar_month_days(moment: datetime, tz: ZoneInfo) -> float:
     local = moment.astimezone(tz)
     first = datetime(local.year, local.month, 1, tzinfo=tz)
@@ -149,12 +185,14 @@ async def write(workspace_id: int, story: list[list[Move]]) -> list[list[tuple[d
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(story=stories())
-# Churned and back in February at the very same moment (not "back") and a day later ("back").
+# Churned and back in February at the very same moment (not "back") and a day later ("back");
 @example(
     story={
         "customers": [
             [(10, "customer", False), (54, "churned", False), (54, "customer", False)],
             [(10, "customer", False), (54, "churned", False), (56, "advocate", False)],
+            # a lead at the very moment it became a prospect: still in order for STRICT
+            [(100, "prospect", False), (100, "lead", False), (101, "mql", False)],
         ],
         "zone": "UTC",
         "start": 0,
@@ -174,5 +212,8 @@ async def test_each_month_of_the_series_is_what_the_definitions_say(app: Starlet
     assert flows == [oracle_flow(customers, mo) for mo in months]
     for mo, found in zip(months, flows, strict=True):
         assert found == await metrics.flow(scope, mo), mo
+    steps = scope.stages_in(StageCategory.PROSPECT, StageCategory.CUSTOMER)
+    for mode in metrics.FUNNEL_MODES:
+        assert await metrics.funnel(scope, mode) == oracle_funnel(customers, period, steps, mode), mode
     expected = oracle_customer_months(customers, months, tz)
     assert await customer_months(scope, months) == pytest.approx(expected, abs=1e-6)
