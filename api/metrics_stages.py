@@ -81,11 +81,14 @@ async def funnel(scope: Scope, mode: str = "CUMULATIVE") -> list[FunnelStep]:
     p = new_params()
     ctes = lifecycle_ctes(scope, p, stays=False)
     start, end = ts(p, scope.period.start), ts(p, scope.period.end)
-    where = f"WHERE occurred_at >= {start} AND occurred_at < {end} AND to_stage IN {in_list(p, steps)}"
+    in_period = f"WHERE occurred_at >= {start} AND occurred_at < {end}"
+    if mode == "STRICT":
+        # Without the steps' filter, PostgreSQL groups in the index's customer order instead of
+        # hashing (which spilled to disk at 100k customers); moves to other stages find no step.
+        return await _strict(steps, ctes, in_period, p)
+    where = f"{in_period} AND to_stage IN {in_list(p, steps)}"
     if mode == "CUMULATIVE":
         return await _cumulative(steps, ctes, where, p)
-    if mode == "STRICT":
-        return await _strict(steps, ctes, where, p)
     return await _any(steps, ctes, where, p)
 
 

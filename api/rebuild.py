@@ -41,6 +41,7 @@ class RebuildOutcome:
         self.written += other.written
         for key, counts in other.distribution.items():
             self.distribution.setdefault(key, Counter()).update(counts)
+        self.written_per_model.update(other.written_per_model)
         self.transitions += other.transitions
 
 

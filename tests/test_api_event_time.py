@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
 
-from tests.conftest import Api, new_customer
+from tests.conftest import Api, new_customer, on_postgres
 
 pytestmark = pytest.mark.asyncio
 
@@ -327,3 +328,23 @@ async def test_tracking_a_model_again_by_replay_makes_its_manual_moves_again(api
     steps = [((e["node"]["from"] or {}).get("key"), e["node"]["to"]["key"], e["node"]["cause"]) for e in edges]
     assert steps == [(None, "acquisition", "REPLAY"), ("acquisition", "retention", "MANUAL")]
     assert edges[-1]["node"]["note"] == "bought offline"
+
+
+async def test_rebuilding_every_tracked_model_counts_the_moves_it_wrote(api: Api, app: Starlette) -> None:
+    """As `jornada import --rebuild` reports it: a workspace whose moves were lost is rebuilt and
+    the count of moves written is the count now stored."""
+    from api import lifecycle_admin as admin
+    from api.db import connection
+
+    cid = (await new_customer(api, name="Eva", createdAt=at(30)))["id"]
+    items = [{"customerId": cid, "kind": k, "occurredAt": at(d)} for k, d in (("demo_requested", 20), ("meeting", 10))]
+    await api.data(RECORD_MANY, {"input": {"interactions": items}})
+    conn = connection()
+    await conn.execute_query(f"DELETE FROM stage_transition WHERE workspace_id = {int(api.workspace_id)}")
+    rebuilt = await admin.rebuild_tracked(app.state.lifecycle, api.workspace_id)
+    _, rows = await conn.execute_query(
+        f"SELECT COUNT(*) AS n FROM stage_transition WHERE workspace_id = {int(api.workspace_id)} "
+        f"AND model_key = 'funnel' AND archived = {'FALSE' if on_postgres() else '0'}"
+    )
+    assert rows[0]["n"] >= 2  # prospect, then lead at the demo request at least
+    assert rebuilt["funnel"].transitions_written == rows[0]["n"]
