@@ -848,7 +848,7 @@ def all_cases(dialect: str) -> list[Case]:
         Case("csat", j_csat, hand_csat),
         Case("acquisition", jornada_acquisition, hand_acquired, "hand-written: acquired per channel only"),
         Case("monthly (flow, revenue, nps x 12)", j_monthly, hand_monthly, "hand-written: 3 statements, by month key"),
-        Case("historic_clv", jornada_historic_clv, hand_historic_clv, "= monthly, then arithmetic"),
+        Case("historic_clv", jornada_historic_clv, hand_historic_clv, "revenue, customer-months, churns"),
         Case("value.rfm_summary (CLV input)", jornada_rfm, hand_rfm),
         Case(
             "value.refresh (RFM + fit + store)", jornada_refresh, None, "a batch job (fit + 1 row per customer)", True
