@@ -7,10 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
 from starlette.datastructures import QueryParams
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -18,10 +20,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.types import ExecutionResult
 from tortoise.contrib.starlette import RegisterTortoise
 
 from api import value
+from api.cors import Cors
+from api.errors import error_body
 from api.events import StageEvents
+from api.http_errors import http_exception, refused, with_codes
 from api.lifecycle import Lifecycle
 from api.settings import Settings
 from api.workspaces import Principal, authenticate
@@ -39,10 +46,6 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _error_body(message: str, code: str) -> dict[str, Any]:
-    return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
-
-
 class JornadaGraphQL(GraphQL[Context, None]):
     """The GraphQL view: authenticates every request before any resolver runs."""
 
@@ -50,7 +53,7 @@ class JornadaGraphQL(GraphQL[Context, None]):
         super().__init__(
             build_schema(settings),
             graphql_ide="graphiql" if settings.graphiql else None,
-            allowed_origins=settings.allowed_origins,
+            allowed_origins=tuple(sorted(settings.allowed_origins)),
         )
         self.settings = settings
         self.registry = registry
@@ -58,17 +61,32 @@ class JornadaGraphQL(GraphQL[Context, None]):
         self.events = events
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not _wants_ide(scope):
-            request = Request(scope, receive)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        if not _wants_ide(scope):
             principal = await _principal_of(request.headers.get("authorization"))
             if principal is None:
-                body = _error_body(
-                    "A valid API key is required: send 'Authorization: Bearer <key>'.", "UNAUTHENTICATED"
-                )
+                body = error_body("A valid API key is required: send 'Authorization: Bearer <key>'.", "UNAUTHENTICATED")
                 await JSONResponse(body, status_code=401)(scope, receive, send)
                 return
             scope.setdefault("state", {})["principal"] = principal
-        await super().__call__(scope, receive, send)
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:  # a malformed request: as JSON, not Strawberry's plain text
+            response = refused(exc.status_code, exc.reason)
+        await response(scope, receive, send)
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData | list[GraphQLRequestData]:
+        try:
+            return await super().parse_http_body(request)
+        except (UnicodeDecodeError, RecursionError) as exc:  # bytes that are no text; JSON nested too deep
+            raise HTTPException(400, "Unable to parse request body as JSON") from exc
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        found = await super().process_result(request, result)
+        return cast(GraphQLHTTPResponse, with_codes(cast(dict[str, Any], found)))
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         principal = request.scope.get("state", {}).get("principal")
@@ -139,7 +157,7 @@ class BodyLimit:
             await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = _error_body(f"The request body is larger than {self.max_bytes} bytes.", "PAYLOAD_TOO_LARGE")
+        body = error_body(f"The request body is larger than {self.max_bytes} bytes.", "PAYLOAD_TOO_LARGE")
         await JSONResponse(body, status_code=413)(scope, receive, send)
 
 
@@ -202,12 +220,15 @@ def create_app(settings: Settings | None = None, plugins: PluginRegistry | None 
             WebSocketRoute("/graphql", view),
         ],
         lifespan=lifespan,
+        exception_handlers={StarletteHTTPException: http_exception},
     )
     app.state.settings = settings
     app.state.plugins = registry
     app.state.lifecycle = lifecycle
     app.state.events = events
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # Outermost: a preflight is answered before anything reads the body or asks for a key.
+    app.add_middleware(Cors, allowed_origins=settings.allowed_origins, max_age=settings.cors_max_age)
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -30,3 +31,9 @@ class InputInvalid(Exception):
 
 def invalid(field_path: tuple[str, ...] | None, code: str, message: str) -> InputInvalid:
     return InputInvalid([Problem(field_path, code, message)])
+
+
+def error_body(message: str, code: str) -> dict[str, Any]:
+    """A GraphQL response carrying one error and no data: the body of every 4xx answer that no
+    GraphQL execution produced (authentication, limits, malformed requests, CORS)."""
+    return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from strawberry.http.websocket_origin import normalize_allowed_origins
 
 DEFAULT_DATABASE_URL = "sqlite://jornada.sqlite3"
 MODELS_MODULE = "api.models"
@@ -39,6 +41,15 @@ def _names(raw: str | None) -> frozenset[str] | None:
     return frozenset(n.strip() for n in raw.split(",") if n.strip())
 
 
+def _origins(raw: list[str]) -> frozenset[str]:
+    """Origins as browsers send them (lower case, no default port); an entry with a path, like
+    'https://app.example.com/', is refused with the variable's name."""
+    try:
+        return normalize_allowed_origins(raw)
+    except ValueError as exc:
+        raise ValueError(f"JORNADA_ALLOWED_ORIGINS: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every tunable of the service, read once from the environment."""
@@ -51,7 +62,9 @@ class Settings:
     max_aliases: int = 30
     max_batch_size: int = 1000
     graphiql: bool = True
-    allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+    # Origins of browser pages that may call the API (CORS) and open subscriptions; "*": any.
+    allowed_origins: frozenset[str] = frozenset()
+    cors_max_age: int = 600  # seconds a browser may cache a preflight's answer
     log_level: str = "INFO"
     # Partner plugins: entry points of the group `jornada`, all of them unless an allow-list of
     # entry-point or distribution names is given; none at all when autoload is off.
@@ -65,12 +78,13 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        origins = tuple(o.strip() for o in env.get("JORNADA_ALLOWED_ORIGINS", "").split(",") if o.strip())
+        origins = [o.strip() for o in env.get("JORNADA_ALLOWED_ORIGINS", "").split(",") if o.strip()]
         return cls(
             database_url=env.get("JORNADA_DATABASE_URL") or DEFAULT_DATABASE_URL,
             max_body_bytes=_int(env, "JORNADA_MAX_BODY_BYTES", 1024 * 1024),
             graphiql=_bool(env, "JORNADA_GRAPHIQL", True),
-            allowed_origins=origins,
+            allowed_origins=_origins(origins),
+            cors_max_age=_int(env, "JORNADA_CORS_MAX_AGE", 600),
             log_level=env.get("JORNADA_LOG_LEVEL", "INFO").upper(),
             plugin_autoload=not _bool(env, "JORNADA_DISABLE_PLUGIN_AUTOLOAD", False),
             plugin_allow=_names(env.get("JORNADA_PLUGINS")),

@@ -47,7 +47,10 @@ class Query:
         principal = info.context.caller
         return Viewer(role=Role(principal.role.value), key_name=principal.key_name)
 
-    @strawberry.field(description="Customers of the workspace, newest first unless `orderBy` says otherwise.")
+    @strawberry.field(
+        description="Customers of the workspace, newest first unless `orderBy` says otherwise. Null, with an error "
+        "naming the argument, when an argument is invalid: the rest of the query still answers."
+    )
     async def customers(
         self,
         info: Info,
@@ -57,7 +60,7 @@ class Query:
         before: str | None = None,
         filter: CustomerFilter | None = None,
         order_by: list[CustomerOrder] | None = None,
-    ) -> CustomerConnection:
+    ) -> CustomerConnection | None:
         ws = info.context.workspace_id
         f = await (filter or CustomerFilter()).to_service(info)
         order = [(o.field.value, o.direction.value) for o in order_by or []]
@@ -77,7 +80,10 @@ class Query:
 
         return CustomerConnection.from_page(page, count)
 
-    @strawberry.field(description="Interactions of the workspace, newest first.")
+    @strawberry.field(
+        description="Interactions of the workspace, newest first. Null, with an error naming the argument, when an "
+        "argument is invalid."
+    )
     async def interactions(
         self,
         info: Info,
@@ -86,7 +92,7 @@ class Query:
         last: int | None = None,
         before: str | None = None,
         filter: InteractionFilter | None = None,
-    ) -> InteractionConnection:
+    ) -> InteractionConnection | None:
         ws = info.context.workspace_id
         given = filter or InteractionFilter()
         f = given.to_service(customer_id=decode_customer_id(given.customer_id))
@@ -105,7 +111,8 @@ class Query:
     @strawberry.field(
         description="Lifecycle flow, retention, value and satisfaction metrics (definitions in docs/metrics.md and "
         "in each field), for `model` (the primary one when omitted), `period` (the last 12 months of the workspace's "
-        "calendar) and `segment` (any customer filter)."
+        "calendar) and `segment` (any customer filter). Null, with an error naming the argument, when an argument is "
+        "invalid; a metric that fails nulls only `metrics`, not the rest of the query."
     )
     async def metrics(
         self,
@@ -113,7 +120,7 @@ class Query:
         model: str | None = None,
         period: PeriodInput | None = None,
         segment: CustomerFilter | None = None,
-    ) -> Metrics:
+    ) -> Metrics | None:
         now = datetime.now(UTC)
         workspace = await get_workspace(info.context.workspace_id)
         tz = metrics_service.zone(workspace.timezone)
@@ -146,10 +153,11 @@ class Query:
         return model_type(info.context.registry, key)
 
     @strawberry.field(
-        description="Loaded plugins and the rejected ones with the reason (ADMIN).",
+        description="Loaded plugins and the rejected ones with the reason (ADMIN; null with a FORBIDDEN error for "
+        "other roles).",
         permission_classes=[IsAdmin],
     )
-    def plugins(self, info: Info) -> list[PluginInfo]:
+    def plugins(self, info: Info) -> list[PluginInfo] | None:
         return plugin_infos(info.context.registry)
 
     @strawberry.field(description="Every kind of interaction that can be recorded, from every plugin.")

@@ -544,7 +544,7 @@ async def test_a_period_without_customers_at_its_start_has_no_churn_or_retention
 async def test_a_period_that_ends_before_it_starts_is_a_clear_error(api: Api, app: Starlette, end: datetime) -> None:
     period = {"start": at(2024, 5, 1).isoformat(), "end": end.isoformat()}
     body = await api.run("query($p: PeriodInput) { metrics(period: $p) { revenue } }", {"p": period})
-    assert body["data"] is None
+    assert body["data"] == {"metrics": None}
     (error,) = body["errors"]
     assert error["message"] == "The period must end after it starts."
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "reason": "INVALID_PERIOD", "field": ["period", "end"]}
