@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from strawberry.http.websocket_origin import normalize_allowed_origins
 
@@ -94,6 +96,23 @@ class Settings:
     @property
     def dialect(self) -> str:
         return "postgres" if self.database_url.startswith(("postgres", "asyncpg")) else "sqlite"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file (relative to the current folder unless absolute); None on PostgreSQL
+        and for an in-memory database."""
+        if self.dialect != "sqlite":
+            return None
+        raw = self.database_url.split("://", 1)[-1].split("?", 1)[0]
+        return None if raw in ("", ":memory:") else Path(raw)
+
+    @property
+    def database_url_without_password(self) -> str:
+        parts = urlsplit(self.database_url)
+        if parts.password is None:
+            return self.database_url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
 
     def tortoise_config(self) -> dict[str, Any]:
         """The Tortoise ORM configuration for this database (one app, one migration chain)."""

@@ -108,6 +108,13 @@ async def get_workspace(workspace_id: int) -> WorkspaceRecord:
     return workspace_from_row(rows[0])
 
 
+async def list_workspaces() -> list[WorkspaceRecord]:
+    rows = (
+        await Workspace.all().order_by("id").values("id", "name", "currency", "timezone", "created_at", "gross_margin")
+    )
+    return [workspace_from_row(r) for r in rows]
+
+
 async def update_workspace(workspace_id: int, changes: dict[str, Any]) -> WorkspaceRecord:
     """Change the name, time zone or gross margin (0 < margin <= 1) of a workspace."""
     checked: dict[str, Any] = {}

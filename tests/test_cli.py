@@ -212,3 +212,78 @@ async def test_fit_reports_the_status_the_reasons_and_the_data(db_url: str, tmp_
     text = ok(await jornada(db_url, "fit", "--workspace", str(ws_id), cwd=tmp_path)).stdout
     assert text.startswith("FAILED: fitted on 2 customers (0 with repeat purchases")
     assert "- No customer has a repeat purchase yet" in text
+
+
+async def test_an_operator_lists_workspaces_and_keys_and_revokes_a_key(db_url: str, tmp_path: Path) -> None:
+    ws = ok(await jornada(db_url, "workspace", "create", "Padaria Central", "--json", cwd=tmp_path)).json()
+    ws_id = str(ws["workspaceId"])
+    viewer_key = ok(await jornada(db_url, "apikey", "create", "--workspace", ws_id, "--role", "VIEWER",
+                                  "--name", "painel", "--json", cwd=tmp_path)).json()  # fmt: skip
+
+    listed = ok(await jornada(db_url, "workspace", "list", "--json", cwd=tmp_path)).json()
+    assert listed["database"] == str(tmp_path / "cli.sqlite3")
+    assert [(w["name"], w["customers"], w["activeKeys"]) for w in listed["workspaces"]] == [("Padaria Central", 0, 2)]
+    keys = ok(await jornada(db_url, "apikey", "list", "--workspace", ws_id, "--json", cwd=tmp_path)).json()
+    assert [(k["role"], k["name"], k["revokedAt"]) for k in keys["apiKeys"]] == [
+        ("ADMIN", "admin", None),
+        ("VIEWER", "painel", None),
+    ]
+    assert all(k["prefix"] and k["prefix"] not in (ws["apiKey"], viewer_key["apiKey"]) for k in keys["apiKeys"])
+    text = ok(await jornada(db_url, "apikey", "list", "--workspace", ws_id, cwd=tmp_path)).stdout
+    assert ws["apiKey"] not in text
+    assert viewer_key["apiKey"] not in text
+
+    revoked = ok(await jornada(db_url, "apikey", "revoke", str(viewer_key["apiKeyId"]), "--workspace", ws_id,
+                               cwd=tmp_path))  # fmt: skip
+    assert "revoked" in revoked.stdout
+    again = await jornada(db_url, "apikey", "revoke", str(viewer_key["apiKeyId"]), "--workspace", ws_id, cwd=tmp_path)
+    assert again.status == 2
+    assert "already revoked" in again.stderr
+    async with served(db_url) as client:
+        refused = await client.post(
+            "/graphql", json={"query": VIEWER}, headers={"Authorization": f"Bearer {viewer_key['apiKey']}"}
+        )
+        assert refused.status_code == 401
+        assert await viewer(client, ws["apiKey"]) == {"role": "ADMIN", "workspace": {"name": "Padaria Central"}}
+
+
+async def test_run_from_another_folder_the_cli_says_which_database_instead_of_making_an_empty_one(
+    tmp_path: Path,
+) -> None:
+    home, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    relative = "sqlite://jornada.sqlite3"  # the default: relative to the current folder
+    ok(await jornada(relative, "workspace", "create", "Padaria Central", cwd=home))
+    for args in (("workspace", "list"), ("apikey", "list", "--workspace", "1"), ("export", "customers",
+                 "--workspace", "1"), ("fit", "--workspace", "1")):  # fmt: skip
+        run = await jornada(relative, *args, cwd=elsewhere)
+        assert run.status == 2, (args, run)
+        assert str(elsewhere / "jornada.sqlite3") in run.stderr, args
+        assert "Traceback" not in run.stderr
+    assert not (elsewhere / "jornada.sqlite3").exists()
+    missing = await jornada(relative, "apikey", "list", "--workspace", "7", cwd=home)
+    assert missing.status == 2
+    assert "no workspace with id 7" in missing.stderr
+    assert str(home / "jornada.sqlite3") in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("fit", "--workspace", "1", "--calibration-end", "01/06/2026"), "YYYY-MM-DD"),
+        (("fit", "--workspace", "1", "--discount", "nan"), "below 1"),
+        (("fit", "--workspace", "0"), "at least 1"),
+        (("demo", "--customers", "-3"), "at least 1"),
+        (("demo", "--customers", "ten"), "not a whole number"),
+        (("serve", "--port", "-1"), "at least 1"),
+    ],
+)
+async def test_bad_arguments_are_clear_errors_not_tracebacks(
+    db_url: str, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    run = await jornada(db_url, *args, cwd=tmp_path)
+    assert run.status == 2, run
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "cli.sqlite3").exists()  # refused before anything opened the database
