@@ -160,7 +160,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from api import csv_import
 
     try:
-        source = csv_import.open_source(args.what, args.file)
+        source = csv_import.open_source(args.what, args.file, delimiter=args.delimiter, decimal=args.decimal)
     except csv_import.UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -232,13 +232,25 @@ def add_parsers(sub: Any) -> None:
     plugins.set_defaults(func=cmd_plugins)
     imp = sub.add_parser("import", help="import customers or interactions from a CSV file")
     imp.add_argument("what", choices=["customers", "interactions"])
-    imp.add_argument("file", help="a UTF-8 CSV file with a header row (- for standard input)")
+    imp.add_argument("file", help="a UTF-8 CSV file with a header row, ',' or ';' separated (- for standard input)")
     imp.add_argument("--workspace", type=positive_int, required=True)
     imp.add_argument(
         "--rebuild",
         action="store_true",
         help="afterwards, replay every customer's history in every tracked model (writes nothing when the "
         "journeys are already right; changed moves are superseded, manual moves made again at their time)",
+    )
+    imp.add_argument(
+        "--delimiter",
+        choices=["auto", ",", ";", "tab"],
+        default="auto",
+        help="the column separator (default: auto, from the header line; Excel in pt-BR writes ';')",
+    )
+    imp.add_argument(
+        "--decimal",
+        choices=["auto", "point", "comma"],
+        default="auto",
+        help="how amounts write decimals: point (1234.56) or comma (1.234,56); auto: comma in a ';' file",
     )
     imp.add_argument("--json", action="store_true", help="print one JSON object: the counts and the errors")
     imp.set_defaults(func=cmd_import)

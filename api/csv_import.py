@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -40,12 +40,14 @@ from api.csv_source import (
     CsvSource,
     Header,
     UsageError,
+    amount_message,
     batched,
     cell,
     column_problems,
     datetime_message,
     in_column_order,
     open_source,
+    parse_amount,
     parse_datetime,
     width_problem,
 )
@@ -222,12 +224,9 @@ def interaction_row(header: Header, cells: Sequence[str]) -> InteractionRow:
     occurred_at = parse_datetime(get["occurred_at"]) if get["occurred_at"] else None
     if get["occurred_at"] and occurred_at is None:
         problems.append(("occurred_at", datetime_message(get["occurred_at"])))
-    amount = None
-    if get["amount"]:
-        try:
-            amount = Decimal(get["amount"])
-        except InvalidOperation:
-            problems.append(("amount", f"{get['amount']!r} is not a decimal number (e.g. 1234.56)."))
+    amount = parse_amount(get["amount"], header.decimal) if get["amount"] else None
+    if get["amount"] and amount is None:
+        problems.append(("amount", amount_message(get["amount"], header.decimal)))
     score = None
     if get["score"]:
         try:
@@ -399,6 +398,7 @@ async def run_import(
 ) -> Report:
     """Import the whole file, then (when asked) rebuild every tracked model by replay. A file that
     turns out unreadable midway stops the import (`report.fatal`); what was stored stays."""
+    report.follow(source.size, source.position)
     report.begin()
     try:
         if source.what == CUSTOMERS:

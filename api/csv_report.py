@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -40,6 +40,9 @@ class Report:
     errors_omitted: int = 0
     rebuilt: dict[str, Rebuild] = field(default_factory=dict)
     fatal: str | None = None
+    # The file's size and how many of its bytes were read: the progress line's share and time left.
+    size: int | None = None
+    position: Callable[[], int] | None = None
     _started: float = field(default_factory=time.monotonic, init=False)
     _drawn: float = field(default=0.0, init=False)
     _width: int = field(default=0, init=False)
@@ -77,11 +80,21 @@ class Report:
         if not self.progress or (not force and now - self._drawn < 0.1):
             return
         self._drawn = now
-        rate = self.rows / max(now - self._started, 1e-6)
+        elapsed = max(now - self._started, 1e-6)
+        rate = self.rows / elapsed
         text = f"\r  {self.rows:,} rows  {rate:,.0f} rows/s"
+        if self.size and self.position is not None:
+            share = min(self.position() / self.size, 1.0)
+            left = elapsed * (1 - share) / share if share > 0 else None
+            text = f"\r  {share:.0%} of {_megabytes(self.size)}  {self.rows:,} rows  {rate:,.0f} rows/s"
+            text += f"  {_duration(left)} left" if left is not None and share < 1 else ""
         self._width = max(self._width, len(text))
         self.stream.write(text.ljust(self._width))
         self.stream.flush()
+
+    def follow(self, size: int | None, position: Callable[[], int] | None) -> None:
+        """Show the share of a file of `size` bytes done, `position()` of them read."""
+        self.size, self.position = size, position
 
     def finish(self) -> None:
         if self.progress:
@@ -123,3 +136,14 @@ class Report:
         if self.fatal:
             data["fatal"] = self.fatal
         return data
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size / 1000:.0f} kB"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

@@ -4,11 +4,16 @@ read row by row, and the cell helpers the row parsers share."""
 from __future__ import annotations
 
 import csv
+import io
+import os
+import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TextIO, TypeVar
+from decimal import Decimal, InvalidOperation
+from itertools import chain
+from typing import Any, TextIO, TypeVar
 
 from api.customers import API_NAMES, clean_customer_fields
 from api.db import utc
@@ -45,6 +50,8 @@ CUSTOMER_BATCH = 500
 INTERACTION_BATCH = 1000
 MAX_KEPT_ERRORS = 1000  # with --json: the first ones are listed, the rest only counted
 EMPTY = "Must not be empty."
+DELIMITERS = {",": ",", ";": ";", "tab": "\t"}
+POINT, COMMA = "point", "comma"
 
 # Problem paths of the services (GraphQL names) back to CSV columns.
 _CSV_NAMES = {api: name for name, api in API_NAMES.items()} | {
@@ -71,6 +78,7 @@ class Header:
     index: dict[str, int]
     extras: tuple[tuple[int, str], ...]
     width: int
+    decimal: str = POINT  # how amounts write their decimals: POINT (1234.50) or COMMA (1.234,50)
 
 
 def parse_header(what: str, cells: Sequence[str]) -> Header:
@@ -104,6 +112,13 @@ def parse_header(what: str, cells: Sequence[str]) -> Header:
         listed = ", ".join(known)
         problems.insert(0, f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
         problems.append(f"the {what} columns are: {listed}, {prefix}<name>")
+        joined = [sep for sep in (";", "\t", ",", "|") if len(cells) == 1 and sep in cells[0]]
+        if joined:
+            shown = "tab" if joined[0] == "\t" else joined[0]
+            problems.append(
+                f"hint: the header is one column holding {shown!r}: is the file separated by {shown!r}? "
+                f"Say so with --delimiter '{shown}'"
+            )
     missing = [c for c in REQUIRED[what] if c not in index]
     if missing:
         problems.append(f"missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
@@ -121,22 +136,44 @@ def _attribute_key_problem(key: str) -> str | None:
 
 
 class CsvSource:
-    """An open CSV file (UTF-8, comma, header first) whose header has been checked, read lazily.
+    """An open CSV file (UTF-8, header first) whose header has been checked, read lazily.
 
-    Line numbers are those a spreadsheet shows: the header is line 1, each record one line (a
-    quoted field spanning several physical lines still counts as one). Empty rows are skipped.
+    `delimiter` is `,`, `;` or `tab`, or `auto`: the one of those the header line holds most
+    (Excel in pt-BR writes `;`). `decimal` is how amounts write their decimals: `point`, `comma`
+    (`1.234,50`), or `auto`: comma in a `;`-separated file, point otherwise. Line numbers are
+    those a spreadsheet shows: the header is line 1, each record one line (a quoted field
+    spanning several physical lines still counts as one). Empty rows are skipped. `size` and
+    `position()` (bytes) tell how much of a file has been read, when it is a file.
     """
 
-    def __init__(self, what: str, stream: TextIO, name: str) -> None:
+    def __init__(
+        self,
+        what: str,
+        stream: TextIO,
+        name: str,
+        *,
+        delimiter: str = "auto",
+        decimal: str = "auto",
+        size: int | None = None,
+        position: Callable[[], int] | None = None,
+    ) -> None:
         self.what = what
         self.name = name
+        self.size = size
+        self.position = position
         self._stream = stream
-        self._reader = csv.reader(stream)
         self.line = 0
-        first = self._next()
+        try:
+            first_line = stream.readline()
+        except UnicodeDecodeError:
+            raise UsageError(f"{name}: not UTF-8 text (line 1)") from None
+        self.delimiter = detect_delimiter(first_line) if delimiter == "auto" else DELIMITERS[delimiter]
+        self._reader = csv.reader(chain([first_line], stream), delimiter=self.delimiter)
+        first = self._next() if first_line else None
         if first is None:
             raise UsageError(f"{name}: the file is empty; the first row must be the header")
-        self.header = parse_header(what, first)
+        mode = (COMMA if self.delimiter == ";" else POINT) if decimal == "auto" else decimal
+        self.header = replace(parse_header(what, first), decimal=mode)
 
     def _next(self) -> list[str] | None:
         try:
@@ -165,20 +202,53 @@ class CsvSource:
         self.close()
 
 
-def open_source(what: str, path: str) -> CsvSource:
+def detect_delimiter(header_line: str) -> str:
+    """The delimiter of a file from its header line: the most frequent of `,`, `;` and tab
+    (column names hold none of them); `,` for a single column."""
+    counts = {d: header_line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+class _Counting(io.RawIOBase):
+    """A binary file that counts the bytes read from it (for the progress line)."""
+
+    def __init__(self, raw: io.BufferedReader) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer)
+        self.count += n or 0
+        return n or 0
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def open_source(what: str, path: str, *, delimiter: str = "auto", decimal: str = "auto") -> CsvSource:
     """Open `path` (`-` for standard input) and check its header; UsageError when it cannot be."""
     if path == "-":
         sys.stdin.reconfigure(encoding="utf-8-sig", newline="")  # type: ignore[union-attr]
-        return CsvSource(what, sys.stdin, "standard input")
+        return CsvSource(what, sys.stdin, "standard input", delimiter=delimiter, decimal=decimal)
     try:
-        # utf-8-sig: a byte-order mark (as some spreadsheets write) is not part of the first column.
-        stream = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by CsvSource
+        raw = open(path, "rb")  # noqa: SIM115 - closed by CsvSource
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    counting = _Counting(raw)
+    # utf-8-sig: a byte-order mark (as some spreadsheets write) is not part of the first column.
+    stream = io.TextIOWrapper(io.BufferedReader(counting), encoding="utf-8-sig", newline="")
     try:
-        return CsvSource(what, stream, path)
+        size = os.fstat(raw.fileno()).st_size
+        return CsvSource(
+            what, stream, path, delimiter=delimiter, decimal=decimal, size=size, position=lambda: counting.count
+        )
     except BaseException:
         stream.close()
         raise
@@ -250,3 +320,31 @@ def parse_datetime(raw: str) -> datetime | None:
 
 def datetime_message(raw: str) -> str:
     return f"{raw!r} is not an ISO 8601 date and time (e.g. 2024-05-01T14:30:00-03:00)."
+
+
+_AMOUNT = {
+    POINT: re.compile(r"[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"),  # 1234.5, 1,234.50
+    COMMA: re.compile(r"[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?"),  # 1234,5, 1.234,50
+}
+
+
+def parse_amount(raw: str, decimal: str) -> Decimal | None:
+    """An amount as written with `decimal` (POINT or COMMA) decimals, thousands separators
+    allowed; None when it is not one (NaN and infinities are not amounts)."""
+    text = raw.replace(" ", "").replace("\u00a0", "")
+    if not _AMOUNT[decimal].fullmatch(text):
+        return None
+    plain = text.replace(",", "") if decimal == POINT else text.replace(".", "").replace(",", ".")
+    try:
+        return Decimal(plain)
+    except InvalidOperation:
+        return None
+
+
+def amount_message(raw: str, decimal: str) -> str:
+    if decimal == COMMA:
+        return (
+            f"{raw!r} is not an amount written with a decimal comma (e.g. 1.234,56 or 1234,56); "
+            "use --decimal point for 1234.56."
+        )
+    return f"{raw!r} is not a decimal number (e.g. 1234.56); use --decimal comma for 1.234,56."
