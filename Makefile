@@ -14,7 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
+# GraphiQL's JavaScript and CSS, pinned and hash-checked, from the npm registry (api/graphiql.py):
+# quick when they are there; without network the page falls back to unpkg.com and says so.
 install: $(STAMP)
+	@$(BIN)/python -m api.graphiql
 
 run: install
 	$(BIN)/jornada migrate
@@ -44,4 +47,4 @@ bench: install
 	$(BIN)/python -m bench.read_path
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache api/static/graphiql

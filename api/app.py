@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -24,7 +24,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 from tortoise.contrib.starlette import RegisterTortoise
 
-from api import value
+from api import graphiql, value
 from api.cors import Cors
 from api.errors import error_body
 from api.events import StageEvents
@@ -56,6 +56,8 @@ class JornadaGraphQL(GraphQL[Context, None]):
             allowed_origins=tuple(sorted(settings.allowed_origins)),
         )
         self.settings = settings
+        # Checked once: GraphiQL's own files, installed by `make install`, or the CDN (said so).
+        self.ide_page = graphiql.page(local=graphiql.installed())
         self.registry = registry
         self.lifecycle = lifecycle
         self.events = events
@@ -87,6 +89,9 @@ class JornadaGraphQL(GraphQL[Context, None]):
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         found = await super().process_result(request, result)
         return cast(GraphQLHTTPResponse, with_codes(cast(dict[str, Any], found)))
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(self.ide_page)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         principal = request.scope.get("state", {}).get("principal")
@@ -216,6 +221,7 @@ def create_app(settings: Settings | None = None, plugins: PluginRegistry | None 
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
+            Route(f"{graphiql.ROUTE}/{{name}}", graphiql.serve_asset),
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
         ],

@@ -75,12 +75,14 @@ def server(e2e_database_url: str, tmp_path: Path) -> Iterator[str]:
 
 
 @contextmanager
-def running_server(database_url: str, tmp_path: Path, name: str = "server") -> Iterator[str]:
-    """A `jornada serve` process on a free port, stopped on exit. Its output goes to a file,
-    printed at teardown: pytest shows it when the test fails."""
+def running_server(
+    database_url: str, tmp_path: Path, name: str = "server", extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """A `jornada serve` process on a free port, stopped on exit (`extra_env`: more settings).
+    Its output goes to a file, printed at teardown: pytest shows it when the test fails."""
     port = free_port()
     log_path = tmp_path / f"{name}.log"
-    env = {**os.environ, "JORNADA_DATABASE_URL": database_url}
+    env = {**os.environ, "JORNADA_DATABASE_URL": database_url, **(extra_env or {})}
     base_url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
