@@ -24,7 +24,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 from tortoise.contrib.starlette import RegisterTortoise
 
-from api import graphiql, value
+from api import admin, graphiql, value
 from api.cors import Cors
 from api.errors import error_body
 from api.events import StageEvents
@@ -222,6 +222,8 @@ def create_app(settings: Settings | None = None, plugins: PluginRegistry | None 
         routes=[
             Route("/healthz", healthz),
             Route(f"{graphiql.ROUTE}/{{name}}", graphiql.serve_asset),
+            Route("/admin", admin.admin_file),
+            Route("/admin/{file}", admin.admin_file),
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
         ],

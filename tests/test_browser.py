@@ -5,19 +5,23 @@ build/screenshots/ (set JORNADA_SCREENSHOTS to put them elsewhere)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
+import httpx2
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Request, Route, async_playwright
+from playwright.async_api import Browser, Page, Request, Route, async_playwright
 
-from tests.servers import create_workspace_with_cli, free_port, running_server
+from tests.servers import JORNADA, create_workspace_with_cli, free_port, running_server
 
 pytestmark = pytest.mark.asyncio
 
@@ -131,3 +135,96 @@ async def test_a_page_on_an_allowed_origin_calls_the_api_and_another_origin_cann
         await stranger.goto(f"http://127.0.0.1:{other_origin}")
         refused = await stranger.evaluate(call, [f"{base_url}/graphql", key])
         assert refused == {"error": "TypeError: Failed to fetch"}
+
+
+def demo_key(database_url: str, cwd: Path) -> str:
+    """`jornada demo` (60 customers) on the server's database, as an operator runs it."""
+    env = {**os.environ, "JORNADA_DATABASE_URL": database_url}
+    done = subprocess.run(
+        [str(JORNADA), "demo", "--customers", "60", "--json"], env=env, cwd=cwd, capture_output=True, text=True,
+        timeout=300, check=True,
+    )  # fmt: skip
+    key: str = json.loads(done.stdout)["apiKey"]
+    return key
+
+
+async def api(base_url: str, key: str, query: str, variables: dict[str, object] | None = None) -> dict[str, Any]:
+    async with httpx2.AsyncClient(base_url=base_url, timeout=30) as client:
+        response = await client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers={"Authorization": f"Bearer {key}"}
+        )
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def until(page: Page, script: str, seconds: float = 20) -> None:
+    """Wait until `script` is true in the page. (Playwright's wait_for_function evaluates a string,
+    which the console's Content-Security-Policy forbids; evaluate goes through DevTools.)"""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await page.evaluate(script):
+        assert asyncio.get_running_loop().time() < deadline, f"never true: {script}"
+        await asyncio.sleep(0.1)
+
+
+SHOWN = "Array.from(document.querySelectorAll('#funnel .num')).map(e => [e.dataset.stage, e.firstChild.textContent])"
+
+
+async def funnel_of(base_url: str, key: str, mode: str) -> list[list[str]]:
+    found = await api(base_url, key, "query($m: FunnelMode!) { metrics { funnel(mode: $m) { stage { key } count } } }",
+                      {"m": mode})  # fmt: skip
+    return [[s["stage"]["key"], f"{s['count']:,}"] for s in found["data"]["metrics"]["funnel"]]
+
+
+async def test_an_admin_signs_in_reads_the_funnel_in_each_mode_and_revokes_a_key(
+    browser: Browser, e2e_database_url: str, tmp_path: Path, shots: Path
+) -> None:
+    key = await asyncio.to_thread(demo_key, e2e_database_url, tmp_path)
+    with running_server(e2e_database_url, tmp_path) as base_url:
+        context = await browser.new_context(locale="en-US")
+        page = await context.new_page()
+        page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        await page.goto(f"{base_url}/admin")
+        await page.fill("#key", key)
+        await page.click("#login-form button")
+        await page.wait_for_selector("#funnel .num")
+        assert await page.evaluate(SHOWN) == await funnel_of(base_url, key, "CUMULATIVE")
+        await page.screenshot(path=str(shots / "admin-funnel-cumulative.png"), full_page=True)
+        for mode in ("STRICT", "ANY"):
+            expected = await funnel_of(base_url, key, mode)
+            await page.check(f'input[name="mode"][value="{mode}"]')
+            await until(page, f"JSON.stringify({SHOWN}) === {json.dumps(json.dumps(expected, separators=(',', ':')))}")
+        shown = await page.locator("#distribution .num").count()
+        stages = await api(base_url, key, "{ metrics { stageDistribution { count } } }")
+        assert shown == len(stages["data"]["metrics"]["stageDistribution"])
+
+        await page.select_option("#locale", "pt-BR")
+        await until(page, "document.querySelector('#view-funnel h2').textContent.startsWith('Funil')")
+        await page.screenshot(path=str(shots / "admin-funnel-pt-br.png"), full_page=True)
+
+        await page.click('nav button[data-view="keys"]')
+        await page.fill("#key-name", "painel da loja")
+        await page.select_option("#key-role", "VIEWER")
+        await page.click("#key-form button")
+        await page.wait_for_selector("#new-key:not([hidden])")
+        secret = (await page.text_content("#new-key-secret")) or ""
+        viewer = await api(base_url, secret, "{ viewer { role } }")
+        assert viewer["data"] == {"viewer": {"role": "VIEWER"}}
+        row = page.locator("#keys tbody tr", has_text="painel da loja")
+        await row.locator("button.revoke").click()
+        await page.wait_for_selector("#keys tbody tr.revoked")
+        assert await page.is_hidden("#new-key")  # the secret shown before is gone with its key
+        assert "(a chave desta sessão)" in (await page.text_content("#keys tbody tr:first-child") or "")
+        await page.screenshot(path=str(shots / "admin-keys.png"), full_page=True)
+        async with httpx2.AsyncClient(base_url=base_url) as client:
+            refused = await client.post("/graphql", json={"query": "{ viewer { role } }"},
+                                        headers={"Authorization": f"Bearer {secret}"})  # fmt: skip
+        assert refused.status_code == 401
+
+        # A key of another role is turned away with the reason.
+        other = await browser.new_page()
+        await other.goto(f"{base_url}/admin")
+        viewer_key = await api(base_url, key, 'mutation { createApiKey(input: {name: "v", role: VIEWER}) { key } }')
+        await other.fill("#key", viewer_key["data"]["createApiKey"]["key"])
+        await other.click("#login-form button")
+        await until(other, "document.querySelector('#login-error').textContent.includes('ADMIN')")
+        assert await other.is_hidden("#console")

@@ -1,0 +1,259 @@
+// Jornada's admin console: plain JavaScript over the public GraphQL API (POST /graphql with the
+// ADMIN key the admin typed in). No third-party code; the key stays in this tab's sessionStorage.
+"use strict";
+
+const TEXT = {
+  en: {
+    console: "admin console", language: "Language", logout: "Log out",
+    login_title: "Sign in with an ADMIN API key",
+    login_help: "The key `jornada workspace create` or `make run` printed (jor_...). It is kept in this tab only.",
+    key_placeholder: "jor_...", login: "Sign in",
+    not_admin: "This key is a {role} key: the console needs an ADMIN key.",
+    bad_key: "This key is not valid (unknown or revoked).",
+    tab_funnel: "Funnel", tab_keys: "API keys",
+    funnel_title: "Funnel", period: "Period:", distribution_title: "Where customers are now",
+    mode_cumulative: "Cumulative", mode_strict: "Strict", mode_any: "Any",
+    help_CUMULATIVE: "A customer counts at every step up to the furthest one it reached in the period.",
+    help_STRICT: "A customer counts at a step only if it entered every earlier step, in order, in the period.",
+    help_ANY: "A customer counts at every stage it entered in the period.",
+    of_previous: "{share} of the previous step", customers: "{n} customers",
+    keys_title: "API keys", key_name: "Name", role: "Role", prefix: "Starts with", created: "Created",
+    status: "Status", create_key: "Create key", active: "active", revoked: "revoked {when}", revoke: "Revoke",
+    confirm_revoke: "Revoke the key “{name}”? Programs using it stop working at once.",
+    key_shown_once: "The new key, shown this once: copy it now.",
+    yours: "(this session's key)",
+    confirm_revoke_yours: "This is the key you are signed in with: revoking it signs you out. Revoke “{name}”?",
+  },
+  "pt-BR": {
+    console: "console de administração", language: "Idioma", logout: "Sair",
+    login_title: "Entre com uma chave de API ADMIN",
+    login_help: "A chave que `jornada workspace create` ou `make run` mostrou (jor_...). Ela fica só nesta aba.",
+    key_placeholder: "jor_...", login: "Entrar",
+    not_admin: "Esta chave é {role}: o console precisa de uma chave ADMIN.",
+    bad_key: "Esta chave não é válida (desconhecida ou revogada).",
+    tab_funnel: "Funil", tab_keys: "Chaves de API",
+    funnel_title: "Funil", period: "Período:", distribution_title: "Onde os clientes estão agora",
+    mode_cumulative: "Cumulativo", mode_strict: "Estrito", mode_any: "Qualquer",
+    help_CUMULATIVE: "Um cliente conta em cada etapa até a mais avançada que alcançou no período.",
+    help_STRICT: "Um cliente conta numa etapa só se entrou em todas as anteriores, em ordem, no período.",
+    help_ANY: "Um cliente conta em cada etapa em que entrou no período.",
+    of_previous: "{share} da etapa anterior", customers: "{n} clientes",
+    keys_title: "Chaves de API", key_name: "Nome", role: "Papel", prefix: "Começa com", created: "Criada",
+    status: "Situação", create_key: "Criar chave", active: "ativa", revoked: "revogada {when}", revoke: "Revogar",
+    confirm_revoke: "Revogar a chave “{name}”? Programas que a usam param de funcionar na hora.",
+    key_shown_once: "A nova chave, mostrada só desta vez: copie-a agora.",
+    yours: "(a chave desta sessão)",
+    confirm_revoke_yours: "Esta é a chave com que você entrou: revogá-la encerra a sessão. Revogar “{name}”?",
+  },
+};
+
+const state = { key: sessionStorage.getItem("jornada.key"), locale: pickLocale(), mode: "CUMULATIVE" };
+const $ = (selector) => document.querySelector(selector);
+
+function pickLocale() {
+  const saved = localStorage.getItem("jornada.locale");
+  if (saved && TEXT[saved]) return saved;
+  return (navigator.language || "en").toLowerCase().startsWith("pt") ? "pt-BR" : "en";
+}
+
+function t(name, values = {}) {
+  const text = TEXT[state.locale][name] ?? TEXT.en[name] ?? name;
+  return text.replace(/\{(\w+)\}/g, (_, k) => String(values[k] ?? ""));
+}
+
+function translate() {
+  document.documentElement.lang = state.locale;
+  $("#locale").value = state.locale;
+  for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
+  for (const el of document.querySelectorAll("[data-t-placeholder]")) el.placeholder = t(el.dataset.tPlaceholder);
+}
+
+function number(n) { return new Intl.NumberFormat(state.locale).format(n); }
+function percent(x) { return new Intl.NumberFormat(state.locale, { style: "percent", maximumFractionDigits: 1 }).format(x); }
+function day(iso) { return new Intl.DateTimeFormat(state.locale, { dateStyle: "medium" }).format(new Date(iso)); }
+
+class ApiError extends Error {
+  constructor(message, code) { super(message); this.code = code; }
+}
+
+async function gql(query, variables = {}) {
+  const response = await fetch("/graphql", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${state.key}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  if (body.errors && body.errors.length) {
+    const first = body.errors[0];
+    throw new ApiError(first.message, first.extensions && first.extensions.code);
+  }
+  return body.data;
+}
+
+// --- sign in --------------------------------------------------------------------------------------
+
+async function signIn(key) {
+  state.key = key;
+  let viewer;
+  try {
+    viewer = (await gql("{ viewer { role workspace { name } } }")).viewer;
+  } catch (error) {
+    return fail(error.code === "UNAUTHENTICATED" ? t("bad_key") : error.message);
+  }
+  if (viewer.role !== "ADMIN") return fail(t("not_admin", { role: viewer.role }));
+  sessionStorage.setItem("jornada.key", key);
+  $("#workspace").textContent = viewer.workspace.name;
+  $("#login").hidden = true;
+  $("#console").hidden = false;
+  $("#logout").hidden = false;
+  show("funnel");
+}
+
+function fail(message) {
+  state.key = null;
+  sessionStorage.removeItem("jornada.key");
+  $("#login-error").textContent = message;
+}
+
+function signOut() {
+  sessionStorage.removeItem("jornada.key");
+  location.reload();
+}
+
+// --- views ----------------------------------------------------------------------------------------
+
+function show(view) {
+  for (const el of document.querySelectorAll(".view")) el.hidden = el.id !== `view-${view}`;
+  for (const b of document.querySelectorAll("nav button")) b.classList.toggle("active", b.dataset.view === view);
+  state.view = view;
+  return view === "funnel" ? loadFunnel() : loadKeys();
+}
+
+function bars(container, rows) {
+  container.replaceChildren();
+  const top = Math.max(1, ...rows.map((r) => r.count));
+  for (const row of rows) {
+    const name = document.createElement("div");
+    name.textContent = row.label;
+    name.className = "stage";
+    const bar = document.createElement("div");
+    bar.className = `bar category-${row.category}`;
+    const fill = document.createElement("span");
+    fill.style.width = `${(100 * row.count) / top}%`;
+    bar.append(fill);
+    const num = document.createElement("div");
+    num.className = "num";
+    num.dataset.stage = row.key;
+    num.textContent = number(row.count);
+    if (row.note) {
+      const note = document.createElement("div");
+      note.className = "conv";
+      note.textContent = row.note;
+      num.append(note);
+    }
+    container.append(name, bar, num);
+  }
+}
+
+async function loadFunnel() {
+  const data = await gql(
+    `query($mode: FunnelMode!, $locale: String!) { metrics {
+      model { name }
+      period { start end }
+      funnel(mode: $mode) { stage { key category label(locale: $locale) } count conversionFromPrevious }
+      stageDistribution { stage { key category label(locale: $locale) } count share }
+    } }`,
+    { mode: state.mode, locale: state.locale },
+  );
+  const m = data.metrics;
+  $("#model-name").textContent = `— ${m.model.name}`;
+  $("#period").textContent = `${day(m.period.start)} – ${day(m.period.end)}`;
+  $("#mode-help").textContent = t(`help_${state.mode}`);
+  bars($("#funnel"), m.funnel.map((s) => ({
+    key: s.stage.key, label: s.stage.label, category: s.stage.category, count: s.count,
+    note: s.conversionFromPrevious == null ? "" : t("of_previous", { share: percent(s.conversionFromPrevious) }),
+  })));
+  bars($("#distribution"), m.stageDistribution.map((s) => ({
+    key: s.stage.key, label: s.stage.label, category: s.stage.category, count: s.count, note: percent(s.share),
+  })));
+}
+
+async function loadKeys() {
+  const data = await gql("{ viewer { workspace { apiKeys { id name role prefix createdAt revokedAt } } } }");
+  const body = $("#keys tbody");
+  body.replaceChildren();
+  for (const k of data.viewer.workspace.apiKeys) {
+    const row = document.createElement("tr");
+    row.dataset.key = k.id;
+    if (k.revokedAt) row.className = "revoked";
+    const yours = state.key.startsWith(k.prefix);
+    for (const text of [yours ? `${k.name} ${t("yours")}` : k.name, k.role, `${k.prefix}…`, day(k.createdAt),
+      k.revokedAt ? t("revoked", { when: day(k.revokedAt) }) : t("active")]) {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      row.append(cell);
+    }
+    const action = document.createElement("td");
+    if (!k.revokedAt) {
+      const button = document.createElement("button");
+      button.textContent = t("revoke");
+      button.className = "revoke";
+      button.addEventListener("click", () => revoke(k, yours).catch(report));
+      action.append(button);
+    }
+    row.append(action);
+    body.append(row);
+  }
+}
+
+async function createKey(event) {
+  event.preventDefault();
+  $("#key-error").textContent = "";
+  const data = await gql(
+    `mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) {
+      key apiKey { id } userErrors { field code message } } }`,
+    { input: { name: $("#key-name").value, role: $("#key-role").value } },
+  );
+  const payload = data.createApiKey;
+  if (payload.userErrors.length) {
+    $("#key-error").textContent = payload.userErrors.map((e) => e.message).join(" ");
+    return;
+  }
+  $("#new-key-secret").textContent = payload.key;
+  $("#new-key").hidden = false;
+  $("#key-name").value = "";
+  await loadKeys();
+}
+
+async function revoke(k, yours) {
+  if (!confirm(t(yours ? "confirm_revoke_yours" : "confirm_revoke", { name: k.name }))) return;
+  $("#new-key").hidden = true;  // a secret shown earlier may be the one revoked
+  const data = await gql(
+    `mutation($input: RevokeApiKeyInput!) { revokeApiKey(input: $input) { userErrors { message } } }`,
+    { input: { id: k.id } },
+  );
+  const errors = data.revokeApiKey.userErrors;
+  $("#key-error").textContent = errors.map((e) => e.message).join(" ");
+  if (yours && !errors.length) return signOut();
+  await loadKeys();
+}
+
+// --- wiring ---------------------------------------------------------------------------------------
+
+function report(error) { $("#key-error").textContent = error.message; }
+
+$("#login-form").addEventListener("submit", (e) => { e.preventDefault(); signIn($("#key").value.trim()); });
+$("#logout").addEventListener("click", signOut);
+$("#key-form").addEventListener("submit", (e) => createKey(e).catch(report));
+$("#locale").addEventListener("change", (e) => {
+  state.locale = e.target.value;
+  localStorage.setItem("jornada.locale", state.locale);
+  translate();
+  if (state.key && state.view) show(state.view);
+});
+for (const b of document.querySelectorAll("nav button")) b.addEventListener("click", () => show(b.dataset.view));
+for (const r of document.querySelectorAll('input[name="mode"]')) {
+  r.addEventListener("change", () => { state.mode = r.value; loadFunnel(); });
+}
+translate();
+if (state.key) signIn(state.key);
