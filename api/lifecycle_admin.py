@@ -37,12 +37,29 @@ BATCH = 500
 BULK_REWRITE = 1000
 
 
+@dataclass(frozen=True)
+class SampleMove:
+    """One customer of a dry run's preview: its stage in the current primary model (None when it
+    has none) and the stage the model being tracked or switched to would give it."""
+
+    customer_id: int
+    before: str | None
+    after: str
+
+
 @dataclass
 class Rebuild:
-    """The outcome of building a model's stages for every customer."""
+    """The outcome of building a model's stages for every customer (a dry run's: with a sample)."""
 
     distribution: Counter[str] = field(default_factory=Counter)
     transitions_written: int = 0
+    sample: list[SampleMove] = field(default_factory=list)
+
+
+# A dry run keeps the first customers' outcomes, and previews SAMPLE of them, those whose stage
+# category would change first (a customer who would be shown as churned, say).
+SAMPLE_POOL = 200
+SAMPLE = 10
 
 
 # --- tracked models -------------------------------------------------------------------------
@@ -99,7 +116,8 @@ async def track(lifecycle: Lifecycle, workspace_id: int, key: str, dry_run: bool
         raise invalid(("model",), "ALREADY_TRACKED", f"This workspace already tracks {key!r}.")
     t = _tracked_with(lifecycle, key, row)
     pins = await store.manual_moves(workspace_id, key)
-    return await _rebuild(workspace_id, t, lambda: replay(workspace_id, t, pins), dry_run, primary=False)
+    done = await _rebuild(workspace_id, t, lambda: replay(workspace_id, t, pins), dry_run, primary=False)
+    return await _preview(lifecycle, workspace_id, t, done) if dry_run else done
 
 
 async def switch(
@@ -123,21 +141,25 @@ async def switch(
         if source is None:
             raise invalid(("strategy",), "NO_SOURCE_MODEL", "There is no current model to map from.")
         _check_mapping(source, target, mapping or {})
-    if row is not None and row.tracked:
+    if row is not None and row.tracked:  # its stages are current: the preview reads them
         if not dry_run:
             await _set_primary(workspace_id, key)
-        return Rebuild(distribution=await _distribution(workspace_id, key))
+            return Rebuild(distribution=await _distribution(workspace_id, key))
+        current = Rebuild(distribution=await _distribution(workspace_id, key), sample=await _first(workspace_id, key))
+        return await _preview(lifecycle, workspace_id, target, current)
     if strategy == MAPPING:
         assert source is not None
-        return await _rebuild(
+        done = await _rebuild(
             workspace_id,
             target,
             lambda: remap(workspace_id, source, target, mapping or {}),
             dry_run,
             primary=True,
         )
-    pins = await store.manual_moves(workspace_id, key)
-    return await _rebuild(workspace_id, target, lambda: replay(workspace_id, target, pins), dry_run, primary=True)
+    else:
+        pins = await store.manual_moves(workspace_id, key)
+        done = await _rebuild(workspace_id, target, lambda: replay(workspace_id, target, pins), dry_run, primary=True)
+    return await _preview(lifecycle, workspace_id, target, done) if dry_run else done
 
 
 def _tracked_with(lifecycle: Lifecycle, key: str, row: WorkspaceModel | None) -> Tracked:
@@ -168,6 +190,37 @@ async def _set_primary(workspace_id: int, key: str) -> None:
         await WorkspaceModel.filter(workspace_id=workspace_id, model_key=key).update(is_primary=True, tracked=True)
 
 
+async def _preview(lifecycle: Lifecycle, workspace_id: int, t: Tracked, result: Rebuild) -> Rebuild:
+    """A dry run's sample: where its first customers are in the current primary model and where
+    they would be, those whose stage category would change first."""
+    rows = await store.workspace_models(workspace_id)
+    primary = next((r for r in rows if r.is_primary), None)
+    source = lifecycle.registry.model(primary.model_key) if primary else None
+    ids = [m.customer_id for m in result.sample]
+    keys = [primary.model_key] if primary else []
+    now = {a.customer_id: a.stage for a in await store.positions(workspace_id, ids, keys)}
+    moves = [SampleMove(m.customer_id, now.get(m.customer_id), m.after) for m in result.sample]
+
+    def changes(m: SampleMove) -> bool:
+        before = source.stage(m.before) if source and m.before else None
+        after = t.model.stage(m.after)
+        return before is None or after is None or before.category != after.category
+
+    result.sample = sorted(moves, key=lambda m: not changes(m))[:SAMPLE]
+    return result
+
+
+async def _first(workspace_id: int, key: str) -> list[SampleMove]:
+    """The stages of the first SAMPLE_POOL customers (by id) in a tracked model."""
+    conn = connection()
+    p = Params(dialect_of(conn))
+    sql = (
+        f"SELECT customer_id, stage FROM stage_assignment WHERE workspace_id = {p(workspace_id)} "
+        f"AND model_key = {p(key)} ORDER BY customer_id LIMIT {p(SAMPLE_POOL)}"
+    )
+    return [SampleMove(int(r["customer_id"]), None, r["stage"]) for r in await fetch(sql, p, conn)]
+
+
 async def _distribution(workspace_id: int, key: str) -> Counter[str]:
     conn = connection()
     p = Params(dialect_of(conn))
@@ -188,6 +241,8 @@ async def _rebuild(workspace_id: int, t: Tracked, batches: Any, dry_run: bool, p
     if dry_run:
         async for positions, _ in batches():
             result.distribution.update(p.stage for _, p in positions)
+            room = SAMPLE_POOL - len(result.sample)
+            result.sample += [SampleMove(cid, None, p.stage) for cid, p in positions[:room]]
         return result
     now = datetime.now(UTC)
     async with in_transaction():

@@ -16,7 +16,15 @@ from api.workspaces import Role, get_workspace
 from schema.context import Info
 from schema.customers import Customer, CustomerFilter
 from schema.errors import UserError, user_errors
-from schema.lifecycle import StageCount, StageTransition, WorkspaceModel, stage_counts, workspace_model_type
+from schema.lifecycle import (
+    Stage,
+    StageCount,
+    StageTransition,
+    WorkspaceModel,
+    stage_counts,
+    stage_type,
+    workspace_model_type,
+)
 from schema.permissions import IsAdmin, IsEditor
 from schema.query import decode_customer_id
 from schema.workspace import Workspace
@@ -111,11 +119,31 @@ class ConfigureLifecycleModelPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.type(description="One customer of a dry run's preview: where it is and where it would be.")
+class PreviewMove:
+    customer_id: strawberry.Private[int]
+    before: Stage | None = strawberry.field(
+        description="Its stage in the current primary model; null when it has none there."
+    )
+    after: Stage = strawberry.field(description="Its stage in the model being tracked or switched to.")
+
+    @strawberry.field(description="The customer.")
+    async def customer(self, info: Info) -> Customer | None:
+        record = await info.context.loaders.customer.load(self.customer_id)
+        return Customer.from_record(record) if record else None
+
+
 @strawberry.type(description="The result of building a model's stages (or of a dry run).")
 class RebuildPayload:
     workspace: Workspace | None = None
     distribution: list[StageCount] = strawberry.field(default_factory=list)
     transitions_written: int = strawberry.field(default=0, description="0 for a dry run.")
+    sample: list[PreviewMove] = strawberry.field(
+        default_factory=list,
+        description="A dry run's preview: up to 10 customers, where they are in the current primary model and "
+        "where they would be; those whose stage category would change (a customer shown as churned, say) first. "
+        "Empty when not a dry run.",
+    )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -130,11 +158,22 @@ async def _workspace(info: Info) -> Workspace:
 
 
 async def _rebuilt(info: Info, key: str, result: admin.Rebuild, dry_run: bool) -> RebuildPayload:
+    primary = next((r.model_key for r in await workspace_models(info.context.workspace_id) if r.is_primary), None)
     info.context.reset_loaders()  # the workspace's models changed
+    registry = info.context.registry
+    sample = [
+        PreviewMove(
+            customer_id=m.customer_id,
+            before=stage_type(registry, primary, m.before) if primary and m.before else None,
+            after=stage_type(registry, key, m.after),
+        )
+        for m in result.sample
+    ]
     return RebuildPayload(
         workspace=None if dry_run else await _workspace(info),
-        distribution=stage_counts(info.context.registry, key, result.distribution),
+        distribution=stage_counts(registry, key, result.distribution),
         transitions_written=result.transitions_written,
+        sample=sample,
     )
 
 

@@ -264,3 +264,37 @@ async def test_stage_labels_accept_any_spelling_of_a_locale(api: Api) -> None:
     )
     customer = next(s for s in data["lifecycleModel"]["stages"] if s["key"] == "customer")
     assert customer == {"key": "customer", "a": "Cliente", "b": "Cliente", "c": "Cliente", "d": "Customer"}
+
+
+PREVIEW = """
+mutation($input: SwitchLifecycleModelInput!) { switchLifecycleModel(input: $input) {
+  distribution { stage { key } count }
+  sample { customer { name } before { key category } after { key category } }
+  transitionsWritten userErrors { code }
+} }
+"""
+
+
+async def test_a_dry_run_switch_previews_customers_where_they_are_and_would_be_changed_categories_first(
+    api: Api,
+) -> None:
+    for n in range(12):
+        await new_customer(api, name=f"Prospect {n:02d}")
+    buyer = await new_customer(api, name="Buyer")
+    await record(api, buyer["id"], "purchase", ago(5), amount="99")
+    data = await api.data(PREVIEW, {"input": {"model": "lifespan", "strategy": "REPLAY", "dryRun": True}})
+    payload = data["switchLifecycleModel"]
+    assert payload["userErrors"] == []
+    assert payload["transitionsWritten"] == 0
+    sample = payload["sample"]
+    assert len(sample) == 10  # of 13 customers
+    # Every prospect stays a prospect (lifespan's acquisition); the buyer is a customer in both:
+    # no category changes, so the preview keeps the customers' order.
+    assert all(s["before"]["key"] in ("prospect", "customer") for s in sample)
+    by_name = {s["customer"]["name"]: s for s in sample}
+    assert by_name["Prospect 00"]["after"] == {"key": "acquisition", "category": "PROSPECT"}
+    assert sum(c["count"] for c in payload["distribution"]) == 13
+    # Nothing was switched.
+    assert (await api.data("{ viewer { workspace { primaryModel { key } } } }"))["viewer"]["workspace"] == {
+        "primaryModel": {"key": "funnel"}
+    }

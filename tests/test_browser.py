@@ -220,6 +220,46 @@ async def test_an_admin_signs_in_reads_the_funnel_in_each_mode_and_revokes_a_key
                                         headers={"Authorization": f"Bearer {secret}"})  # fmt: skip
         assert refused.status_code == 401
 
+        # Parameters: a value out of range is refused naming the parameter; a good one is saved.
+        await page.select_option("#locale", "en")
+        await page.click('nav button[data-view="models"]')
+        funnel = page.locator('form.model[data-model="funnel"]')
+        await funnel.locator('input[name="mql_score"]').fill("-5")
+        await funnel.locator('button[type="submit"]').click()
+        error = funnel.locator('.param[data-param="mql_score"] .error')
+        await until(page, "document.querySelector('.param[data-param=\"mql_score\"] .error').textContent !== ''")
+        assert "mql_score" in (await error.text_content() or "")
+        await funnel.locator('input[name="mql_score"]').fill("35")
+        await funnel.locator('button[type="submit"]').click()
+        await until(page, "document.querySelector('form.model[data-model=\"funnel\"] p.ok').textContent === 'Saved.'")
+        tracked = await api(base_url, key, "{ viewer { workspace { models { model { key } params } } } }")
+        params = {m["model"]["key"]: m["params"] for m in tracked["data"]["viewer"]["workspace"]["models"]}
+        assert params["funnel"]["mql_score"] == 35
+
+        # The switch: a preview first (distribution before and after, customers and where they go),
+        # then applied; the live view shows a move as it happens.
+        await page.select_option("#switch-model", "lifespan")
+        await page.click("#switch-form button")
+        await page.wait_for_selector("#preview:not([hidden])")
+        assert await page.locator("#sample tbody tr").count() == 10
+        assert await page.locator("#after .num").count() > 0
+        await page.screenshot(path=str(shots / "admin-switch-preview.png"), full_page=True)
+        before = await api(base_url, key, "{ viewer { workspace { primaryModel { key } } } }")
+        assert before["data"]["viewer"]["workspace"]["primaryModel"]["key"] == "funnel"  # a preview writes nothing
+        await page.click("#apply-switch")
+        await until(page, "document.querySelector('#switch-done').textContent.includes('primary model')")
+        after = await api(base_url, key, "{ viewer { workspace { primaryModel { key } } } }")
+        assert after["data"]["viewer"]["workspace"]["primaryModel"]["key"] == "lifespan"
+
+        await page.click('nav button[data-view="live"]')
+        await until(page, "document.querySelector('#live-status').textContent === '(connected)'")
+        made = await api(
+            base_url, key, 'mutation { createCustomer(input: {name: "Nova Cliente"}) { customer { id } } }'
+        )
+        assert made["data"]["createCustomer"]["customer"]["id"]
+        await until(page, "document.querySelector('#live tbody').textContent.includes('Nova Cliente')")
+        await page.screenshot(path=str(shots / "admin-live.png"), full_page=True)
+
         # A key of another role is turned away with the reason.
         other = await browser.new_page()
         await other.goto(f"{base_url}/admin")

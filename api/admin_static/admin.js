@@ -21,6 +21,15 @@ const TEXT = {
     status: "Status", create_key: "Create key", active: "active", revoked: "revoked {when}", revoke: "Revoke",
     confirm_revoke: "Revoke the key “{name}”? Programs using it stop working at once.",
     key_shown_once: "The new key, shown this once: copy it now.",
+    tab_models: "Models", tab_live: "Live moves", models_title: "Tracked models", primary: "primary",
+    save: "Save", saved: "Saved.", default_is: "default {value}",
+    switch_title: "Switch the primary model", preview: "Preview",
+    switch_help: "Replays every customer's history through the chosen model. Nothing changes until you apply it.",
+    now: "Now", after_switch: "After the switch", sample_title: "Some customers, where they are and would be",
+    customer: "Customer", apply_switch: "Apply the switch", switched: "{model} is now the primary model.",
+    live_title: "Stage moves, live", live_help: "Moves appear here as they happen.", when: "When", move: "Move",
+    model: "Model",
+    rule: "Rule", connected: "(connected)", disconnected: "(disconnected: reload the page)",
     yours: "(this session's key)",
     confirm_revoke_yours: "This is the key you are signed in with: revoking it signs you out. Revoke “{name}”?",
   },
@@ -42,6 +51,15 @@ const TEXT = {
     status: "Situação", create_key: "Criar chave", active: "ativa", revoked: "revogada {when}", revoke: "Revogar",
     confirm_revoke: "Revogar a chave “{name}”? Programas que a usam param de funcionar na hora.",
     key_shown_once: "A nova chave, mostrada só desta vez: copie-a agora.",
+    tab_models: "Modelos", tab_live: "Movimentos ao vivo", models_title: "Modelos acompanhados", primary: "principal",
+    save: "Salvar", saved: "Salvo.", default_is: "padrão {value}",
+    switch_title: "Trocar o modelo principal", preview: "Pré-visualizar",
+    switch_help: "Repassa o histórico de cada cliente pelo modelo escolhido. Nada muda até você aplicar.",
+    now: "Agora", after_switch: "Depois da troca", sample_title: "Alguns clientes, onde estão e onde estariam",
+    customer: "Cliente", apply_switch: "Aplicar a troca", switched: "{model} agora é o modelo principal.",
+    live_title: "Movimentos de etapa, ao vivo", live_help: "Os movimentos aparecem aqui quando acontecem.",
+    when: "Quando", move: "Movimento", rule: "Regra", connected: "(conectado)", model: "Modelo",
+    disconnected: "(desconectado: recarregue a página)",
     yours: "(a chave desta sessão)",
     confirm_revoke_yours: "Esta é a chave com que você entrou: revogá-la encerra a sessão. Revogar “{name}”?",
   },
@@ -126,7 +144,8 @@ function show(view) {
   for (const el of document.querySelectorAll(".view")) el.hidden = el.id !== `view-${view}`;
   for (const b of document.querySelectorAll("nav button")) b.classList.toggle("active", b.dataset.view === view);
   state.view = view;
-  return view === "funnel" ? loadFunnel() : loadKeys();
+  const load = { funnel: loadFunnel, models: loadModels, live: startLive, keys: loadKeys }[view];
+  return load().catch(report);
 }
 
 function bars(container, rows) {
@@ -238,13 +257,197 @@ async function revoke(k, yours) {
   await loadKeys();
 }
 
+// --- models: parameters and the switch -----------------------------------------------------------
+
+async function loadModels() {
+  const data = await gql(
+    `query($locale: String!) {
+      viewer { workspace { models { isPrimary tracked params
+        model { key name params { name type default description minimum maximum } } } } }
+      lifecycleModels { key name }
+      metrics { stageDistribution { stage { key category label(locale: $locale) } count } }
+    }`,
+    { locale: state.locale },
+  );
+  const list = $("#models");
+  list.replaceChildren();
+  const models = data.viewer.workspace.models.filter((m) => m.tracked);
+  for (const wm of models) list.append(modelCard(wm));
+  const primary = models.find((m) => m.isPrimary);
+  state.before = data.metrics.stageDistribution;
+  const select = $("#switch-model");
+  select.replaceChildren();
+  for (const m of data.lifecycleModels) {
+    if (primary && m.key === primary.model.key) continue;
+    const option = document.createElement("option");
+    option.value = m.key;
+    option.textContent = m.name;
+    select.append(option);
+  }
+}
+
+function element(tag, text, className) {
+  const el = document.createElement(tag);
+  if (text != null) el.textContent = text;
+  if (className) el.className = className;
+  return el;
+}
+
+function modelCard(wm) {
+  const card = element("form", null, "model");
+  card.dataset.model = wm.model.key;
+  const title = element("h3", wm.model.name);
+  if (wm.isPrimary) title.append(element("span", t("primary"), "badge"));
+  card.append(title);
+  const inputs = {};
+  for (const p of wm.model.params) {
+    const row = element("div", null, "param");
+    row.dataset.param = p.name;
+    row.append(element("label", p.name));
+    const structured = p.type === "str_list" || p.type === "int_map";
+    const input = document.createElement(structured ? "textarea" : "input");
+    input.name = p.name;
+    const value = wm.params[p.name];
+    input.value = structured ? JSON.stringify(value) : String(value);
+    inputs[p.name] = { input, type: p.type };
+    row.append(input);
+    const range = p.minimum != null || p.maximum != null ? ` [${p.minimum ?? "…"}, ${p.maximum ?? "…"}]` : "";
+    row.append(element("div", `${p.description} (${t("default_is", { value: JSON.stringify(p.default) })})${range}`, "why"));
+    row.append(element("p", "", "error"));
+    card.append(row);
+  }
+  const done = element("p", "", "ok");
+  const save = element("button", t("save"));
+  save.type = "submit";
+  card.append(save, done);
+  card.addEventListener("submit", (event) => {
+    event.preventDefault();
+    saveParams(wm, inputs, card, done).catch(report);
+  });
+  return card;
+}
+
+function parse(raw, type) {
+  if (type === "int" || type === "float") return raw.trim() === "" ? null : Number(raw);
+  if (type === "bool") return raw.trim().toLowerCase() === "true";
+  if (type === "str_list" || type === "int_map") { try { return JSON.parse(raw); } catch { return raw; } }
+  return raw;  // str, decimal: the server checks them
+}
+
+async function saveParams(wm, inputs, card, done) {
+  for (const el of card.querySelectorAll(".param .error")) el.textContent = "";
+  done.textContent = "";
+  const params = {};
+  for (const [name, { input, type }] of Object.entries(inputs)) params[name] = parse(input.value, type);
+  const data = await gql(
+    `mutation($input: ConfigureLifecycleModelInput!) { configureLifecycleModel(input: $input) {
+      workspaceModel { params } userErrors { field code message } } }`,
+    { input: { model: wm.model.key, params } },
+  );
+  const errors = data.configureLifecycleModel.userErrors;
+  for (const e of errors) {
+    const name = (e.field || [])[e.field.length - 1];
+    const row = card.querySelector(`.param[data-param="${CSS.escape(name || "")}"] .error`);
+    (row || done).textContent = e.message;
+  }
+  if (!errors.length) done.textContent = t("saved");
+}
+
+function counts(rows) {
+  return rows.map((s) => ({ key: s.stage.key, label: s.stage.label, category: s.stage.category, count: s.count }));
+}
+
+const SWITCH = `mutation($input: SwitchLifecycleModelInput!, $locale: String!) { switchLifecycleModel(input: $input) {
+  distribution { stage { key category label(locale: $locale) } count }
+  sample { customer { name externalId } before { label(locale: $locale) } after { label(locale: $locale) } }
+  workspace { primaryModel { name } }
+  userErrors { field code message } } }`;
+
+async function previewSwitch(event) {
+  event.preventDefault();
+  $("#switch-error").textContent = "";
+  $("#switch-done").textContent = "";
+  const model = $("#switch-model").value;
+  const data = await gql(SWITCH, { input: { model, strategy: "REPLAY", dryRun: true }, locale: state.locale });
+  const payload = data.switchLifecycleModel;
+  if (payload.userErrors.length) {
+    $("#switch-error").textContent = payload.userErrors.map((e) => e.message).join(" ");
+    return;
+  }
+  bars($("#before"), counts(state.before));
+  bars($("#after"), counts(payload.distribution));
+  const body = $("#sample tbody");
+  body.replaceChildren();
+  for (const s of payload.sample) {
+    const row = element("tr");
+    row.append(element("td", s.customer ? s.customer.name || s.customer.externalId || "—" : "—"),
+      element("td", s.before ? s.before.label : "—"), element("td", s.after.label));
+    body.append(row);
+  }
+  state.switchTo = model;
+  $("#preview").hidden = false;
+}
+
+async function applySwitch() {
+  const data = await gql(SWITCH, { input: { model: state.switchTo, strategy: "REPLAY" }, locale: state.locale });
+  const payload = data.switchLifecycleModel;
+  if (payload.userErrors.length) {
+    $("#switch-error").textContent = payload.userErrors.map((e) => e.message).join(" ");
+    return;
+  }
+  $("#preview").hidden = true;
+  await loadModels();
+  $("#switch-done").textContent = t("switched", { model: payload.workspace.primaryModel.name });
+}
+
+// --- live moves (the stageChanged subscription, graphql-transport-ws) -----------------------------
+
+function startLive() {
+  if (state.socket) return Promise.resolve();
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
+  const socket = new WebSocket(url, "graphql-transport-ws");
+  state.socket = socket;
+  socket.addEventListener("open", () => {
+    socket.send(JSON.stringify({ type: "connection_init", payload: { Authorization: `Bearer ${state.key}` } }));
+  });
+  socket.addEventListener("message", (event) => {
+    const message = JSON.parse(event.data);
+    if (message.type === "connection_ack") {
+      $("#live-status").textContent = t("connected");
+      socket.send(JSON.stringify({ id: "moves", type: "subscribe", payload: { query: `subscription {
+        stageChanged { occurredAt rule cause correction customer { name externalId } model { name }
+          from { label(locale: "${state.locale}") } to { label(locale: "${state.locale}") } } }` } }));
+    } else if (message.type === "next" && message.payload.data) {
+      const m = message.payload.data.stageChanged;
+      const row = element("tr");
+      row.append(element("td", new Date(m.occurredAt).toLocaleString(state.locale)),
+        element("td", m.customer.name || m.customer.externalId || "—"), element("td", m.model ? m.model.name : "—"),
+        element("td", `${m.from ? m.from.label : "—"} → ${m.to.label}`), element("td", m.rule || m.cause));
+      $("#live tbody").prepend(row);
+      while ($("#live tbody").children.length > 50) $("#live tbody").lastChild.remove();
+    } else if (message.type === "ping") {
+      socket.send(JSON.stringify({ type: "pong" }));
+    }
+  });
+  socket.addEventListener("close", () => {
+    $("#live-status").textContent = t("disconnected");
+    state.socket = null;
+  });
+  return Promise.resolve();
+}
+
 // --- wiring ---------------------------------------------------------------------------------------
 
-function report(error) { $("#key-error").textContent = error.message; }
+function report(error) {
+  const visible = document.querySelector(".view:not([hidden]) .error");
+  (visible || $("#key-error")).textContent = error.message;
+}
 
 $("#login-form").addEventListener("submit", (e) => { e.preventDefault(); signIn($("#key").value.trim()); });
 $("#logout").addEventListener("click", signOut);
 $("#key-form").addEventListener("submit", (e) => createKey(e).catch(report));
+$("#switch-form").addEventListener("submit", (e) => previewSwitch(e).catch(report));
+$("#apply-switch").addEventListener("click", () => applySwitch().catch(report));
 $("#locale").addEventListener("change", (e) => {
   state.locale = e.target.value;
   localStorage.setItem("jornada.locale", state.locale);
