@@ -169,9 +169,11 @@ async def until(page: Page, script: str, seconds: float = 20) -> None:
 SHOWN = "Array.from(document.querySelectorAll('#funnel .num')).map(e => [e.dataset.stage, e.firstChild.textContent])"
 
 
-async def funnel_of(base_url: str, key: str, mode: str) -> list[list[str]]:
-    found = await api(base_url, key, "query($m: FunnelMode!) { metrics { funnel(mode: $m) { stage { key } count } } }",
-                      {"m": mode})  # fmt: skip
+async def funnel_of(base_url: str, key: str, mode: str, period: dict[str, str] | None = None) -> list[list[str]]:
+    query = (
+        "query($m: FunnelMode!, $p: PeriodInput) { metrics(period: $p) { funnel(mode: $m) { stage { key } count } } }"
+    )
+    found = await api(base_url, key, query, {"m": mode, "p": period})
     return [[s["stage"]["key"], f"{s['count']:,}"] for s in found["data"]["metrics"]["funnel"]]
 
 
@@ -193,6 +195,16 @@ async def test_an_admin_signs_in_reads_the_funnel_in_each_mode_and_revokes_a_key
             expected = await funnel_of(base_url, key, mode)
             await page.check(f'input[name="mode"][value="{mode}"]')
             await until(page, f"JSON.stringify({SHOWN}) === {json.dumps(json.dumps(expected, separators=(',', ':')))}")
+        # Another period, picked by day on the workspace's calendar.
+        await page.fill("#period-start", "2026-03-01")
+        await page.fill("#period-end", "2026-03-31")
+        await page.click("#period-form button")
+        march = {"start": "2026-03-01T00:00:00", "end": "2026-04-01T00:00:00"}
+        wanted = json.dumps(json.dumps(await funnel_of(base_url, key, "ANY", march), separators=(",", ":")))
+        await until(page, f"JSON.stringify({SHOWN}) === {wanted}")
+        await page.fill("#period-end", "2026-02-01")
+        await page.click("#period-form button")
+        await until(page, "document.querySelector('#funnel-error').textContent.includes('end after it starts')")
         shown = await page.locator("#distribution .num").count()
         stages = await api(base_url, key, "{ metrics { stageDistribution { count } } }")
         assert shown == len(stages["data"]["metrics"]["stageDistribution"])

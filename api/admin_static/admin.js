@@ -28,7 +28,7 @@ const TEXT = {
     now: "Now", after_switch: "After the switch", sample_title: "Some customers, where they are and would be",
     customer: "Customer", apply_switch: "Apply the switch", switched: "{model} is now the primary model.",
     live_title: "Stage moves, live", live_help: "Moves appear here as they happen.", when: "When", move: "Move",
-    model: "Model",
+    model: "Model", show: "Show",
     rule: "Rule", connected: "(connected)", disconnected: "(disconnected: reload the page)",
     yours: "(this session's key)",
     confirm_revoke_yours: "This is the key you are signed in with: revoking it signs you out. Revoke “{name}”?",
@@ -58,7 +58,7 @@ const TEXT = {
     now: "Agora", after_switch: "Depois da troca", sample_title: "Alguns clientes, onde estão e onde estariam",
     customer: "Cliente", apply_switch: "Aplicar a troca", switched: "{model} agora é o modelo principal.",
     live_title: "Movimentos de etapa, ao vivo", live_help: "Os movimentos aparecem aqui quando acontecem.",
-    when: "Quando", move: "Movimento", rule: "Regra", connected: "(conectado)", model: "Modelo",
+    when: "Quando", move: "Movimento", rule: "Regra", connected: "(conectado)", model: "Modelo", show: "Mostrar",
     disconnected: "(desconectado: recarregue a página)",
     yours: "(a chave desta sessão)",
     confirm_revoke_yours: "Esta é a chave com que você entrou: revogá-la encerra a sessão. Revogar “{name}”?",
@@ -84,6 +84,12 @@ function translate() {
   $("#locale").value = state.locale;
   for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
   for (const el of document.querySelectorAll("[data-t-placeholder]")) el.placeholder = t(el.dataset.tPlaceholder);
+}
+
+function nextDay(iso) {
+  const d = new Date(`${iso}T12:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + 1);
+  return d.toISOString().slice(0, 10);
 }
 
 function number(n) { return new Intl.NumberFormat(state.locale).format(n); }
@@ -175,18 +181,24 @@ function bars(container, rows) {
 }
 
 async function loadFunnel() {
+  // A period picked by day: from the first day's midnight to the end of the last day, on the
+  // workspace's clock (bounds without an offset are read in its time zone).
+  const period = state.period ? { start: `${state.period[0]}T00:00:00`, end: `${nextDay(state.period[1])}T00:00:00` } : null;
   const data = await gql(
-    `query($mode: FunnelMode!, $locale: String!) { metrics {
+    `query($mode: FunnelMode!, $locale: String!, $period: PeriodInput) { metrics(period: $period) {
       model { name }
       period { start end }
       funnel(mode: $mode) { stage { key category label(locale: $locale) } count conversionFromPrevious }
       stageDistribution { stage { key category label(locale: $locale) } count share }
     } }`,
-    { mode: state.mode, locale: state.locale },
+    { mode: state.mode, locale: state.locale, period },
   );
   const m = data.metrics;
   $("#model-name").textContent = `— ${m.model.name}`;
-  $("#period").textContent = `${day(m.period.start)} – ${day(m.period.end)}`;
+  if (!state.period) {
+    $("#period-start").value = m.period.start.slice(0, 10);
+    $("#period-end").value = m.period.end.slice(0, 10);
+  }
   $("#mode-help").textContent = t(`help_${state.mode}`);
   bars($("#funnel"), m.funnel.map((s) => ({
     key: s.stage.key, label: s.stage.label, category: s.stage.category, count: s.count,
@@ -447,6 +459,12 @@ $("#login-form").addEventListener("submit", (e) => { e.preventDefault(); signIn(
 $("#logout").addEventListener("click", signOut);
 $("#key-form").addEventListener("submit", (e) => createKey(e).catch(report));
 $("#switch-form").addEventListener("submit", (e) => previewSwitch(e).catch(report));
+$("#period-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  state.period = [$("#period-start").value, $("#period-end").value];
+  $("#funnel-error").textContent = "";
+  loadFunnel().catch(report);
+});
 $("#apply-switch").addEventListener("click", () => applySwitch().catch(report));
 $("#locale").addEventListener("change", (e) => {
   state.locale = e.target.value;
