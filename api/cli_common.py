@@ -57,6 +57,7 @@ def run_db(settings: Settings, work: Callable[[], Coroutine[Any, Any, Any]], *, 
     except InputInvalid as exc:
         for p in exc.problems:
             print(f"error: {'.'.join(p.field or ())}: {p.message}", file=sys.stderr)
+        print(f"nothing was stored (database: {database_label(settings)})", file=sys.stderr)
         raise SystemExit(2) from None
 
 

@@ -103,6 +103,7 @@ async def test_invalid_currency_exits_2_naming_the_field_and_creates_nothing(db_
     assert run.stdout == ""
     assert "currency" in run.stderr
     assert "REAIS" in run.stderr
+    assert f"nothing was stored (database: {tmp_path / 'cli.sqlite3'})" in run.stderr
     assert "Traceback" not in run.stderr
 
     async with served(db_url) as _:
