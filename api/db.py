@@ -132,7 +132,7 @@ def zone(name: str) -> tzinfo:
     time zone database does not know."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return UTC
 
 

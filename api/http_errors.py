@@ -29,6 +29,7 @@ _MESSAGES = (
     ("Document contains more than", "QUERY_TOO_LARGE"),
     ("Syntax Error", "GRAPHQL_PARSE_FAILED"),
     ("Variable '$", "BAD_USER_INPUT"),
+    ("Value cannot represent a", "BAD_USER_INPUT"),
     ("Unexpected error.", "INTERNAL_SERVER_ERROR"),
 )
 

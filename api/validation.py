@@ -48,9 +48,13 @@ def currency(value: str, path: tuple[str, ...]) -> str | Problem:
 
 
 def timezone(value: str, path: tuple[str, ...]) -> str | Problem:
+    # A name is short (the longest IANA one has 32 characters); a long one is a file name the
+    # zone database cannot even open (OSError: File name too long).
+    if len(value) > 64:
+        return Problem(path, "INVALID_TIMEZONE", "Not an IANA time zone (e.g. America/Sao_Paulo).")
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return Problem(path, "INVALID_TIMEZONE", f"{value!r} is not an IANA time zone.")
     return value
 

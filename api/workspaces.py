@@ -124,9 +124,19 @@ async def update_workspace(workspace_id: int, changes: dict[str, Any]) -> Worksp
         checked["timezone"] = v.timezone(changes["timezone"] or "", ("timezone",))
     if "gross_margin" in changes:
         margin = changes["gross_margin"]
-        ok = margin is not None and Decimal(0) < margin <= Decimal(1)
+        # Stored with 4 decimal places: 0.00001 would be kept as 0, which the check refuses.
+        ok = (
+            margin is not None
+            and margin.is_finite()
+            and Decimal(0) < margin <= Decimal(1)
+            and margin == margin.quantize(Decimal("0.0001"))
+        )
         checked["gross_margin"] = (
-            margin if ok else Problem(("grossMargin",), "INVALID_MARGIN", "A gross margin is above 0 and at most 1.")
+            margin
+            if ok
+            else Problem(
+                ("grossMargin",), "INVALID_MARGIN", "A gross margin is above 0 and at most 1, in at most 4 decimals."
+            )
         )
     problems = [x for x in checked.values() if isinstance(x, Problem)]
     values = {k: x for k, x in checked.items() if not isinstance(x, Problem)}

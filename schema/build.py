@@ -20,9 +20,11 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api.settings import Settings
+from schema.clean_input import CleanStrings
 from schema.lifecycle_mutations import LifecycleMutation
 from schema.mutations import DataMutation
 from schema.query import Query
+from schema.scalars import SCALARS
 from schema.subscription import Subscription
 from schema.value import ValueMutation
 
@@ -58,6 +60,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        CleanStrings,
         lambda: MaskErrors(should_mask_error=is_unexpected, error_message="Unexpected error."),
         ParserCache,
         ValidationCache,
@@ -68,4 +71,5 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(relay_max_results=settings.max_page_size),
+        scalar_overrides=SCALARS,
     )

@@ -23,6 +23,7 @@ from schema.connections import edges, page_info
 from schema.context import Info
 from schema.errors import bad_input
 from schema.facts import CustomerFacts, lead_points, lead_score
+from schema.ids import row_id
 from schema.interactions import InteractionConnection, InteractionFilter
 from schema.lifecycle import CustomerStage, StageTransition
 from schema.value import CustomerValue
@@ -192,7 +193,7 @@ class Customer(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Customer | None]:
-        ids = [int(i) if i.isdigit() else -1 for i in node_ids]
+        ids = [row_id(i) for i in node_ids]
         found = await info.context.loaders.customer.load_many(ids)
         return [cls.from_record(r) if r else None for r in found]
 

@@ -17,6 +17,7 @@ from api.records import InteractionRecord
 from plugins.types import InteractionKind as KindData
 from schema.connections import edges, page_info
 from schema.context import Info
+from schema.ids import row_id
 
 if TYPE_CHECKING:
     from schema.customers import Customer
@@ -64,7 +65,7 @@ class Interaction(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Interaction | None]:
-        ids = [int(i) if i.isdigit() else -1 for i in node_ids]
+        ids = [row_id(i) for i in node_ids]
         found = await info.context.loaders.interaction.load_many(ids)
         return [cls.from_record(r) if r else None for r in found]
 

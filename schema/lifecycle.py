@@ -16,6 +16,7 @@ from plugins import types as p
 from plugins.manager import PluginInfo as PluginData
 from plugins.manager import PluginProblem, PluginRegistry
 from schema.context import Info
+from schema.ids import row_id
 
 if TYPE_CHECKING:
     from schema.customers import Customer
@@ -330,7 +331,7 @@ class StageTransition(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[StageTransition | None]:
-        ids = [int(i) if i.isdigit() else -1 for i in node_ids]
+        ids = [row_id(i) for i in node_ids]
         found = await info.context.loaders.transition.load_many(ids)
         return [cls.from_record(info.context.registry, t) if t else None for t in found]
 

@@ -22,6 +22,7 @@ from schema.customers import (
     customer_fields,
 )
 from schema.errors import UserError, user_errors
+from schema.ids import row_id
 from schema.interactions import Interaction
 from schema.lifecycle import StageTransition
 from schema.permissions import IsAdmin, IsEditor
@@ -162,9 +163,10 @@ class RecordAcquisitionSpendInput:
 
 
 def _node_id(gid: relay.GlobalID, type_name: str) -> int:
-    if gid.type_name != type_name or not gid.node_id.isdigit():
+    found = row_id(gid.node_id) if gid.type_name == type_name else -1
+    if found < 0:
         raise InputInvalid([Problem(("id",), "NOT_FOUND", f"No {type_name} with this id in this workspace.")])
-    return int(gid.node_id)
+    return found
 
 
 def _recorded(registry: PluginRegistry, index: int, outcome: Recorded | list[Problem]) -> RecordInteractionResult:

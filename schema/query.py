@@ -15,6 +15,7 @@ from api.workspaces import get_workspace
 from schema.context import Info
 from schema.customers import Customer, CustomerConnection, CustomerFilter, CustomerOrder, tracked_model
 from schema.errors import bad_input
+from schema.ids import row_id
 from schema.interactions import Interaction, InteractionConnection, InteractionFilter, InteractionKind
 from schema.lifecycle import LifecycleModel, PluginInfo, model_type, plugin_infos
 from schema.metrics import Metrics, PeriodInput
@@ -28,9 +29,9 @@ def decode_customer_id(gid: relay.GlobalID | None) -> int | None:
     """A customer's numeric id from a global id; -1 (never a row) when it names another type."""
     if gid is None:
         return None
-    if gid.type_name != "Customer" or not gid.node_id.isdigit():
+    if gid.type_name != "Customer":
         return -1
-    return int(gid.node_id)
+    return row_id(gid.node_id)
 
 
 @strawberry.type

@@ -15,6 +15,7 @@ from api import value as value_service
 from api import workspaces as service
 from api.records import ApiKeyRecord, SpendRecord, WorkspaceRecord
 from schema.context import Info
+from schema.ids import row_id
 from schema.lifecycle import LifecycleModel, WorkspaceModel, model_type, workspace_model_type
 from schema.permissions import IsAdmin
 from schema.value import ValueModel
@@ -51,7 +52,7 @@ class ApiKey(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[ApiKey | None]:
-        ids = [int(i) if i.isdigit() else -1 for i in node_ids]
+        ids = [row_id(i) for i in node_ids]
         if not info.context.caller.role.allows(service.Role.ADMIN):
             return [None for _ in ids]
         found = {k.id: k for k in await service.list_api_keys(info.context.workspace_id, ids=ids)}
@@ -131,7 +132,7 @@ class AcquisitionSpend(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[AcquisitionSpend | None]:
-        ids = [int(i) if i.isdigit() else -1 for i in node_ids]
+        ids = [row_id(i) for i in node_ids]
         found = {s.id: s for s in await service.get_spend(info.context.workspace_id, ids)}
         return [cls.from_record(found[i]) if i in found else None for i in ids]
 

@@ -1,0 +1,72 @@
+"""No string of a request may hold a NUL character or a lone surrogate: PostgreSQL refuses the
+first and no database can store the second, and both used to end as "Unexpected error.". Every
+variable and every string literal of the document is checked before execution; a bad one is a
+BAD_USER_INPUT error that says where it is."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError, StringValueNode, visit
+from graphql.language import Visitor
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult
+
+
+def _bad(text: str) -> str | None:
+    if "\x00" in text:
+        return "a NUL character"
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        return "a lone surrogate (not Unicode text)"
+    return None
+
+
+def _in_value(value: Any, path: list[str]) -> tuple[list[str], str] | None:
+    if isinstance(value, str):
+        found = _bad(value)
+        return (path, found) if found else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if isinstance(key, str) and (found := _bad(key)):
+            return ([*path, key], found)
+        if hit := _in_value(item, [*path, str(key)]):
+            return hit
+    return None
+
+
+class _Literals(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: str | None = None
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+        self.found = self.found or _bad(node.value)
+
+
+class CleanStrings(SchemaExtension):
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        error = None
+        if hit := _in_value(context.variables or {}, ["variables"]):
+            path, what = hit
+            error = GraphQLError(
+                f"The value at {'.'.join(path)} holds {what}.",
+                extensions={"code": "BAD_USER_INPUT", "reason": "INVALID_STRING", "field": path},
+            )
+        elif context.graphql_document is not None:
+            literals = _Literals()
+            visit(context.graphql_document, literals)
+            if literals.found:
+                error = GraphQLError(
+                    f"A string in the query holds {literals.found}.",
+                    extensions={"code": "BAD_USER_INPUT", "reason": "INVALID_STRING"},
+                )
+        if error is not None:
+            context.result = ExecutionResult(data=None, errors=[error])
+        yield

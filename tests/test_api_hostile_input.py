@@ -1,0 +1,89 @@
+"""Hostile values that used to end as "Unexpected error." (a server fault, logged as one) get a
+coded error that says what is wrong, on SQLite and PostgreSQL, and store nothing (issue 10's
+fuzzing finds: ids, NUL bytes, lone surrogates, NaN, long time zones, times near year 1 or 9999)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api, new_customer
+
+pytestmark = pytest.mark.asyncio
+
+NODE = "query($id: ID!) { node(id: $id) { id } }"
+CREATE = (
+    "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { customer { id } userErrors { code } } }"
+)
+RECORD = """mutation($input: RecordInteractionInput!) {
+  recordInteraction(input: $input) { interaction { id } userErrors { field code } } }"""
+WORKSPACE = """mutation($input: UpdateWorkspaceInput!) {
+  updateWorkspace(input: $input) { workspace { grossMargin timezone } userErrors { field code } } }"""
+
+
+def gid(raw: str) -> str:
+    return base64.b64encode(raw.encode()).decode()
+
+
+def codes(body: dict[str, Any]) -> list[str]:
+    return [e["extensions"]["code"] for e in body.get("errors") or []]
+
+
+@pytest.mark.parametrize(
+    "node_id", ["Customer:²", "Customer:١٢", "Customer:99999999999999999999", "Customer:2147483648"]
+)
+async def test_odd_ids_are_simply_not_found(api: Api, node_id: str) -> None:
+    body = await api.run(NODE, {"id": gid(node_id)})
+    assert body == {"data": {"node": None}}
+    moved = await api.run(
+        'mutation($id: ID!) { moveCustomer(input: {customerId: $id, stage: "lead"}) { userErrors { code } } }',
+        {"id": gid(node_id)},
+    )
+    assert "INTERNAL_SERVER_ERROR" not in codes(moved), moved
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "a\ud800b", "\udfff"])
+async def test_nul_bytes_and_lone_surrogates_are_refused_where_they_are(api: Api, name: str) -> None:
+    # As JSON escapes (a lone surrogate cannot be sent as UTF-8): what a hostile client sends.
+    response = await api.http.post(
+        "/graphql",
+        content=json.dumps({"query": CREATE, "variables": {"input": {"name": name}}}),
+        headers={"Authorization": f"Bearer {api.key}", "Content-Type": "application/json"},
+    )
+    body = response.json()
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "reason": "INVALID_STRING",
+                                   "field": ["variables", "input", "name"]}  # fmt: skip
+    assert (await api.data("{ customers { totalCount } }"))["customers"]["totalCount"] == 0
+    literal = await api.run('{ customers(filter: {text: "a\\u0000"}) { totalCount } }')
+    assert codes(literal) == ["BAD_USER_INPUT"]
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "1899-12-31T23:00:00Z"])
+async def test_times_out_of_range_are_refused_naming_the_range(api: Api, when: str) -> None:
+    cid = (await new_customer(api, name="Ana"))["id"]
+    body = await api.run(RECORD, {"input": {"customerId": cid, "kind": "site_visit", "occurredAt": when}})
+    assert codes(body) == ["BAD_USER_INPUT"]
+    assert "between the years 1900 and 2200" in body["errors"][0]["message"]
+    assert (await api.data("{ interactions { totalCount } }"))["interactions"]["totalCount"] == 0
+
+
+@pytest.mark.parametrize("margin", ["NaN", "Infinity", "1_0", " 0.5", "0.00001"])
+async def test_a_gross_margin_must_be_a_plain_decimal_it_can_keep(api: Api, margin: str) -> None:
+    body = await api.run(WORKSPACE, {"input": {"grossMargin": margin}})
+    assert "INTERNAL_SERVER_ERROR" not in codes(body)
+    if body.get("errors"):
+        assert codes(body) == ["BAD_USER_INPUT"]
+    else:
+        assert body["data"]["updateWorkspace"]["userErrors"] == [{"field": ["grossMargin"], "code": "INVALID_MARGIN"}]
+    kept = await api.data("{ viewer { workspace { grossMargin } } }")
+    assert kept["viewer"]["workspace"]["grossMargin"] == "1.0000"
+
+
+async def test_a_5000_character_time_zone_is_a_user_error(api: Api) -> None:
+    body = await api.data(WORKSPACE, {"input": {"timezone": "A" * 5000}})
+    assert body["updateWorkspace"]["userErrors"] == [{"field": ["timezone"], "code": "INVALID_TIMEZONE"}]
