@@ -117,7 +117,10 @@ async def track(lifecycle: Lifecycle, workspace_id: int, key: str, dry_run: bool
     t = _tracked_with(lifecycle, key, row)
     pins = await store.manual_moves(workspace_id, key)
     done = await _rebuild(workspace_id, t, lambda: replay(workspace_id, t, pins), dry_run, primary=False)
-    return await _preview(lifecycle, workspace_id, t, done) if dry_run else done
+    if not dry_run:
+        return done
+    primary = next((x for x in await lifecycle.tracked(workspace_id) if x.is_primary), None)
+    return await _preview(workspace_id, primary, t, done)
 
 
 async def switch(
@@ -146,7 +149,7 @@ async def switch(
             await _set_primary(workspace_id, key)
             return Rebuild(distribution=await _distribution(workspace_id, key))
         current = Rebuild(distribution=await _distribution(workspace_id, key), sample=await _first(workspace_id, key))
-        return await _preview(lifecycle, workspace_id, target, current)
+        return await _preview(workspace_id, source, target, current)
     if strategy == MAPPING:
         assert source is not None
         done = await _rebuild(
@@ -159,7 +162,7 @@ async def switch(
     else:
         pins = await store.manual_moves(workspace_id, key)
         done = await _rebuild(workspace_id, target, lambda: replay(workspace_id, target, pins), dry_run, primary=True)
-    return await _preview(lifecycle, workspace_id, target, done) if dry_run else done
+    return await _preview(workspace_id, source, target, done) if dry_run else done
 
 
 def _tracked_with(lifecycle: Lifecycle, key: str, row: WorkspaceModel | None) -> Tracked:
@@ -190,19 +193,16 @@ async def _set_primary(workspace_id: int, key: str) -> None:
         await WorkspaceModel.filter(workspace_id=workspace_id, model_key=key).update(is_primary=True, tracked=True)
 
 
-async def _preview(lifecycle: Lifecycle, workspace_id: int, t: Tracked, result: Rebuild) -> Rebuild:
-    """A dry run's sample: where its first customers are in the current primary model and where
-    they would be, those whose stage category would change first."""
-    rows = await store.workspace_models(workspace_id)
-    primary = next((r for r in rows if r.is_primary), None)
-    source = lifecycle.registry.model(primary.model_key) if primary else None
+async def _preview(workspace_id: int, source: Tracked | None, t: Tracked, result: Rebuild) -> Rebuild:
+    """A dry run's sample: where its first customers are in the current primary model (`source`)
+    and where they would be in `t`, those whose stage category would change first."""
     ids = [m.customer_id for m in result.sample]
-    keys = [primary.model_key] if primary else []
+    keys = [source.key] if source else []
     now = {a.customer_id: a.stage for a in await store.positions(workspace_id, ids, keys)}
     moves = [SampleMove(m.customer_id, now.get(m.customer_id), m.after) for m in result.sample]
 
     def changes(m: SampleMove) -> bool:
-        before = source.stage(m.before) if source and m.before else None
+        before = source.model.stage(m.before) if source and m.before else None
         after = t.model.stage(m.after)
         return before is None or after is None or before.category != after.category
 

@@ -158,7 +158,9 @@ async def _workspace(info: Info) -> Workspace:
 
 
 async def _rebuilt(info: Info, key: str, result: admin.Rebuild, dry_run: bool) -> RebuildPayload:
-    primary = next((r.model_key for r in await workspace_models(info.context.workspace_id) if r.is_primary), None)
+    # Only a dry run has a sample, and it changed nothing: the primary model is still the one read.
+    models = await info.context.loaders.workspace_models() if result.sample else []
+    primary = next((r.model_key for r in models if r.is_primary), None)
     info.context.reset_loaders()  # the workspace's models changed
     registry = info.context.registry
     sample = [

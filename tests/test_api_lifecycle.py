@@ -298,3 +298,16 @@ async def test_a_dry_run_switch_previews_customers_where_they_are_and_would_be_c
     assert (await api.data("{ viewer { workspace { primaryModel { key } } } }"))["viewer"]["workspace"] == {
         "primaryModel": {"key": "funnel"}
     }
+
+
+async def test_the_preview_shows_customers_whose_category_would_change_first(api: Api) -> None:
+    for n in range(12):
+        await new_customer(api, name=f"Prospect {n:02d}")
+    # Created 200 days ago and never heard from: lost (LOST) in funnel after 90 days; still in
+    # lifespan's acquisition (PROSPECT). The 13th customer by id, yet first in the preview.
+    await new_customer(api, name="Long gone", createdAt=ago(200))
+    data = await api.data(PREVIEW, {"input": {"model": "lifespan", "strategy": "REPLAY", "dryRun": True}})
+    first, *rest = data["switchLifecycleModel"]["sample"]
+    assert first["customer"]["name"] == "Long gone"
+    assert (first["before"]["category"], first["after"]["category"]) == ("LOST", "PROSPECT")
+    assert all(s["before"]["category"] == s["after"]["category"] == "PROSPECT" for s in rest)
