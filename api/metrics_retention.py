@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from api.db import Params, utc
+from api.db import Params
 from api.metrics_scope import (
     Period,
     Scope,
     contiguous,
+    edge_array,
     edges,
     first_customer_cte,
     lifecycle_ctes,
@@ -208,7 +209,7 @@ def _monthly_postgres(scope: Scope, p: Params, bounds: Sequence[datetime]) -> st
     seg = segment_ids(scope, p)
     in_segment = f" AND t.customer_id IN ({seg})" if seg else ""
     # width_bucket: how many edges are <= the time (0 before the first, n + 1 from the last on).
-    w = "width_bucket({t}, " + f"{p([utc(b) for b in bounds])}::timestamptz[])"
+    w = "width_bucket({t}, " + f"{edge_array(p, bounds)})"
     moves = (
         f"SELECT t.customer_id, t.occurred_at AS t, t.to_stage IN {cust} AS is_c, t.to_stage IN {churn} AS is_x, "
         f"{w.format(t='t.occurred_at')} AS w, "

@@ -164,12 +164,18 @@ def edges(periods: Sequence[Period]) -> list[datetime]:
     return [periods[0].start, *(pm.end for pm in periods)]
 
 
+def edge_array(p: Params, bounds: Sequence[datetime]) -> str:
+    """PostgreSQL: the edges as one timestamptz[] parameter, for `width_bucket(t, edges)` (how
+    many edges are <= t) and subscripts (`edges[k]`, 1-based)."""
+    return f"{p([utc(b) for b in bounds])}::timestamptz[]"
+
+
 def period_index(p: Params, column: str, periods: Sequence[Period]) -> str:
     """SQL for the 0-based index of the period (of contiguous `periods`) that the time `column`
     falls in: -1 before the first, n from the end of the last on. One bucketing per row instead of
     a join with a row per period (on PostgreSQL, a binary search with `width_bucket`)."""
     bounds = edges(periods)
     if p.dialect == "postgres":
-        return f"(width_bucket({column}, {p([utc(b) for b in bounds])}::timestamptz[]) - 1)"
+        return f"(width_bucket({column}, {edge_array(p, bounds)}) - 1)"
     whens = " ".join(f"WHEN {column} < {ts(p, b)} THEN {k - 1}" for k, b in enumerate(bounds))
     return f"(CASE {whens} ELSE {len(bounds) - 1} END)"

@@ -9,13 +9,14 @@ from datetime import date, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from api.db import Params, utc
+from api.db import Params
 from api.metrics_retention import Flow, monthly_flows
 from api.metrics_scope import (
     MONEY,
     Period,
     Scope,
     contiguous,
+    edge_array,
     edges,
     first_customer_cte,
     lifecycle_ctes,
@@ -343,7 +344,7 @@ def _customer_months_postgres(scope: Scope, p: Params, ctes: str, cust: str, per
     offsets = [0.0]
     for m, rate in zip(periods, rates, strict=True):
         offsets.append(offsets[-1] + (m.end - m.start).total_seconds() * rate)
-    e, b0, bn = f"{p([utc(b) for b in bounds])}::timestamptz[]", ts(p, bounds[0]), ts(p, bounds[-1])
+    e, b0, bn = edge_array(p, bounds), ts(p, bounds[0]), ts(p, bounds[-1])
     r, o, total = f"{p(rates)}::float8[]", f"{p(offsets)}::float8[]", f"{p(offsets[-1])}::float8"
     k = f"width_bucket({{x}}, {e})"
     f = (
