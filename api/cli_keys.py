@@ -8,7 +8,6 @@ import sys
 from typing import Any
 
 from api.cli_common import database_label, emit, fail, positive_int, run_db
-from api.customers import CustomerFilter, count_customers
 from api.errors import InputInvalid
 from api.settings import Settings
 from api.workspaces import (
@@ -20,6 +19,7 @@ from api.workspaces import (
     list_api_keys,
     list_workspaces,
     revoke_api_key,
+    workspace_counts,
     workspace_exists,
 )
 from plugins.manager import load_plugins
@@ -59,21 +59,19 @@ def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_workspace_list(settings: Settings, args: argparse.Namespace) -> int:
     async def work() -> list[dict[str, Any]]:
-        out = []
-        for ws in await list_workspaces():
-            keys = await list_api_keys(ws.id)
-            out.append(
-                {
-                    "workspaceId": ws.id,
-                    "name": ws.name,
-                    "currency": ws.currency,
-                    "timezone": ws.timezone,
-                    "createdAt": ws.created_at.isoformat(),
-                    "customers": await count_customers(ws.id, CustomerFilter()),
-                    "activeKeys": sum(1 for k in keys if k.revoked_at is None),
-                }
-            )
-        return out
+        counts = await workspace_counts()
+        return [
+            {
+                "workspaceId": ws.id,
+                "name": ws.name,
+                "currency": ws.currency,
+                "timezone": ws.timezone,
+                "createdAt": ws.created_at.isoformat(),
+                "customers": counts.get(ws.id, (0, 0))[0],
+                "activeKeys": counts.get(ws.id, (0, 0))[1],
+            }
+            for ws in await list_workspaces()
+        ]
 
     found = run_db(settings, work, existing=True)
     lines = [f"{len(found)} workspace(s) in {database_label(settings)}"]

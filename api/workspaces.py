@@ -13,6 +13,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from api import validation as v
+from api.db import Params, connection, dialect_of, fetch
 from api.errors import InputInvalid, Problem, invalid
 from api.models import AcquisitionSpend, ApiKey, Workspace, WorkspaceModel
 from api.records import (
@@ -113,6 +114,19 @@ async def list_workspaces() -> list[WorkspaceRecord]:
         await Workspace.all().order_by("id").values("id", "name", "currency", "timezone", "created_at", "gross_margin")
     )
     return [workspace_from_row(r) for r in rows]
+
+
+async def workspace_counts() -> dict[int, tuple[int, int]]:
+    """Per workspace: its customers and its active (unrevoked) API keys, in one statement."""
+    conn = connection()
+    sql = (
+        "SELECT w.id, (SELECT COUNT(*) FROM customer c WHERE c.workspace_id = w.id) AS customers, "
+        "(SELECT COUNT(*) FROM api_key k WHERE k.workspace_id = w.id AND k.revoked_at IS NULL) AS keys "
+        "FROM workspace w"
+    )
+    return {
+        int(r["id"]): (int(r["customers"]), int(r["keys"])) for r in await fetch(sql, Params(dialect_of(conn)), conn)
+    }
 
 
 async def update_workspace(workspace_id: int, changes: dict[str, Any]) -> WorkspaceRecord:

@@ -221,9 +221,16 @@ async def test_an_operator_lists_workspaces_and_keys_and_revokes_a_key(db_url: s
     viewer_key = ok(await jornada(db_url, "apikey", "create", "--workspace", ws_id, "--role", "VIEWER",
                                   "--name", "painel", "--json", cwd=tmp_path)).json()  # fmt: skip
 
+    other = ok(await jornada(db_url, "workspace", "create", "Outra Loja", "--json", cwd=tmp_path)).json()
+    (tmp_path / "c.csv").write_text("external_id\nc-1\nc-2\n", encoding="utf-8")
+    ok(await jornada(db_url, "import", "customers", str(tmp_path / "c.csv"), "--workspace", ws_id, cwd=tmp_path))
+
     listed = ok(await jornada(db_url, "workspace", "list", "--json", cwd=tmp_path)).json()
     assert listed["database"] == str(tmp_path / "cli.sqlite3")
-    assert [(w["name"], w["customers"], w["activeKeys"]) for w in listed["workspaces"]] == [("Padaria Central", 0, 2)]
+    assert [(w["workspaceId"], w["name"], w["customers"], w["activeKeys"]) for w in listed["workspaces"]] == [
+        (ws["workspaceId"], "Padaria Central", 2, 2),
+        (other["workspaceId"], "Outra Loja", 0, 1),
+    ]
     keys = ok(await jornada(db_url, "apikey", "list", "--workspace", ws_id, "--json", cwd=tmp_path)).json()
     assert [(k["role"], k["name"], k["revokedAt"]) for k in keys["apiKeys"]] == [
         ("ADMIN", "admin", None),
