@@ -51,8 +51,9 @@ class Report:
         if self.progress is None:
             self.progress = self.stream.isatty()
 
-    def begin(self) -> None:
-        self._started = time.monotonic()
+    def begin(self, started: float | None = None) -> None:
+        """Start the clock (`started`: a time.monotonic() reading, default now)."""
+        self._started = time.monotonic() if started is None else started
 
     def note(self, text: str) -> None:
         """A line for the person at the terminal (nothing when stderr is not one)."""

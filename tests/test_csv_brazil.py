@@ -5,6 +5,7 @@ progress line that says how much of the file is done and how long is left."""
 from __future__ import annotations
 
 import io
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -131,8 +132,7 @@ async def test_midway_the_progress_line_estimates_the_time_left() -> None:
     report = csv_import.Report(terminal, progress=True)
     read = 0
     report.follow(4_000_000, lambda: read)
-    report.begin()
-    report._started -= 30  # 30 s into the file
+    report.begin(time.monotonic() - 30)  # 30 s into the file
     read = 1_000_000
     report.advance(5000, force=True)
     assert terminal.getvalue().strip() == "25% of 4.0 MB  5,000 rows  167 rows/s  1 min 30 s left"
