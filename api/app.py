@@ -30,6 +30,7 @@ from api.errors import error_body
 from api.events import StageEvents
 from api.http_errors import http_exception, refused, with_codes
 from api.lifecycle import Lifecycle
+from api.runtime import tune_gc
 from api.settings import Settings
 from api.workspaces import Principal, authenticate
 from plugins.manager import PluginRegistry, load_plugins
@@ -207,6 +208,7 @@ def create_app(settings: Settings | None = None, plugins: PluginRegistry | None 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with RegisterTortoise(app, config=settings.tortoise_config()):
+            tune_gc()
             await events.start()
             ticker = asyncio.create_task(periodic_ticks(lifecycle, settings)) if settings.tick_interval > 0 else None
             try:

@@ -10,6 +10,7 @@ from typing import Any
 
 from api.cli_common import emit, fail, int_between, iso_date, positive_int, rate, run_db
 from api.events import live_lifecycle
+from api.runtime import tune_gc
 from api.settings import Settings
 from api.workspaces import workspace_exists
 from plugins.manager import load_plugins
@@ -170,6 +171,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     async def work() -> csv_import.Report | None:
         if not await workspace_exists(args.workspace):
             return None
+        tune_gc()  # as the server does: an import ingests in batches too
         return await csv_import.run_import(source, args.workspace, lifecycle, report, rebuild=args.rebuild)
 
     with source:

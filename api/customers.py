@@ -15,6 +15,7 @@ from api import validation as v
 from api.db import Params, connection, dialect_of, fetch, utc
 from api.errors import InputInvalid, Problem, invalid
 from api.journey import RULE
+from api.live_state import lock_customers
 from api.models import Customer, CustomerTag, Interaction
 from api.pagination import ASC, DESC, KeysetQuery, Page, PageRequest, SortKey
 from api.records import CUSTOMER_COLUMNS, CustomerRecord, TransitionRecord, customer_from_row
@@ -304,6 +305,7 @@ async def update_customer(
 async def delete_customer(workspace_id: int, customer_id: int) -> bool:
     """Erase the customer and everything recorded about it. False when it does not exist."""
     async with in_transaction():
+        await lock_customers([customer_id])  # not while a batch or a tick writes its journey
         exists = await Customer.filter(id=customer_id, workspace_id=workspace_id).exists()
         if not exists:
             return False

@@ -66,6 +66,13 @@ async def fetch(sql: str, params: Params, conn: BaseDBAsyncClient | None = None)
     return list(await conn.execute_query_dict(sql, params.values))
 
 
+async def rows(sql: str, params: Params, conn: BaseDBAsyncClient | None = None) -> Sequence[Any]:
+    """The driver's own rows of a SELECT (asyncpg records, sqlite3 rows; both read as `row["column"]`),
+    without the copy into dicts that `fetch` makes: for the ingestion path's big reads."""
+    conn = conn or connection()
+    return (await conn.execute_query(sql, params.values))[1]
+
+
 def utc(value: datetime) -> datetime:
     """Every stored time is UTC; a naive time is taken as UTC."""
     if value.tzinfo is UTC:  # as the drivers return them: nothing to convert

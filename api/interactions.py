@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -203,19 +204,30 @@ def _key_reused(first: InteractionRecord) -> list[Problem]:
     ]
 
 
+class _KeyRace(Exception):
+    """A concurrent request stored one of the batch's idempotency keys after this one looked it up."""
+
+
 async def _insert_all(
-    workspace_id: int, items: Sequence[NewInteraction], now: datetime
-) -> list[Recorded | list[Problem]]:
+    workspace_id: int, items: Sequence[NewInteraction], now: datetime, speculate: bool
+) -> tuple[list[Recorded | list[Problem]], asyncio.Task[None] | None]:
     """Store valid items in one statement per chunk. An idempotency key seen before (stored
     earlier, by a concurrent request, or by an earlier item of this call) stores nothing: a retry
     of the same interaction answers with the first one, a different interaction under the same key
-    is refused (IDEMPOTENCY_KEY_REUSED)."""
+    is refused (IDEMPOTENCY_KEY_REUSED).
+
+    With `speculate`, the keys are looked up first and the insert is left running (the task
+    returned, to be awaited before the connection's next statement): the rules can be evaluated
+    meanwhile, as if every item not found were stored. Should a concurrent request store one of
+    the keys in between, the task raises `_KeyRace` and the caller starts again without this."""
     conn = connection()
+    keys = sorted({i.idempotency_key for i in items if i.idempotency_key is not None})
+    existing = await _by_keys(workspace_id, keys) if speculate else {}
     first_of_key: dict[str, int] = {}
     fresh: list[tuple[int, NewInteraction]] = []
     for n, item in enumerate(items):
         key = item.idempotency_key
-        if key is not None and key in first_of_key:
+        if key is not None and (key in first_of_key or key in existing):
             continue
         if key is not None:
             first_of_key[key] = n
@@ -238,7 +250,7 @@ async def _insert_all(
         )
         for r in records.values()
     ]
-    inserted = await insert_rows(
+    insert = insert_rows(
         conn,
         "interaction",
         INSERT_COLUMNS,
@@ -246,9 +258,15 @@ async def _insert_all(
         on_conflict="ON CONFLICT (workspace_id, idempotency_key) DO NOTHING",
         returning="id",
     )
-    created = {r["id"] for r in inserted}
-    lost = [r.idempotency_key for r in records.values() if r.id not in created and r.idempotency_key]
-    existing = await _by_keys(workspace_id, lost)
+    pending: asyncio.Task[None] | None = None
+    if speculate:
+        pending = asyncio.ensure_future(_all_stored(insert, len(rows)))
+        await asyncio.sleep(0)  # let the task send the statement before the caller computes
+        created = {r.id for r in records.values()}
+    else:
+        created = {r["id"] for r in await insert}
+        lost = [r.idempotency_key for r in records.values() if r.id not in created and r.idempotency_key]
+        existing = await _by_keys(workspace_id, lost)
     out: list[Recorded | list[Problem]] = []
     for n, item in enumerate(items):
         key = item.idempotency_key
@@ -259,7 +277,12 @@ async def _insert_all(
         assert key is not None
         first = existing[key] if key in existing else _first_record(out[first_of_key[key]], records[first_of_key[key]])
         out.append(Recorded(first, created=False) if _same_event(first, item) else _key_reused(first))
-    return out
+    return out, pending
+
+
+async def _all_stored(insert: Awaitable[list[dict[str, Any]]], expected: int) -> None:
+    if len(await insert) != expected:
+        raise _KeyRace()
 
 
 def _first_record(outcome: Recorded | list[Problem], own: InteractionRecord) -> InteractionRecord:
@@ -281,23 +304,53 @@ async def record_many(
     Valid items are stored even when others are not.
     """
     moment = utc(now or datetime.now(UTC))
-    customers = await _existing_customers(workspace_id, {i.customer_id for i in items if i.customer_id})
-    results: list[Recorded | list[Problem]] = []
-    for item in items:
-        if item.customer_id is not None and item.customer_id not in customers:
-            item = replace(item, customer_id=None)
-        results.append(validate(item, kinds, moment))
-    valid = [(n, item) for n, (item, r) in enumerate(zip(items, results, strict=True)) if not r]
-    async with in_transaction():
-        stored = await _insert_all(workspace_id, [item for _, item in valid], moment)
-        new = [r.interaction for r in stored if isinstance(r, Recorded) and r.created]
-        moves = await lifecycle.apply(workspace_id, [], new, moment) if lifecycle and new else []
-        for (n, _), outcome in zip(valid, stored, strict=True):
-            results[n] = outcome
+    speculate = lifecycle is not None  # rules to evaluate while the insert runs
+    try:
+        results, moves = await _transaction(workspace_id, items, kinds, moment, lifecycle, speculate)
+    except _KeyRace:
+        results, moves = await _transaction(workspace_id, items, kinds, moment, lifecycle, speculate=False)
     _attach(results, moves)
     if lifecycle is not None:
         await lifecycle.publish(moves)
     return results
+
+
+async def _transaction(
+    workspace_id: int,
+    items: Sequence[NewInteraction],
+    kinds: Mapping[str, InteractionKind],
+    moment: datetime,
+    lifecycle: Lifecycle | None,
+    speculate: bool,
+) -> tuple[list[Recorded | list[Problem]], list[TransitionRecord]]:
+    """`record_many` in one transaction: what each item became, and the moves made."""
+    ids = sorted({i.customer_id for i in items if i.customer_id})
+    async with in_transaction():
+        tracked = await lifecycle.tracked(workspace_id) if lifecycle else []
+        # With rules, the customers are locked and read (facts, stages) at once; without, only
+        # their existence is checked.
+        live = await lifecycle.load(workspace_id, ids, tracked) if lifecycle else None
+        customers = set(live.subjects) if live is not None else await _existing_customers(workspace_id, set(ids))
+        results: list[Recorded | list[Problem]] = []
+        for item in items:
+            if item.customer_id is not None and item.customer_id not in customers:
+                item = replace(item, customer_id=None)
+            results.append(validate(item, kinds, moment))
+        valid = [(n, item) for n, (item, r) in enumerate(zip(items, results, strict=True)) if not r]
+        stored, pending = await _insert_all(workspace_id, [item for _, item in valid], moment, speculate)
+        new = [r.interaction for r in stored if isinstance(r, Recorded) and r.created]
+        moves: list[TransitionRecord] = []
+        try:
+            if lifecycle is not None and new:
+                moves = await lifecycle.apply(workspace_id, [], new, moment, live, tracked, pending)
+        finally:
+            if pending is not None:
+                await asyncio.wait([pending])  # never left running past the transaction
+        if pending is not None:
+            await pending  # its _KeyRace, if any, rolls the transaction back
+        for (n, _), outcome in zip(valid, stored, strict=True):
+            results[n] = outcome
+    return results, moves
 
 
 def _attach(results: list[Recorded | list[Problem]], moves: Sequence[TransitionRecord]) -> None:

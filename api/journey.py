@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from api.lifecycle_store import NewTransition
-from api.records import CustomerRecord, InteractionRecord, TransitionRecord
+from api.records import InteractionRecord, Subject, TransitionRecord
 from plugins import engine
 from plugins.engine import Evaluation, FactsAt, Position
 from plugins.facts import FactsState
@@ -42,7 +42,7 @@ class Tracked:
         return self.model.key
 
 
-def profile_of(customer: CustomerRecord) -> dict[str, Any]:
+def profile_of(customer: Subject) -> dict[str, Any]:
     """The profile fields criteria read, in the read-only shapes the facts carry."""
     return {
         "job_title": customer.job_title,
@@ -58,7 +58,7 @@ def event_of(record: InteractionRecord) -> InteractionFact:
 
 def facts_at(
     state: FactsState,
-    customer: CustomerRecord,
+    customer: Subject,
     event: InteractionFact | None = None,
     profile: Mapping[str, Any] | None = None,
 ) -> FactsAt:
@@ -86,13 +86,13 @@ def facts_at(
     return build
 
 
-def journey_start(customer: CustomerRecord, records: Sequence[InteractionRecord]) -> datetime:
+def journey_start(customer: Subject, records: Sequence[InteractionRecord]) -> datetime:
     """The earlier of the customer's creation and its first interaction."""
     return min([customer.created_at, *(r.occurred_at for r in records)])
 
 
 def _transitions(
-    customer: CustomerRecord, t: Tracked, ev: Evaluation, interaction_id: int | None, cause: str
+    customer: Subject, t: Tracked, ev: Evaluation, interaction_id: int | None, cause: str
 ) -> list[NewTransition]:
     for error in ev.errors:
         log.error("model %s rule %s failed for customer %s: %s", t.key, error.rule, customer.id, error.error)
@@ -115,7 +115,7 @@ def _transitions(
 
 def _collect(
     out: list[NewTransition],
-    customer: CustomerRecord,
+    customer: Subject,
     t: Tracked,
     ev: Evaluation,
     interaction_id: int | None,
@@ -126,7 +126,7 @@ def _collect(
         out += _transitions(customer, t, ev, interaction_id, cause)
 
 
-def _pinned_move(t: Tracked, customer: CustomerRecord, pin: TransitionRecord, here: str | None) -> NewTransition:
+def _pinned_move(t: Tracked, customer: Subject, pin: TransitionRecord, here: str | None) -> NewTransition:
     return NewTransition(
         customer.workspace_id,
         customer.id,
@@ -154,7 +154,7 @@ def _order(event: Event) -> tuple[datetime, int, int]:
 
 def advance(
     tracked: Sequence[Tracked],
-    customer: CustomerRecord,
+    customer: Subject,
     state: FactsState,
     starts: Mapping[str, Position],
     history: Sequence[Event],
@@ -216,7 +216,7 @@ def _staying(t: Tracked, stage: str, entered: datetime, facts: CustomerFacts) ->
 
 def _manual(
     tracked: Sequence[Tracked],
-    customer: CustomerRecord,
+    customer: Subject,
     state: FactsState,
     positions: dict[str, Position],
     pin: TransitionRecord,
@@ -240,7 +240,7 @@ def _manual(
 
 def replay_customer(
     t: Tracked,
-    customer: CustomerRecord,
+    customer: Subject,
     records: Sequence[InteractionRecord],
     now: datetime,
     cause: str = RULE,
@@ -320,7 +320,7 @@ def diff(
 
 def rewind(
     t: Tracked,
-    customer: CustomerRecord,
+    customer: Subject,
     state: FactsState,
     moves: Sequence[TransitionRecord],
     at: datetime,
@@ -347,7 +347,7 @@ def rewind(
 
 def replay_after(
     t: Tracked,
-    customer: CustomerRecord,
+    customer: Subject,
     records: Sequence[InteractionRecord],
     stored: Sequence[TransitionRecord],
     cut: datetime,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from tortoise.transactions import in_transaction
 
 from api import lifecycle_store as store
-from api.customers import get_customers
+from api import live_state
 from api.journey import (
     INITIAL_RULE,
     MANUAL,
@@ -27,8 +27,9 @@ from api.journey import (
     rewind,
 )
 from api.lifecycle_store import NewTransition
+from api.live_state import LiveState
 from api.rebuild import RebuildOutcome, late_reason, rebuild_customers
-from api.records import AssignmentRecord, CustomerRecord, InteractionRecord, TransitionRecord, WorkspaceModelRecord
+from api.records import CustomerRecord, InteractionRecord, Subject, TransitionRecord, WorkspaceModelRecord
 from plugins.engine import Position
 from plugins.facts import FactsState
 from plugins.manager import PluginRegistry
@@ -112,8 +113,14 @@ class Lifecycle:
         """Replay customers from their whole history in every tracked model (inside the caller's
         transaction); what changed is superseded with `reason` and rewritten."""
         tracked = await self.tracked(workspace_id)
-        await store.lock_facts(workspace_id, customer_ids)
+        await live_state.lock_customers(customer_ids)
         return await rebuild_customers(workspace_id, tracked, customer_ids, now, lambda _: reason, cause, dry_run)
+
+    async def load(self, workspace_id: int, customer_ids: Sequence[int], tracked: Sequence[Tracked]) -> LiveState:
+        """Lock customers for lifecycle writes (until the transaction ends) and read what `apply`
+        needs of them; customers that do not exist in the workspace are left out."""
+        await live_state.lock_customers(customer_ids)
+        return await live_state.load(workspace_id, customer_ids, [t.key for t in tracked])
 
     async def apply(
         self,
@@ -121,6 +128,9 @@ class Lifecycle:
         customer_ids: Sequence[int],
         records: Sequence[InteractionRecord],
         now: datetime,
+        live: LiveState | None = None,
+        tracked: Sequence[Tracked] | None = None,
+        pending: Awaitable[None] | None = None,
     ) -> list[TransitionRecord]:
         """Bring customers up to date in event time, inside the caller's transaction. For each, its
         new interactions (`records`) in time order, each after the checks that fell due before it,
@@ -128,43 +138,55 @@ class Lifecycle:
         before moves that time-based rules made since rewind those moves first
         (`journey.rewind`); interactions before its latest one (or, with none yet, before its
         creation) rebuild the customer from that time (`rebuild.rebuild_customers`). Facts,
-        positions and moves are written in a few multi-row statements."""
+        positions and moves are written in a few multi-row statements. `live` is what `load`
+        read (locked) for these customers, when the caller has it already; `pending`, a write of
+        the caller's on the same connection, is awaited before any statement of this one."""
         by_customer: dict[int, list[InteractionRecord]] = {cid: [] for cid in customer_ids}
         for record in records:
             by_customer.setdefault(record.customer_id, []).append(record)
-        ids = sorted(by_customer)
-        states = await store.lock_facts(workspace_id, ids)
-        customers = await get_customers(workspace_id, ids)
-        tracked = await self.tracked(workspace_id)
-        current = {
-            (a.customer_id, a.model_key): a for a in await store.positions(workspace_id, ids, [t.key for t in tracked])
-        }
+        if tracked is None:
+            tracked = await self.tracked(workspace_id)
+        if live is None:
+            live = await self.load(workspace_id, sorted(by_customer), tracked)
+        ids = [cid for cid in sorted(by_customer) if cid in live.subjects]  # a deleted customer has nothing to do
+        customers, states = live.subjects, live.facts
         changed: dict[tuple[int, str], Position] = {}
         new: list[NewTransition] = []
-        starts = {
-            cid: {t.key: self._position(t, customers[cid], current.get((cid, t.key))) for t in tracked} for cid in ids
-        }
-        firsts = {cid: min(rs, key=lambda r: (r.occurred_at, r.id)) for cid, rs in by_customer.items() if rs}
+        starts = {cid: {t.key: self._position(t, customers[cid], live.positions) for t in tracked} for cid in ids}
+        firsts = {cid: min(by_customer[cid], key=lambda r: (r.occurred_at, r.id)) for cid in ids if by_customer[cid]}
         # Late: before the latest interaction, or (none yet) before the customer's creation.
         late = {
             cid: first
             for cid, first in firsts.items()
             if first.occurred_at < (states[cid].last_engaged_at or customers[cid].created_at)
         }
-        rewound = await self._rewind(workspace_id, tracked, customers, states, starts, firsts, late)
         superseded: dict[int, str] = {}
-        for cid in ids:
-            if cid in late:
-                continue
+
+        def run(cid: int, rewound: tuple[str, dict[str, list[TransitionRecord]]] | None) -> None:
+            nonlocal new
             history = sorted(by_customer[cid], key=lambda r: (r.occurred_at, r.id))
             ends, moves = advance(tracked, customers[cid], states[cid], starts[cid], history, now, RULE)
-            if cid in rewound:
-                reason, undone = rewound[cid]
-                moves = self._rewritten(tracked, undone, moves, superseded, reason)
+            if rewound is not None:
+                moves = self._rewritten(tracked, rewound[1], moves, superseded, rewound[0])
             new += moves
             for key, end in ends.items():
-                if (cid, key) not in current or end != starts[cid][key]:
+                if (cid, key) not in live.positions or end != starts[cid][key]:
                     changed[(cid, key)] = end
+
+        # First the customers whose new interactions come after everything known (no I/O), while
+        # `pending` (the caller's insert of these interactions) runs on the connection.
+        behind = {
+            cid for cid, first in firsts.items() if any(p.entered_at > first.occurred_at for p in starts[cid].values())
+        }
+        for cid in ids:
+            if cid not in late and cid not in behind:
+                run(cid, None)
+        if pending is not None:
+            await pending
+        rewound = await self._rewind(workspace_id, tracked, customers, states, starts, firsts, late)
+        for cid in sorted(behind):
+            if cid not in late:
+                run(cid, rewound.get(cid))
         on_time = [cid for cid in ids if by_customer[cid] and cid not in late]
         if on_time:
             await store.save_facts(workspace_id, {cid: states[cid] for cid in on_time}, now)
@@ -175,7 +197,14 @@ class Lifecycle:
         if late:
             cuts = {cid: first.occurred_at for cid, first in late.items()}
             rebuilt = await rebuild_customers(
-                workspace_id, tracked, sorted(late), now, lambda cid: late_reason(late[cid]), RULE, cuts=cuts
+                workspace_id,
+                tracked,
+                sorted(late),
+                now,
+                lambda cid: late_reason(late[cid]),
+                RULE,
+                cuts=cuts,
+                subjects=customers,
             )
             moved += rebuilt.transitions
         return moved
@@ -184,7 +213,7 @@ class Lifecycle:
         self,
         workspace_id: int,
         tracked: Sequence[Tracked],
-        customers: Mapping[int, CustomerRecord],
+        customers: Mapping[int, Subject],
         states: Mapping[int, FactsState],
         starts: dict[int, dict[str, Position]],
         firsts: Mapping[int, InteractionRecord],
@@ -239,10 +268,11 @@ class Lifecycle:
         return out
 
     @staticmethod
-    def _position(t: Tracked, customer: CustomerRecord, found: AssignmentRecord | None) -> Position:
-        if found is None:  # tracked before this customer had a row (e.g. an old database)
+    def _position(t: Tracked, customer: Subject, found: Mapping[tuple[int, str], Position]) -> Position:
+        position = found.get((customer.id, t.key))
+        if position is None:  # tracked before this customer had a row (e.g. an old database)
             return Position(t.model.initial_for(t.params), customer.created_at)
-        return Position(found.stage, found.entered_at, found.next_check_at)
+        return position
 
     # --- time ------------------------------------------------------------------------------
 
@@ -255,7 +285,7 @@ class Lifecycle:
         checked = 0
         for workspace_id, customer_id in await store.due_customers(moment, limit):
             async with in_transaction():
-                if not await store.try_lock_customer(workspace_id, customer_id):
+                if not await live_state.try_lock_customer(customer_id):
                     continue  # another worker has this customer
                 moved += await self.apply(workspace_id, [customer_id], [], moment)
                 checked += 1

@@ -444,7 +444,7 @@ async def move(
             raise invalid(("customerId",), "NOT_FOUND", "No customer with this id in this workspace.")
         # Checks that fell due come first, so the move leaves the stage the customer is really in.
         caught_up = await lifecycle.apply(workspace_id, [customer_id], [], now)
-        state = (await store.lock_facts(workspace_id, [customer_id]))[customer_id]
+        state = (await store.facts_of(workspace_id, [customer_id])).get(customer_id) or FactsState()  # locked by apply
         current = {a.model_key: a for a in await store.positions(workspace_id, [customer_id], [t.key])}.get(t.key)
         here = current.stage if current else t.model.initial_for(t.params)
         _check_allowed(t, here, stage, force)

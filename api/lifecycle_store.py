@@ -55,24 +55,6 @@ async def workspace_models(workspace_id: int) -> list[WorkspaceModelRecord]:
     return [workspace_model_from_row(r) for r in rows]
 
 
-async def lock_facts(workspace_id: int, customer_ids: Sequence[int]) -> dict[int, FactsState]:
-    """Customers' facts, locked until the transaction ends (PostgreSQL: FOR UPDATE, in id order so
-    concurrent batches never deadlock): two interactions of one customer are applied one after
-    the other, never interleaved. A customer without a facts row gets empty facts."""
-    ids = sorted(set(customer_ids))
-    if not ids:
-        return {}
-    conn = connection()
-    p = Params(dialect_of(conn))
-    lock = " ORDER BY customer_id FOR UPDATE" if p.dialect == "postgres" else ""
-    sql = (
-        f"SELECT customer_id, data FROM customer_facts WHERE workspace_id = {p(workspace_id)} "
-        f"AND {p.among('customer_id', ids)}{lock}"
-    )
-    found = {r["customer_id"]: FactsState.from_json(as_json(r["data"], {})) for r in await fetch(sql, p, conn)}
-    return {cid: found.get(cid) or FactsState() for cid in ids}
-
-
 async def save_facts(workspace_id: int, states: Mapping[int, FactsState], now: datetime) -> None:
     rows = [(workspace_id, cid, state.to_data(), now) for cid, state in states.items()]
     await insert_rows(
@@ -210,19 +192,6 @@ async def due_customers(now: datetime, limit: int) -> list[tuple[int, int]]:
     for r in await fetch(sql, p, conn):
         seen.setdefault(r["customer_id"], r["workspace_id"])
     return [(ws, cid) for cid, ws in seen.items()]
-
-
-async def try_lock_customer(workspace_id: int, customer_id: int) -> bool:
-    """Lock a customer's facts row unless another worker holds it (PostgreSQL SKIP LOCKED)."""
-    conn = connection()
-    p = Params(dialect_of(conn))
-    if p.dialect != "postgres":
-        return True
-    sql = (
-        f"SELECT id FROM customer_facts WHERE workspace_id = {p(workspace_id)} "
-        f"AND customer_id = {p(customer_id)} FOR UPDATE SKIP LOCKED"
-    )
-    return bool(await fetch(sql, p, conn))
 
 
 async def transitions_by_id(workspace_id: int, ids: Sequence[int]) -> dict[int, TransitionRecord]:

@@ -17,7 +17,7 @@ from api import lifecycle_store as store
 from api.customers import get_customers
 from api.journey import PINNED_CAUSES, Tracked, diff, event_of, replay_after, replay_customer
 from api.lifecycle_store import NewTransition
-from api.records import InteractionRecord, TransitionRecord
+from api.records import InteractionRecord, Subject, TransitionRecord
 from plugins.engine import Position
 from plugins.facts import FactsState
 
@@ -54,16 +54,18 @@ async def rebuild_customers(
     cause: str,
     dry_run: bool = False,
     cuts: Mapping[int, datetime] | None = None,
+    subjects: Mapping[int, Subject] | None = None,
 ) -> RebuildOutcome:
     """Replay these customers in every tracked model and write what changed. `reason(customer id)`
     says why, on each superseded move. Facts are refolded from the whole history too. With
     `cuts` (customer id → the time from which something changed, e.g. a late interaction's), a
-    customer is replayed from there on when its journey allows (`journey.replay_after`)."""
+    customer is replayed from there on when its journey allows (`journey.replay_after`).
+    `subjects` are the customers when the caller has read them already."""
     ids = sorted(set(customer_ids))
     out = RebuildOutcome(customers=len(ids))
     if not ids:
         return out
-    customers = await get_customers(workspace_id, ids)
+    customers = subjects if subjects is not None else await get_customers(workspace_id, ids)
     histories = await store.interaction_histories(workspace_id, ids)
     stored = await store.active_transitions(workspace_id, ids, [t.key for t in tracked])
     superseded: dict[int, str] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from api.db import as_date, as_datetime, as_decimal, as_json, as_optional_datetime
 
@@ -52,6 +52,26 @@ class CustomerRecord:
     updated_at: datetime
     # The value of a computed ordering (predicted CLV) when a list is ordered by one.
     rank: float | None = None
+
+
+class Subject(Protocol):
+    """What the lifecycle rules read of a customer: a `CustomerRecord`, or the lighter profile the
+    ingestion path loads (`api.live_state.Profile`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def workspace_id(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def job_title(self) -> str | None: ...
+    @property
+    def industry(self) -> str | None: ...
+    @property
+    def tags(self) -> list[str]: ...
+    @property
+    def attributes(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,7 @@ from api.interactions import NewInteraction, Recorded, record_many
 from api.lifecycle import RULE, Lifecycle, event_of, replay_customer
 from api.lifecycle_admin import Rebuild, customer_batches, track
 from api.lifecycle_store import interaction_histories
+from api.runtime import tune_gc
 from api.settings import Settings
 from bench.generate import DEFAULT_SEED, KIND_MIX, Generated, generate
 from bench.lifecycle_late import (
@@ -479,6 +480,7 @@ STEPS = {"prime": step_prime, "replay": step_replay, "ingest": step_ingest, "sin
 async def run_step(spec: Spec) -> dict[str, Any]:
     async with TortoiseContext() as ctx:
         await ctx.init(config=Settings(database_url=spec.url).tortoise_config())
+        tune_gc()  # as the server does at start-up
         return await STEPS[spec.task](spec)
 
 

@@ -157,27 +157,49 @@ class FactsState:
     def to_json(self) -> dict[str, Any]:
         """Plain JSON data (times as ISO 8601 strings), which `from_json` reads back."""
         data = self.to_data()
-        data["first_at"] = {k: v.isoformat() for k, v in self.first_at.items()}
-        data["last_at"] = {k: v.isoformat() for k, v in self.last_at.items()}
-        data["latest_scores"] = {k: [t.isoformat(), s] for k, (t, s) in self.latest_scores.items()}
+        data["k"] = {k: [n, first.isoformat(), last.isoformat()] for k, (n, first, last) in data["k"].items()}
+        data["s"] = {k: [t.isoformat(), s] for k, (t, s) in data["s"].items()}
         return data
 
     def to_data(self) -> dict[str, Any]:
         """As `to_json`, with the times left as datetimes, for a serializer that writes them as
-        ISO 8601 itself (the host's, on the ingestion path)."""
+        ISO 8601 itself (the host's, on the ingestion path). Per kind [count, first, last]: the
+        host rewrites this row for every customer of every ingested batch, so it is kept small."""
+        first_at, last_at = self.first_at, self.last_at
         return {
-            "counts": self.counts,
-            "first_at": self.first_at,
-            "last_at": self.last_at,
-            "revenue": str(self.revenue),
-            "products": sorted(self.products),
-            "latest_scores": {k: [t, s] for k, (t, s) in self.latest_scores.items()},
+            "v": 2,
+            "k": {k: [n, first_at[k], last_at[k]] for k, n in self.counts.items()},
+            "r": str(self.revenue),
+            "p": sorted(self.products),
+            "s": {k: [t, s] for k, (t, s) in self.latest_scores.items()},
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> FactsState:
+        """Read `to_json`'s data back (and the first format, with a dict per field, that rows
+        written before it hold)."""
         if not data:
             return cls()
+        if data.get("v") != 2:
+            return cls._from_first(data)
+        counts: dict[str, int] = {}
+        first_at: dict[str, datetime] = {}
+        last_at: dict[str, datetime] = {}
+        for kind, (n, first, last) in data["k"].items():
+            counts[kind] = n
+            first_at[kind] = datetime.fromisoformat(first)
+            last_at[kind] = datetime.fromisoformat(last)
+        return cls(
+            counts=counts,
+            first_at=first_at,
+            last_at=last_at,
+            revenue=Decimal(data["r"]),
+            products=set(data["p"]),
+            latest_scores={k: (datetime.fromisoformat(t), int(s)) for k, (t, s) in data["s"].items()},
+        )
+
+    @classmethod
+    def _from_first(cls, data: Mapping[str, Any]) -> FactsState:
         return cls(
             counts=dict(data.get("counts", {})),
             first_at={k: datetime.fromisoformat(v) for k, v in data.get("first_at", {}).items()},
