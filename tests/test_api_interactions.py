@@ -381,6 +381,37 @@ async def test_concurrent_requests_with_the_same_key_store_one_interaction(api: 
     assert await stored_count(api) == 1
 
 
+async def test_a_key_stored_by_another_request_after_the_lookup_is_still_a_retry(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rules run while the batch's insert does, for the items whose keys were not found: when
+    another request stores one of those keys in between (here: the look-up is made to miss a
+    stored key once), the call starts again and answers as for any retry, moves made once."""
+    from api import interactions
+
+    customer = await new_customer(api, name="Ana")
+    fields = {"customerId": customer["id"], "kind": "purchase", "amount": "5.00", "occurredAt": at(0)}
+    first = await record(api, **fields, idempotencyKey="race-1")
+    history = "query($id: ID!) { node(id: $id) { ... on Customer { history { totalCount } } } }"
+    moves = (await api.data(history, {"id": customer["id"]}))["node"]["history"]["totalCount"]
+    real = interactions._by_keys
+    missed: list[bool] = []
+
+    async def miss_once(workspace_id: int, keys: Any) -> Any:
+        if not missed:
+            missed.append(True)
+            return {}
+        return await real(workspace_id, keys)
+
+    monkeypatch.setattr(interactions, "_by_keys", miss_once)
+    again = await record(api, **fields, idempotencyKey="race-1")
+    assert missed == [True]
+    assert again["deduplicated"] is True
+    assert again["interaction"]["id"] == first["interaction"]["id"]
+    assert await stored_count(api) == 1
+    assert (await api.data(history, {"id": customer["id"]}))["node"]["history"]["totalCount"] == moves
+
+
 # --- batches ------------------------------------------------------------------------------
 
 
