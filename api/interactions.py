@@ -16,6 +16,7 @@ from tortoise.transactions import in_transaction
 from api import validation as v
 from api.bulk import allocate_ids, insert_rows
 from api.db import Params, connection, dialect_of, fetch, utc
+from api.db import rows as db_rows
 from api.errors import InputInvalid, Problem
 from api.pagination import DESC, KeysetQuery, Page, PageRequest, SortKey
 from api.records import INTERACTION_COLUMNS, InteractionRecord, TransitionRecord, interaction_from_row
@@ -138,8 +139,8 @@ async def _by_keys(workspace_id: int, keys: Sequence[str]) -> dict[str, Interact
         f"SELECT {INTERACTION_COLUMNS} FROM interaction i WHERE i.workspace_id = {p(workspace_id)} "
         f"AND {p.among('i.idempotency_key', list(keys), 'text')}"
     )
-    rows = map(interaction_from_row, await fetch(sql, p, conn))
-    return {r.idempotency_key: r for r in rows if r.idempotency_key is not None}
+    found = map(interaction_from_row, await db_rows(sql, p, conn))
+    return {r.idempotency_key: r for r in found if r.idempotency_key is not None}
 
 
 INSERT_COLUMNS = (
@@ -415,7 +416,7 @@ async def list_interactions(
         f"SELECT {INTERACTION_COLUMNS} FROM interaction i WHERE {' AND '.join(where)} "
         f"ORDER BY {query.order_sql()} LIMIT {p(query.size + 1)}"
     )
-    return query.page([interaction_from_row(r) for r in await fetch(sql, p, conn)])
+    return query.page([interaction_from_row(r) for r in await db_rows(sql, p, conn)])
 
 
 async def newest_per_customer(
@@ -444,7 +445,7 @@ async def newest_per_customer(
             f"WHERE rn <= {p(limit)} ORDER BY customer_id, rn"
         )
     grouped: dict[int, list[InteractionRecord]] = defaultdict(list)
-    for row in await fetch(sql, p, conn):
+    for row in await db_rows(sql, p, conn):
         grouped[row["customer_id"]].append(interaction_from_row(row))
     return {cid: query.page(grouped.get(cid, [])) for cid in ids}
 
@@ -478,4 +479,4 @@ async def get_interactions(workspace_id: int, ids: Sequence[int]) -> dict[int, I
         f"SELECT {INTERACTION_COLUMNS} FROM interaction i WHERE i.workspace_id = {p(workspace_id)} "
         f"AND {p.among('i.id', sorted(set(ids)))}"
     )
-    return {r.id: r for r in map(interaction_from_row, await fetch(sql, p, conn))}
+    return {r.id: r for r in map(interaction_from_row, await db_rows(sql, p, conn))}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -36,10 +36,10 @@ class Tracked:
     model: LifecycleModel
     params: dict[str, Any]
     is_primary: bool
+    key: str = field(init=False)  # the model's, read for every event of every replay
 
-    @property
-    def key(self) -> str:
-        return self.model.key
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", self.model.key)
 
 
 def profile_of(customer: Subject) -> dict[str, Any]:

@@ -3,11 +3,12 @@ or mapping), all-or-nothing when they write, with a dry run that writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.transactions import in_transaction
 
@@ -19,13 +20,12 @@ from api.db import Params, connection, dialect_of, fetch
 from api.errors import InputInvalid, Problem, invalid
 from api.lifecycle import MANUAL, MAPPING, REPLAY, Lifecycle, Tracked, facts_at, replay_customer
 from api.lifecycle_store import NewTransition
+from api.live_state import Profile, profiles_after
 from api.models import StageAssignment, StageTransition, WorkspaceModel
 from api.rebuild import RebuildOutcome
 from api.records import (
-    CUSTOMER_COLUMNS,
-    CustomerRecord,
+    InteractionRecord,
     TransitionRecord,
-    customer_from_row,
 )
 from plugins import engine
 from plugins.engine import Position
@@ -234,6 +234,7 @@ async def _distribution(workspace_id: int, key: str) -> Counter[str]:
 # --- rebuilding -------------------------------------------------------------------------------
 
 Built = tuple[list[tuple[int, Position]], list[NewTransition]]
+X = TypeVar("X")
 
 
 async def _rebuild(workspace_id: int, t: Tracked, batches: Any, dry_run: bool, primary: bool) -> Rebuild:
@@ -250,10 +251,21 @@ async def _rebuild(workspace_id: int, t: Tracked, batches: Any, dry_run: bool, p
             archived=True, superseded_at=now, superseded_reason=f"the model {t.key} was rebuilt by replay"
         )
         await StageAssignment.filter(workspace_id=workspace_id, model_key=t.key).delete()
-        async for positions, transitions in batches():
-            await _write(workspace_id, t.key, positions, transitions, now)
-            result.distribution.update(p.stage for _, p in positions)
-            result.transitions_written += len(transitions)
+        # Each batch is written while the next is computed (`_computed_ahead`).
+        pending: asyncio.Future[None] | None = None
+        try:
+            async for positions, transitions in batches():
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(_write(workspace_id, t.key, positions, transitions, now))
+                await asyncio.sleep(0)  # let the write reach the connection before the next batch is computed
+                result.distribution.update(p.stage for _, p in positions)
+                result.transitions_written += len(transitions)
+        finally:
+            if pending is not None:
+                await asyncio.wait([pending])  # never left running past the transaction
+        if pending is not None:
+            await pending
         await _enable(workspace_id, t.key, now, primary)
     await refresh_statistics(connection())
     return result
@@ -347,47 +359,68 @@ async def _write(
     await store.insert_transitions(transitions)
 
 
-async def customer_batches(workspace_id: int) -> AsyncIterator[list[CustomerRecord]]:
-    """Every customer of the workspace, `BATCH` at a time, in id order (memory stays flat)."""
+async def customer_batches(workspace_id: int) -> AsyncIterator[list[Profile]]:
+    """Every customer of the workspace (what the rules read of it), `BATCH` at a time, in id
+    order (memory stays flat)."""
     last = 0
-    while True:
-        conn = connection()
-        p = Params(dialect_of(conn))
-        sql = (
-            f"SELECT {CUSTOMER_COLUMNS} FROM customer c WHERE c.workspace_id = {p(workspace_id)} "
-            f"AND c.id > {p(last)} ORDER BY c.id LIMIT {p(BATCH)}"
-        )
-        batch = [customer_from_row(r) for r in await fetch(sql, p, conn)]
-        if not batch:
-            return
+    while batch := await profiles_after(workspace_id, last, BATCH):
         yield batch
         last = batch[-1].id
 
 
-async def replay(workspace_id: int, t: Tracked, pins: Mapping[int, Sequence[TransitionRecord]]) -> AsyncIterator[Built]:
+async def _computed_ahead(reads: AsyncIterator[X], compute: Callable[[X], Built]) -> AsyncIterator[Built]:
+    """Compute each batch that `reads` gives, then read the next, then yield: the consumer's write
+    of a batch then runs on the connection while this computes the next one (and the read after
+    it waits for that write), so the database and Python work at the same time."""
+    item = await anext(reads, None)
+    while item is not None:
+        built = compute(item)
+        item = await anext(reads, None)
+        yield built
+
+
+Histories = tuple[list[Profile], dict[int, list[InteractionRecord]]]
+
+
+async def _with_histories(workspace_id: int) -> AsyncIterator[Histories]:
+    async for customers in customer_batches(workspace_id):
+        yield customers, await store.interaction_histories(workspace_id, [c.id for c in customers])
+
+
+def replay(workspace_id: int, t: Tracked, pins: Mapping[int, Sequence[TransitionRecord]]) -> AsyncIterator[Built]:
     """Each customer's interactions through the model in time order, time rules at their due
     times, with historical timestamps; the model's manual moves (`pins`, per customer) are made
     again at their time."""
     now = datetime.now(UTC)
-    async for customers in customer_batches(workspace_id):
-        histories = await store.interaction_histories(workspace_id, [c.id for c in customers])
+
+    def compute(batch: Histories) -> Built:
+        customers, histories = batch
         positions, transitions = [], []
         for c in customers:
             position, moves = replay_customer(t, c, histories.get(c.id, []), now, REPLAY, pins.get(c.id, ()))
             positions.append((c.id, position))
             transitions += moves
-        yield positions, transitions
+        return positions, transitions
+
+    return _computed_ahead(_with_histories(workspace_id), compute)
 
 
-async def remap(
-    workspace_id: int, source: Tracked, target: Tracked, mapping: Mapping[str, str]
-) -> AsyncIterator[Built]:
-    """Every customer's stage in `source` carried to its mapped stage in `target`, as of now."""
-    now = datetime.now(UTC)
+Snapshot = tuple[list[Profile], dict[int, str], dict[int, FactsState]]
+
+
+async def _with_stages(workspace_id: int, key: str) -> AsyncIterator[Snapshot]:
     async for customers in customer_batches(workspace_id):
         ids = [c.id for c in customers]
-        old = {a.customer_id: a.stage for a in await store.positions(workspace_id, ids, [source.key])}
-        facts = await store.facts_of(workspace_id, ids)
+        old = {a.customer_id: a.stage for a in await store.positions(workspace_id, ids, [key])}
+        yield customers, old, await store.facts_of(workspace_id, ids)
+
+
+def remap(workspace_id: int, source: Tracked, target: Tracked, mapping: Mapping[str, str]) -> AsyncIterator[Built]:
+    """Every customer's stage in `source` carried to its mapped stage in `target`, as of now."""
+    now = datetime.now(UTC)
+
+    def compute(batch: Snapshot) -> Built:
+        customers, old, facts = batch
         positions, transitions = [], []
         for c in customers:
             stage = mapping.get(old.get(c.id, ""), target.model.initial_for(target.params))
@@ -409,7 +442,9 @@ async def remap(
                     f"from {source.key}:{old.get(c.id)}",
                 )
             )
-        yield positions, transitions
+        return positions, transitions
+
+    return _computed_ahead(_with_stages(workspace_id, source.key), compute)
 
 
 # --- manual moves -----------------------------------------------------------------------------

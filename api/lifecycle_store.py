@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from api.bulk import allocate_ids, insert_rows
-from api.db import Params, as_json, connection, dialect_of, fetch, utc
+from api.db import Params, as_json, connection, dialect_of, fetch, rows, utc
 from api.models import WorkspaceModel
 from api.pagination import ASC, KeysetQuery, Page, PageRequest, SortKey
 from api.records import (
@@ -323,7 +323,7 @@ async def interaction_histories(workspace_id: int, customer_ids: Sequence[int]) 
         f"AND {p.among('i.customer_id', list(customer_ids))} ORDER BY i.customer_id, i.occurred_at, i.id"
     )
     out: dict[int, list[InteractionRecord]] = {}
-    for row in await fetch(sql, p, conn):
+    for row in await rows(sql, p, conn):
         out.setdefault(row["customer_id"], []).append(interaction_from_row(row))
     return out
 

@@ -46,7 +46,7 @@ async def try_lock_customer(customer_id: int) -> bool:
     return bool(found[1][0]["ok"])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as api.records.CustomerRecord: read-only all the same
 class Profile:
     """The part of a customer the rules read (a `Subject`)."""
 
@@ -68,7 +68,18 @@ class LiveState:
     positions: dict[tuple[int, str], Position] = field(default_factory=dict)
 
 
-PROFILE_COLUMNS = "c.id, c.workspace_id, c.created_at, c.job_title, c.industry, c.tags, c.attributes, f.data"
+PROFILE_COLUMNS = "c.id, c.workspace_id, c.created_at, c.job_title, c.industry, c.tags, c.attributes"
+
+
+async def profiles_after(workspace_id: int, after: int, limit: int) -> list[Profile]:
+    """The next `limit` customers of the workspace by id, after id `after` (for batch rebuilds)."""
+    conn = connection()
+    p = Params(dialect_of(conn))
+    sql = (
+        f"SELECT {PROFILE_COLUMNS} FROM customer c WHERE c.workspace_id = {p(workspace_id)} "
+        f"AND c.id > {p(after)} ORDER BY c.id LIMIT {p(limit)}"
+    )
+    return [_profile(r) for r in await rows(sql, p, conn)]
 
 
 async def load(workspace_id: int, customer_ids: Sequence[int], model_keys: Sequence[str]) -> LiveState:
@@ -82,7 +93,7 @@ async def load(workspace_id: int, customer_ids: Sequence[int], model_keys: Seque
     p = Params(dialect_of(conn))
     if p.dialect == "postgres":
         sql = (
-            f"SELECT {PROFILE_COLUMNS}, a.keys, a.stages, a.entered, a.checks FROM customer c "
+            f"SELECT {PROFILE_COLUMNS}, f.data, a.keys, a.stages, a.entered, a.checks FROM customer c "
             "LEFT JOIN customer_facts f ON f.customer_id = c.id LEFT JOIN LATERAL ("
             "SELECT array_agg(s.model_key) AS keys, array_agg(s.stage) AS stages, "
             "array_agg(s.entered_at) AS entered, array_agg(s.next_check_at) AS checks "
@@ -96,7 +107,7 @@ async def load(workspace_id: int, customer_ids: Sequence[int], model_keys: Seque
                 out.positions[(r["id"], key)] = Position(stage, entered, check)
         return out
     sql = (
-        f"SELECT {PROFILE_COLUMNS} FROM customer c LEFT JOIN customer_facts f ON f.customer_id = c.id "
+        f"SELECT {PROFILE_COLUMNS}, f.data FROM customer c LEFT JOIN customer_facts f ON f.customer_id = c.id "
         f"WHERE c.workspace_id = {p(workspace_id)} AND c.id IN ({p.many(ids)})"
     )
     for r in await rows(sql, p, conn):
@@ -113,10 +124,9 @@ async def load(workspace_id: int, customer_ids: Sequence[int], model_keys: Seque
     return out
 
 
-def _add(out: LiveState, r: Any) -> None:
-    cid = r["id"]
-    out.subjects[cid] = Profile(
-        cid,
+def _profile(r: Any) -> Profile:
+    return Profile(
+        r["id"],
         r["workspace_id"],
         as_datetime(r["created_at"]),
         r["job_title"],
@@ -124,4 +134,8 @@ def _add(out: LiveState, r: Any) -> None:
         as_json(r["tags"], []),
         as_json(r["attributes"], {}),
     )
-    out.facts[cid] = FactsState.from_json(as_json(r["data"], None))
+
+
+def _add(out: LiveState, r: Any) -> None:
+    out.subjects[r["id"]] = _profile(r)
+    out.facts[r["id"]] = FactsState.from_json(as_json(r["data"], None))

@@ -31,7 +31,10 @@ class ApiKeyRecord:
     revoked_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
+# The records read in bulk (a replay reads every interaction of the workspace) are not `frozen`:
+# a frozen dataclass sets each field through object.__setattr__, 1.9 us for 11 fields against
+# 0.3 us. They hold a dict, so they were never hashable; treat them as read-only all the same.
+@dataclass(slots=True)
 class CustomerRecord:
     id: int
     workspace_id: int
@@ -74,7 +77,7 @@ class Subject(Protocol):
     def attributes(self) -> dict[str, Any]: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see CustomerRecord
 class InteractionRecord:
     id: int
     workspace_id: int
@@ -135,19 +138,21 @@ def customer_from_row(r: dict[str, Any]) -> CustomerRecord:
     )
 
 
-def interaction_from_row(r: dict[str, Any]) -> InteractionRecord:
+def interaction_from_row(r: Any) -> InteractionRecord:
+    """A row of `INTERACTION_COLUMNS`, read by position (a replay reads millions: asyncpg finds
+    a value by index at a fraction of the cost of by name)."""
     return InteractionRecord(
-        id=r["id"],
-        workspace_id=r["workspace_id"],
-        customer_id=r["customer_id"],
-        kind=r["kind"],
-        channel=r["channel"],
-        occurred_at=as_datetime(r["occurred_at"]),
-        amount=as_decimal(r["amount"]),
-        score=r["score"],
-        properties=as_json(r["properties"], {}),
-        idempotency_key=r["idempotency_key"],
-        created_at=as_datetime(r["created_at"]),
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        as_datetime(r[5]),
+        as_decimal(r[6]),
+        r[7],
+        as_json(r[8], {}),
+        r[9],
+        as_datetime(r[10]),
     )
 
 
