@@ -194,7 +194,7 @@ def spend_from_row(r: dict[str, Any]) -> SpendRecord:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see CustomerRecord (a rebuild reads every move in force)
 class TransitionRecord:
     id: int
     workspace_id: int
@@ -241,24 +241,25 @@ TRANSITION_COLUMNS = (
 )
 
 
-def transition_from_row(r: dict[str, Any]) -> TransitionRecord:
+def transition_from_row(r: Any) -> TransitionRecord:
+    """A row of `TRANSITION_COLUMNS`, read by position (see `interaction_from_row`)."""
     return TransitionRecord(
-        id=r["id"],
-        workspace_id=r["workspace_id"],
-        customer_id=r["customer_id"],
-        model_key=r["model_key"],
-        model_version=r["model_version"],
-        from_stage=r["from_stage"],
-        to_stage=r["to_stage"],
-        occurred_at=as_datetime(r["occurred_at"]),
-        cause=r["cause"],
-        rule=r["rule"],
-        interaction_id=r["interaction_id"],
-        actor=r["actor"],
-        note=r["note"],
-        correction=bool(r["correction"]),
-        superseded_at=as_optional_datetime(r["superseded_at"]),
-        superseded_reason=r["superseded_reason"],
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        as_datetime(r[7]),
+        r[8],
+        r[9],
+        r[10],
+        r[11],
+        r[12],
+        bool(r[13]),
+        as_optional_datetime(r[14]),
+        r[15],
     )
 
 
