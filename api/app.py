@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from tortoise.contrib.starlette import RegisterTortoise
 
@@ -32,6 +33,7 @@ from api.http_errors import http_exception, refused, with_codes
 from api.lifecycle import Lifecycle
 from api.runtime import tune_gc
 from api.settings import Settings
+from api.websockets import INIT_TIMEOUT, KeyCheckedHandler, OpenSockets
 from api.workspaces import Principal, authenticate
 from plugins.manager import PluginRegistry, load_plugins
 from schema.build import build_schema
@@ -48,14 +50,21 @@ def bearer_token(header: str | None) -> str | None:
 
 
 class JornadaGraphQL(GraphQL[Context, None]):
-    """The GraphQL view: authenticates every request before any resolver runs."""
+    """The GraphQL view: authenticates every request before any resolver runs; WebSockets speak
+    graphql-transport-ws only (the legacy protocol has no authentication timeout) and are cut off
+    when their key is revoked (`api.websockets`)."""
+
+    graphql_transport_ws_handler_class = KeyCheckedHandler
 
     def __init__(self, settings: Settings, registry: PluginRegistry, lifecycle: Lifecycle, events: StageEvents) -> None:
         super().__init__(
             build_schema(settings),
             graphql_ide="graphiql" if settings.graphiql else None,
             allowed_origins=tuple(sorted(settings.allowed_origins)),
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=INIT_TIMEOUT,
         )
+        self.sockets = OpenSockets()
         self.settings = settings
         # Checked once: GraphiQL's own files, installed by `make install`, or the CDN (said so).
         self.ide_page = graphiql.page(local=graphiql.installed())
@@ -211,13 +220,15 @@ def create_app(settings: Settings | None = None, plugins: PluginRegistry | None 
             tune_gc()
             await events.start()
             ticker = asyncio.create_task(periodic_ticks(lifecycle, settings)) if settings.tick_interval > 0 else None
+            sweeper = asyncio.create_task(view.sockets.run())
             try:
                 yield
             finally:
-                if ticker is not None:
-                    ticker.cancel()
-                    with suppress(asyncio.CancelledError):
-                        await ticker
+                for task in (ticker, sweeper):
+                    if task is not None:
+                        task.cancel()
+                        with suppress(asyncio.CancelledError):
+                            await task
                 await events.stop()
 
     app = Starlette(

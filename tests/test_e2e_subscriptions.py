@@ -30,6 +30,15 @@ async def _receive(ws: ClientConnection) -> dict[str, Any]:
     return message
 
 
+async def _close_code(ws: ClientConnection) -> int:
+    """Read until the server closes the socket; its close code (0: closed without a frame)."""
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout=20)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd is not None else 0
+
+
 async def _subscribe(url: str, key: str) -> ClientConnection:
     ws = await connect(url.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
     await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}))
@@ -86,3 +95,42 @@ async def test_a_subscription_without_a_valid_key_is_refused(e2e_database_url: s
             await _receive(ws)
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 4403
+
+
+async def test_a_revoked_key_is_cut_off_on_open_sockets_and_nothing_sent_after_runs(
+    e2e_database_url: str, tmp_path: Path
+) -> None:
+    """Issue 10: the key was checked once, at connect; a revoked EDITOR key kept its subscription
+    and could still create customers over the open socket."""
+    with running_server(e2e_database_url, tmp_path) as server:
+        admin = (await create_workspace_with_cli(e2e_database_url, tmp_path))["apiKey"]
+        async with httpx2.AsyncClient(base_url=server, timeout=10) as client:
+            made = await graphql(
+                client, admin, 'mutation { createApiKey(input: {name: "sync", role: EDITOR}) { apiKey { id } key } }'
+            )
+            key_id, editor = made["createApiKey"]["apiKey"]["id"], made["createApiKey"]["key"]
+            listening = await _subscribe(server, editor)
+            idle = await _subscribe(server, editor)
+            revoke = "mutation($id: ID!) { revokeApiKey(input: {id: $id}) { userErrors { code } } }"
+            assert (await graphql(client, admin, revoke, {"id": key_id}))["revokeApiKey"]["userErrors"] == []
+            revoked_at = asyncio.get_running_loop().time()
+            # Sent right after the revocation, before the sweep has closed the socket: not run.
+            create = 'mutation { createCustomer(input: {name: "After"}) { customer { id } } }'
+            await idle.send(json.dumps({"id": "2", "type": "subscribe", "payload": {"query": create}}))
+            assert [await _close_code(ws) for ws in (listening, idle)] == [4403, 4403]
+            assert asyncio.get_running_loop().time() - revoked_at < 1.0
+            count = await graphql(client, admin, "{ customers { totalCount } }")
+            assert count["customers"]["totalCount"] == 0
+
+
+async def test_a_socket_that_never_authenticates_is_closed(e2e_database_url: str, tmp_path: Path) -> None:
+    """Issue 10: a WebSocket that never sent connection_init stayed open; only graphql-transport-ws
+    is spoken (the legacy protocol had no such timeout)."""
+    with running_server(e2e_database_url, tmp_path) as server:
+        url = server.replace("http", "ws") + "/graphql"
+        legacy = await connect(url, subprotocols=["graphql-ws"])  # type: ignore[list-item]
+        assert await _close_code(legacy) == 4406  # subprotocol not acceptable
+        ws = await connect(url, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+        started = asyncio.get_running_loop().time()
+        assert await _close_code(ws) == 4408  # connection initialisation timeout
+        assert 5 < asyncio.get_running_loop().time() - started < 15
