@@ -62,6 +62,7 @@ class Settings:
     max_query_depth: int = 12
     max_query_tokens: int = 5000
     max_aliases: int = 30
+    max_query_cost: int = 200_000  # fields an operation may return at most (schema/cost.py)
     max_batch_size: int = 1000
     graphiql: bool = True
     # Origins of browser pages that may call the API (CORS) and open subscriptions; "*": any.
@@ -84,6 +85,7 @@ class Settings:
         return cls(
             database_url=env.get("JORNADA_DATABASE_URL") or DEFAULT_DATABASE_URL,
             max_body_bytes=_int(env, "JORNADA_MAX_BODY_BYTES", 1024 * 1024),
+            max_query_cost=_int(env, "JORNADA_MAX_QUERY_COST", 200_000),
             graphiql=_bool(env, "JORNADA_GRAPHIQL", True),
             allowed_origins=_origins(origins),
             cors_max_age=_int(env, "JORNADA_CORS_MAX_AGE", 600),

@@ -21,6 +21,7 @@ from strawberry.types import ExecutionContext
 
 from api.settings import Settings
 from schema.clean_input import CleanStrings
+from schema.cost import QueryCost
 from schema.lifecycle_mutations import LifecycleMutation
 from schema.mutations import DataMutation
 from schema.query import Query
@@ -64,6 +65,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: MaskErrors(should_mask_error=is_unexpected, error_message="Unexpected error."),
         ParserCache,
         ValidationCache,
+        # After ValidationCache, which sets the validation's errors: the cost is counted only
+        # for a valid document, before it runs.
+        lambda: QueryCost(budget=settings.max_query_cost, page_size=settings.max_page_size),
     ]
     return JornadaSchema(
         query=Query,

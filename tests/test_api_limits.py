@@ -113,7 +113,8 @@ def nested(depth: int) -> str:
     }
     query = leaf[path[-1]]
     for field in reversed(path):
-        query = f"{field} {{ {query} }}"
+        page = "(first: 1)" if field in ("customers", "interactions") else ""  # within the cost limit
+        query = f"{field}{page} {{ {query} }}"
     return "{ " + query + " }"
 
 
@@ -194,6 +195,55 @@ async def test_a_document_over_the_token_limit_is_refused(api: Api, settings: Se
     assert "token" in body["errors"][0]["message"].lower()
     assert str(settings.max_query_tokens) in body["errors"][0]["message"]
     assert codes(body) == ["QUERY_TOO_LARGE"]
+
+
+# --- query cost ----------------------------------------------------------------------------
+
+TRIAL = """{ customers(first: 100) { edges { node { interactions(first: 100) { edges { node { customer {
+  interactions(first: 100) { edges { node { id kind } } } } } } } } } } }"""
+
+
+async def test_the_hostile_trials_query_is_refused_before_it_runs_naming_cost_and_budget(
+    api: Api, settings: Settings
+) -> None:
+    """Issue 10, item 2: depth 11, within the depth limit, took 43 s and 57 MB for a VIEWER."""
+    assert settings.max_query_cost == 200_000
+    await new_customer(api, name="Ana")
+    body = await api.run(TRIAL)
+    assert body.get("data") is None
+    assert codes(body) == ["QUERY_TOO_COSTLY"]
+    error = body["errors"][0]
+    assert error["extensions"]["budget"] == 200_000
+    # customers, 100 x (edges, node, interactions), 10,000 x (edges, node, customer, interactions),
+    # 1,000,000 x (edges, node, id, kind)
+    assert error["extensions"]["cost"] == 1 + 100 * 3 + 100**2 * 4 + 100**3 * 4 == 4_040_301
+    assert "4,040,301" in error["message"]
+    assert "200,000" in error["message"]
+    # Five aliases of a query within the budget are counted together.
+    one = "cN: customers(first: 100) { edges { node { interactions(first: 100) { edges { node { id kind } } } } } }"
+    within = await api.run("{ " + one.replace("N", "0") + " }")
+    assert not within.get("errors"), within
+    five = await api.run("{ " + " ".join(one.replace("N", str(n)) for n in range(5)) + " }")
+    assert codes(five) == ["QUERY_TOO_COSTLY"]
+    assert five["errors"][0]["extensions"]["cost"] == 5 * 40_301
+
+
+async def test_the_cost_reads_page_sizes_from_variables_and_honours_skip_and_fragments(api: Api) -> None:
+    query = """query($n: Int!, $deep: Boolean!) { customers(first: $n) { edges { node { ...I } } } }
+    fragment I on Customer { interactions(first: $n) { edges { node { customer @include(if: $deep) {
+      interactions(first: $n) { edges { node { id } } } } } } } }"""
+    small = await api.run(query, {"n": 10, "deep": True})
+    assert not small.get("errors"), small
+    big = await api.run(query, {"n": 100, "deep": True})
+    assert codes(big) == ["QUERY_TOO_COSTLY"]
+    assert big["errors"][0]["extensions"]["cost"] == 1 + 100 * 3 + 100**2 * 4 + 100**3 * 3
+    skipped = await api.run(query, {"n": 100, "deep": False})
+    assert not skipped.get("errors"), skipped
+
+
+async def test_an_invalid_document_is_reported_as_invalid_not_as_costly(api: Api) -> None:
+    body = await api.run(TRIAL.replace("kind", "nope"))
+    assert codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
 
 
 # --- request body size --------------------------------------------------------------------
