@@ -18,6 +18,7 @@ from typing import Any, TextIO, TypeVar
 from api.customers import API_NAMES, clean_customer_fields
 from api.db import utc
 from api.errors import InputInvalid, Problem
+from api.validation import FIRST_YEAR, LAST_YEAR, in_range
 
 T = TypeVar("T")
 
@@ -313,13 +314,16 @@ def width_problem(header: Header, cells: Sequence[str]) -> list[tuple[str, str]]
 
 def parse_datetime(raw: str) -> datetime | None:
     try:
-        return utc(datetime.fromisoformat(raw))
-    except ValueError:
+        moment = utc(datetime.fromisoformat(raw))
+    except (ValueError, OverflowError):  # a year-1 time with an offset overflows
         return None
+    return moment if in_range(moment) else None
 
 
 def datetime_message(raw: str) -> str:
-    return f"{raw!r} is not an ISO 8601 date and time (e.g. 2024-05-01T14:30:00-03:00)."
+    return (
+        f"{raw!r} is not an ISO 8601 date and time from {FIRST_YEAR} to {LAST_YEAR} (e.g. 2024-05-01T14:30:00-03:00)."
+    )
 
 
 _AMOUNT = {

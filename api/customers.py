@@ -12,6 +12,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from api import validation as v
+from api.countries import COUNTRY_CODES
 from api.db import Params, connection, dialect_of, fetch, utc
 from api.errors import InputInvalid, Problem, invalid
 from api.journey import RULE
@@ -113,7 +114,7 @@ def _clean_address(value: dict[str, Any] | None, problems: list[Problem]) -> dic
             problems.append(cleaned)
         elif cleaned is not None:
             out[key] = cleaned.upper() if key == "country" else cleaned
-    if "country" in out and len(out["country"]) != 2:
+    if "country" in out and out["country"] not in COUNTRY_CODES:
         problems.append(Problem(("address", "country"), "INVALID_COUNTRY", "Use an ISO 3166-1 alpha-2 code, e.g. BR."))
     return out or None
 

@@ -11,7 +11,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from api.errors import Problem
 
 # Pragmatic, not RFC 5322: one @, no spaces, a dot in the domain, no empty labels.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+# Control characters (a NUL among them) are refused in the local part too.
+_EMAIL = re.compile(
+    r"^[^@\s\x00-\x1f\x7f]{1,64}@(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _ATTRIBUTE_KEY = re.compile(r'^[^"\\\x00-\x1f]{1,100}$')
@@ -59,7 +62,30 @@ def timezone(value: str, path: tuple[str, ...]) -> str | Problem:
     return value
 
 
+# Times every write path accepts: a year-1 time with an offset overflows Python's datetime, and
+# PostgreSQL stores it as -infinity, which later breaks arithmetic on it.
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+
+
+def in_range(value: datetime) -> bool:
+    return FIRST_YEAR <= value.year <= LAST_YEAR
+
+
+def clean_string(value: str) -> bool:
+    """Text a database stores as given: no NUL (PostgreSQL refuses it, SQLite cuts it) and no
+    lone surrogate (not encodable as UTF-8)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def text(value: str, path: tuple[str, ...], max_length: int, *, required: bool = False) -> str | Problem | None:
+    if not clean_string(value):
+        return Problem(path, "INVALID_STRING", "Must not contain NUL characters or unpaired surrogates.")
     cleaned = value.strip()
     if len(cleaned) > max_length:
         return Problem(path, "TOO_LONG", f"Must be at most {max_length} characters.")

@@ -11,13 +11,14 @@ import re
 from strawberry.schema.types.base_scalars import wrap_parser
 from strawberry.types.scalar import ScalarDefinition
 
-FIRST_YEAR, LAST_YEAR = 1900, 2200
+from api.validation import FIRST_YEAR, LAST_YEAR, in_range
+
 _DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 def parse_datetime(raw: str) -> dt.datetime:
     value = dt.datetime.fromisoformat(raw)
-    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+    if not in_range(value):
         raise ValueError(f"a time must be between the years {FIRST_YEAR} and {LAST_YEAR}")
     return value
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from api.settings import Settings
 from tests.conftest import Api, new_customer
+from tests.test_csv import run_import
 
 pytestmark = pytest.mark.asyncio
 
@@ -87,3 +89,36 @@ async def test_a_gross_margin_must_be_a_plain_decimal_it_can_keep(api: Api, marg
 async def test_a_5000_character_time_zone_is_a_user_error(api: Api) -> None:
     body = await api.data(WORKSPACE, {"input": {"timezone": "A" * 5000}})
     assert body["updateWorkspace"]["userErrors"] == [{"field": ["timezone"], "code": "INVALID_TIMEZONE"}]
+
+
+# --- values stored wrongly (issue 10, item 7) --------------------------------------------------
+
+
+async def test_a_country_must_be_an_assigned_iso_code(api: Api) -> None:
+    body = await api.run(CREATE, {"input": {"name": "Ana", "address": {"country": "XX"}}})
+    assert body["data"]["createCustomer"]["userErrors"] == [{"code": "INVALID_COUNTRY"}]
+    ok = await api.run(
+        "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { customer { address { country } } } }",
+        {"input": {"name": "Ana", "address": {"country": "br"}}},
+    )
+    assert ok["data"]["createCustomer"]["customer"]["address"] == {"country": "BR"}
+
+
+async def test_csv_cells_with_nul_bytes_or_times_out_of_range_are_reported_not_stored(
+    api: Api, settings: Settings
+) -> None:
+    """What GraphQL refuses (CleanStrings, the DateTime range) the CSV import refused too late or
+    not at all: a NUL in an email was stored on SQLite, and a year-1 time with an offset overflowed."""
+    customers = 'external_id,name,email\nc-1,Ana,"a\x00b@example.com"\nc-2,"B\x00ia",\nc-3,Carla,c@example.com\n'
+    report, printed = await run_import(api, settings, "customers", customers)
+    assert (report.stored, report.failed) == (1, 2), printed
+    assert [e.field for e in report.errors] == ["email", "name"]
+    interactions = (
+        "customer_external_id,kind,occurred_at\n"
+        "c-3,site_visit,0001-01-01T00:00:00+05:00\n"
+        "c-3,site_visit,9999-12-31T23:00:00-05:00\n"
+        "c-3,site_visit,2026-01-05T10:00:00Z\n"
+    )
+    report, printed = await run_import(api, settings, "interactions", interactions)
+    assert (report.stored, report.failed) == (1, 2), printed
+    assert all("from 1900 to 2200" in e.message for e in report.errors), printed
