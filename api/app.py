@@ -210,7 +210,8 @@ def create_app(settings: Settings | None = None, plugins: PluginRegistry | None 
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level)
     registry = plugins or load_plugins(autoload=settings.plugin_autoload, allow=settings.plugin_allow)
-    events = StageEvents(registry, settings.database_url if settings.dialect == "postgres" else None)
+    postgres = settings.database_url if settings.dialect == "postgres" else None
+    events = StageEvents(registry, postgres, settings.hook_timeout)
     lifecycle = Lifecycle(registry, events.publish)
     view = JornadaGraphQL(settings, registry, lifecycle, events)
 

@@ -8,7 +8,6 @@ goes straight to this process's subscribers.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from api.db import connection
+from api.hooks import HookRunner
 from api.lifecycle import Lifecycle
 from api.records import TransitionRecord
 from api.settings import Settings
@@ -51,9 +51,16 @@ def change_of(t: TransitionRecord) -> StageChange:
 class StageEvents:
     """Tells plugins and subscribers about committed transitions."""
 
-    def __init__(self, registry: PluginRegistry, postgres_url: str | None = None) -> None:
+    def __init__(
+        self,
+        registry: PluginRegistry,
+        postgres_url: str | None = None,
+        hook_timeout: float = 10.0,
+        background: bool = True,
+    ) -> None:
         self.registry = registry
         self.postgres_url = postgres_url
+        self.hooks = HookRunner(registry, hook_timeout, background)
         self._subscribers: dict[int, set[asyncio.Queue[list[int]]]] = {}
         self._listener: Any = None
 
@@ -63,14 +70,16 @@ class StageEvents:
             await self._listener.add_listener(CHANNEL, self._on_notify)
 
     async def stop(self) -> None:
+        await self.hooks.stop()
         if self._listener is not None:
             with suppress(Exception):
                 await self._listener.close()
             self._listener = None
 
     async def publish(self, transitions: Sequence[TransitionRecord]) -> None:
-        """Called after commit, in the process that made the moves."""
-        await self._notify_plugins(transitions)
+        """Called after commit, in the process that made the moves. Plugins are told off the
+        request path (`api.hooks`)."""
+        await self.hooks.submit([change_of(t) for t in transitions])
         by_workspace: dict[int, list[int]] = {}
         for t in transitions:
             by_workspace.setdefault(t.workspace_id, []).append(t.id)
@@ -81,18 +90,6 @@ class StageEvents:
                     await connection().execute_query("SELECT pg_notify($1, $2)", [CHANNEL, payload])
             else:
                 self._deliver(workspace_id, ids)
-
-    async def _notify_plugins(self, transitions: Sequence[TransitionRecord]) -> None:
-        impls = self.registry.manager.hook.on_stage_changed.get_hookimpls()
-        for t in transitions:
-            change = change_of(t)
-            for impl in impls:
-                try:
-                    result = impl.function(change=change)
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception:  # a plugin's failure never undoes a move nor stops the others
-                    log.exception("on_stage_changed of plugin %s failed for transition %s", impl.plugin_name, t.id)
 
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         try:
@@ -127,5 +124,7 @@ def _asyncpg_dsn(url: str) -> str:
 def live_lifecycle(settings: Settings, registry: PluginRegistry) -> Lifecycle:
     """A lifecycle for a command-line process that, like the server's, tells plugins (and, on
     PostgreSQL, every worker's subscribers through NOTIFY) about the moves it commits."""
-    events = StageEvents(registry, settings.database_url if settings.dialect == "postgres" else None)
+    postgres = settings.database_url if settings.dialect == "postgres" else None
+    # No requests to keep free here: plugins are told before the command goes on (and exits).
+    events = StageEvents(registry, postgres, settings.hook_timeout, background=False)
     return Lifecycle(registry, events.publish)

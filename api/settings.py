@@ -77,6 +77,8 @@ class Settings:
     # default for a Settings built in code, as tests do; the environment's default is 60).
     tick_interval: float = 0
     tick_batch: int = 500
+    # Seconds an on_stage_changed hook may take for one move before it is skipped (api/hooks.py).
+    hook_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -93,6 +95,7 @@ class Settings:
             plugin_autoload=not _bool(env, "JORNADA_DISABLE_PLUGIN_AUTOLOAD", False),
             plugin_allow=_names(env.get("JORNADA_PLUGINS")),
             tick_interval=float(_int(env, "JORNADA_TICK_INTERVAL", 60)),
+            hook_timeout=float(_int(env, "JORNADA_HOOK_TIMEOUT", 10)),
         )
 
     @property

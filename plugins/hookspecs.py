@@ -49,7 +49,10 @@ def on_stage_changed(change: StageChange) -> Awaitable[None] | None:
     """Be told that a customer moved from one stage to another.
 
     Called after the move is committed, once per move made live: by a rule (an interaction, a
-    profile change or the periodic check of time-based rules) or by hand. Rebuilding a model's
+    profile change or the periodic check of time-based rules) or by hand. The server calls it off
+    the request path, in commit order, at most once (the queue is in memory), a plain function in
+    a thread pool of its own so it never blocks the event loop, each call within
+    `JORNADA_HOOK_TIMEOUT` seconds (then it is logged and skipped). Rebuilding a model's
     stages from history (REPLAY when a model is tracked or switched to, MAPPING) writes many past
     moves at once and is not announced move by move. May return an awaitable, which the host
     awaits. An exception (raised or from the awaitable) is logged with the plugin's name and never

@@ -108,7 +108,8 @@ async def test_customers_bad_lines_are_reported_good_ones_stored_and_a_rerun_sto
         "line 3: email: 'not-an-email' is not a valid email address.",
         "line 5: phone: '123' is not a valid phone number: use 8 to 15 digits, optionally with a leading + and "
         "country code (e.g. +55 11 91234-5678).",
-        "line 5: created_at: 'yesterday' is not an ISO 8601 date and time from 1900 to 2200 (e.g. 2024-05-01T14:30:00-03:00).",
+        "line 5: created_at: 'yesterday' is not an ISO 8601 date and time from 1900 to 2200 "
+        "(e.g. 2024-05-01T14:30:00-03:00).",
     ]
     assert "\r" not in run.stderr  # no progress line when stderr is not a terminal
 
