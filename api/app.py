@@ -142,41 +142,89 @@ def _wants_ide(scope: Scope) -> bool:
 
 
 class BodyLimit:
-    """Refuses request bodies over the limit with 413, before anything parses them."""
+    """Refuses request bodies over the limit with 413, before anything parses them, and bodies
+    that take longer than `timeout` seconds to arrive with 408.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    A refused body is read first (up to `DRAIN_FACTOR` times the limit): a client that sends the
+    whole body before reading the answer (urllib, curl without Expect) otherwise meets a closed
+    connection, reset by the unread bytes, instead of the 413."""
+
+    DRAIN_FACTOR = 16
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(scope, receive, send)
-            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        done = False  # the whole body has arrived: later receives wait for a disconnect, unbounded
         received = 0
+
+        async def bounded() -> Message:
+            nonlocal done
+            if done:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
+            except TimeoutError:
+                raise _TooSlow from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                done = True
+            return message
 
         async def limited() -> Message:
             nonlocal received
-            message = await receive()
+            message = await bounded()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
                 raise _TooLarge
             return message
 
+        declared = dict(scope.get("headers", [])).get(b"content-length")
         try:
+            if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+                raise _TooLarge
             await self.app(scope, limited, send)
         except _TooLarge:
-            await self._too_large(scope, receive, send)
+            if await self._drain(bounded, received):
+                await self._refuse(scope, send, 413, f"The request body is larger than {self.max_bytes} bytes.")
+            else:
+                await self._refuse(scope, send, 408, f"The request body did not arrive within {self.timeout:g} s.")
+        except _TooSlow:
+            await self._refuse(scope, send, 408, f"The request body did not arrive within {self.timeout:g} s.")
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = error_body(f"The request body is larger than {self.max_bytes} bytes.", "PAYLOAD_TOO_LARGE")
-        await JSONResponse(body, status_code=413)(scope, receive, send)
+    async def _drain(self, bounded: Receive, received: int) -> bool:
+        """Read the rest of a refused body, up to a bound; False when it came too slowly."""
+        try:
+            while received <= self.max_bytes * self.DRAIN_FACTOR:
+                message = await bounded()
+                received += len(message.get("body", b""))
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    break
+        except _TooSlow:
+            return False
+        return True
+
+    async def _refuse(self, scope: Scope, send: Send, status: int, message: str) -> None:
+        code = "PAYLOAD_TOO_LARGE" if status == 413 else "REQUEST_TIMEOUT"
+        response = JSONResponse(error_body(message, code), status_code=status, headers={"Connection": "close"})
+
+        async def nothing() -> Message:  # the body is not read again
+            return {"type": "http.disconnect"}
+
+        await response(scope, nothing, send)
 
 
 class _TooLarge(Exception):
+    pass
+
+
+class _TooSlow(Exception):
     pass
 
 
@@ -248,7 +296,7 @@ def create_app(settings: Settings | None = None, plugins: PluginRegistry | None 
     app.state.plugins = registry
     app.state.lifecycle = lifecycle
     app.state.events = events
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
     # Outermost: a preflight is answered before anything reads the body or asks for a key.
     app.add_middleware(Cors, allowed_origins=settings.allowed_origins, max_age=settings.cors_max_age)
     return app

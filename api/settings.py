@@ -58,6 +58,7 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     max_body_bytes: int = 1024 * 1024
+    body_timeout: float = 30.0  # seconds a request body may take to arrive (then 408)
     max_page_size: int = 100
     max_query_depth: int = 12
     max_query_tokens: int = 5000
@@ -87,6 +88,7 @@ class Settings:
         return cls(
             database_url=env.get("JORNADA_DATABASE_URL") or DEFAULT_DATABASE_URL,
             max_body_bytes=_int(env, "JORNADA_MAX_BODY_BYTES", 1024 * 1024),
+            body_timeout=float(_int(env, "JORNADA_BODY_TIMEOUT", 30)),
             max_query_cost=_int(env, "JORNADA_MAX_QUERY_COST", 200_000),
             graphiql=_bool(env, "JORNADA_GRAPHIQL", True),
             allowed_origins=_origins(origins),

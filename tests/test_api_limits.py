@@ -306,8 +306,24 @@ async def test_a_chunked_body_over_1_mib_without_content_length_is_413(api: Api,
     response = await http.send(request)
     assert response.status_code == 413, response.text[:300]
     assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
-    # It stopped reading soon after the limit instead of buffering the whole body.
-    assert len(sent) * 64 * 1024 <= MIB + 2 * 64 * 1024
+    # The rest of the body was read and dropped (not kept), so that a client that writes it all
+    # before reading sees the 413 rather than a connection reset.
+    assert len(sent) == len(range(0, len(body), 64 * 1024))
+
+
+async def test_a_refused_body_is_read_no_further_than_16_times_the_limit(api: Api, http: httpx2.AsyncClient) -> None:
+    sent: list[int] = []
+
+    async def endless() -> AsyncIterator[bytes]:
+        for n in range(20 * 16):  # 20 MiB
+            sent.append(n)
+            yield b"x" * (64 * 1024)
+
+    headers = {"Authorization": f"Bearer {api.key}", "Content-Type": "application/json"}
+    request = http.build_request("POST", "/graphql", content=endless(), headers=headers)
+    response = await http.send(request)
+    assert response.status_code == 413
+    assert 16 * MIB <= len(sent) * 64 * 1024 <= 16 * MIB + 2 * 64 * 1024
 
 
 async def test_a_chunked_body_under_the_limit_is_served(api: Api, http: httpx2.AsyncClient) -> None:
