@@ -137,9 +137,16 @@ def cmd_plugins(settings: Settings, args: argparse.Namespace) -> int:
             }
             for m in registry.models.values()
         ],
+        # Plugins rejected whole; parts (a model, a kind) of a loaded plugin are under "partly".
         "rejected": [
             {"name": x.name, "distribution": x.distribution, "version": x.version, "reason": x.reason}
             for x in registry.problems
+            if x.name not in registry.plugins
+        ],
+        "partly": [
+            {"name": x.name, "distribution": x.distribution, "version": x.version, "reason": x.reason}
+            for x in registry.problems
+            if x.name in registry.plugins
         ],
     }
     lines = ["models:"]
@@ -152,6 +159,9 @@ def cmd_plugins(settings: Settings, args: argparse.Namespace) -> int:
     ]
     lines += ["rejected plugins:" if data["rejected"] else "rejected plugins: none"]
     lines += [f"  {x['name']} ({x['distribution']} {x['version']}): {x['reason']}" for x in data["rejected"]]
+    if data["partly"]:
+        lines += ["rejected parts of loaded plugins:"]
+        lines += [f"  {x['name']} ({x['distribution']} {x['version']}): {x['reason']}" for x in data["partly"]]
     emit(data, args.json, lines)
     return 0
 

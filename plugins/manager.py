@@ -67,7 +67,11 @@ class PluginRegistry:
     plugins: dict[str, PluginInfo] = field(default_factory=dict)
     models: dict[str, LoadedModel] = field(default_factory=dict)
     kinds: dict[str, InteractionKind] = field(default_factory=dict)
+    kind_owners: dict[str, str] = field(default_factory=dict)  # kind key -> plugin name
     problems: list[PluginProblem] = field(default_factory=list)
+
+    def problems_of(self, name: str) -> list[PluginProblem]:
+        return [p for p in self.problems if p.name == name]
 
     def model(self, key: str) -> LifecycleModel | None:
         loaded = self.models.get(key)
@@ -155,8 +159,8 @@ def build_registry(
     # Built-ins first, then partners in name order: a partner cannot shadow a built-in key.
     ordered = sorted(registry.plugins.values(), key=lambda i: (not i.builtin, i.name))
     for info in ordered:
-        _collect_kinds(registry, info)
-        _collect_models(registry, info)
+        if not _collect(registry, info):
+            _reject_whole(registry, info)
     for problem in registry.problems:
         log.warning(
             "plugin %s (%s %s) rejected: %s",
@@ -168,6 +172,32 @@ def build_registry(
     return registry
 
 
+class _HookRaised(Exception):
+    pass
+
+
+def _collect(registry: PluginRegistry, info: PluginInfo) -> bool:
+    """Add what the plugin contributes; False when one of its `register_*` hooks raised."""
+    try:
+        _collect_kinds(registry, info)
+        _collect_models(registry, info)
+    except _HookRaised:
+        return False
+    return True
+
+
+def _reject_whole(registry: PluginRegistry, info: PluginInfo) -> None:
+    """A plugin whose hook raised is rejected whole: none of its hooks is called (it would
+    otherwise still be told of moves) and it is listed as rejected only, not also as loaded."""
+    registry.manager.unregister(name=info.name)
+    registry.plugins.pop(info.name, None)
+    for key in [k for k, loaded in registry.models.items() if loaded.plugin.name == info.name]:
+        del registry.models[key]
+    for key in [k for k, owner in registry.kind_owners.items() if owner == info.name]:
+        registry.kinds.pop(key, None)
+        del registry.kind_owners[key]
+
+
 def _call(registry: PluginRegistry, info: PluginInfo, hook: str) -> list[Any]:
     impls = [i for i in getattr(registry.manager.hook, hook).get_hookimpls() if i.plugin_name == info.name]
     try:
@@ -176,7 +206,7 @@ def _call(registry: PluginRegistry, info: PluginInfo, hook: str) -> list[Any]:
         registry.problems.append(
             PluginProblem(info.name, info.distribution, info.version, f"{hook} raised {type(exc).__name__}: {exc}")
         )
-        return []
+        raise _HookRaised from exc
 
 
 def _collect_kinds(registry: PluginRegistry, info: PluginInfo) -> None:
@@ -188,6 +218,7 @@ def _collect_kinds(registry: PluginRegistry, info: PluginInfo) -> None:
             registry.problems.append(PluginProblem(info.name, info.distribution, info.version, "; ".join(reasons)))
         else:
             registry.kinds[kind.key] = kind
+            registry.kind_owners[kind.key] = info.name
 
 
 def _collect_models(registry: PluginRegistry, info: PluginInfo) -> None:

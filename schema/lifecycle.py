@@ -118,7 +118,7 @@ class PluginInfo:
     error: str | None = strawberry.field(description="Why it (or one of its models) was rejected.")
 
     @classmethod
-    def loaded(cls, d: PluginData) -> PluginInfo:
+    def loaded(cls, d: PluginData, problems: list[PluginProblem]) -> PluginInfo:
         return cls(
             name=d.name,
             distribution=d.distribution,
@@ -126,7 +126,7 @@ class PluginInfo:
             hooks=list(d.hooks),
             builtin=d.builtin,
             status=PluginStatus.LOADED,
-            error=None,
+            error="; ".join(p.reason for p in problems) or None,
         )
 
     @classmethod
@@ -143,8 +143,10 @@ class PluginInfo:
 
 
 def plugin_infos(registry: PluginRegistry) -> list[PluginInfo]:
-    return [PluginInfo.loaded(i) for i in registry.plugins.values()] + [
-        PluginInfo.rejected(x) for x in registry.problems
+    """One entry per plugin: loaded (with the reasons any of its models or kinds were rejected),
+    or rejected whole."""
+    return [PluginInfo.loaded(i, registry.problems_of(i.name)) for i in registry.plugins.values()] + [
+        PluginInfo.rejected(x) for x in registry.problems if x.name not in registry.plugins
     ]
 
 
@@ -192,7 +194,7 @@ class LifecycleModel:
                 )
                 for x in m.params
             ],
-            plugin=PluginInfo.loaded(plugin),
+            plugin=PluginInfo.loaded(plugin, []),
         )
 
     @strawberry.field(

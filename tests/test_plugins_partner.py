@@ -36,6 +36,7 @@ from api.workspaces import create_workspace
 from plugins.hookspecs import hookimpl
 from plugins.manager import PluginRegistry, build_registry, get_plugin_manager, load_plugins
 from plugins.types import InteractionKind, LifecycleModel, Param, Stage, StageCategory, Transition
+from schema.lifecycle import plugin_infos
 from tests.conftest import Api, new_customer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -426,12 +427,41 @@ def test_a_plugin_with_a_bad_hook_is_not_half_registered(case: str) -> None:
     assert all(i.plugin_name != "broken" for i in registry.manager.hook.register_lifecycle_models.get_hookimpls())
 
 
+def test_a_plugin_whose_register_hook_raises_is_rejected_whole_and_listed_once() -> None:
+    """Issue 10, item 10: it was listed as loaded and as rejected, and its other hooks still ran."""
+    told: list[Any] = []
+
+    @hookimpl
+    def register_interaction_kinds() -> list[InteractionKind]:
+        return [InteractionKind("acme_half", "Half", "Registered before the other hook raised.")]
+
+    @hookimpl
+    def register_lifecycle_models() -> list[LifecycleModel]:
+        raise RuntimeError("the partner's database is down")
+
+    @hookimpl
+    def on_stage_changed(change: Any) -> None:
+        told.append(change)
+
+    registry = load_with(plugin(register_interaction_kinds, register_lifecycle_models, on_stage_changed))
+    assert "broken" not in registry.plugins
+    assert not registry.manager.has_plugin("broken")
+    assert all(i.plugin_name != "broken" for i in registry.manager.hook.on_stage_changed.get_hookimpls())
+    assert "acme_half" not in registry.kinds
+    listed = [(i.name, i.status.value, i.error) for i in plugin_infos(registry) if i.name == "broken"]
+    reason = "register_lifecycle_models raised RuntimeError: the partner's database is down"
+    assert listed == [("broken", "REJECTED", reason)]
+
+
 def test_only_the_invalid_model_of_a_plugin_is_rejected() -> None:
     bad = partner_model("bad", initial_stage="start")
     registry = load_with(models_plugin(bad, partner_model("good")))
     assert [p.reason for p in registry.problems] == ["model 'bad': initial stage 'start' is not a stage of the model"]
     assert set(registry.models) == BUILTIN_MODELS | {"good"}
     assert registry.plugins["broken"].hooks == ("register_lifecycle_models",)
+    # Listed once, as loaded, with the reason its other model was not.
+    listed = [(i.name, i.status.value, i.error) for i in plugin_infos(registry) if i.name == "broken"]
+    assert listed == [("broken", "LOADED", "model 'bad': initial stage 'start' is not a stage of the model")]
 
 
 def test_an_interaction_kind_that_is_taken_or_malformed_is_rejected_alone() -> None:
