@@ -13,7 +13,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -197,6 +197,8 @@ class BodyLimit:
                 await self._refuse(scope, send, 408, f"The request body did not arrive within {self.timeout:g} s.")
         except _TooSlow:
             await self._refuse(scope, send, 408, f"The request body did not arrive within {self.timeout:g} s.")
+        except ClientDisconnect:  # the client left before its body arrived: nobody to answer, no fault
+            log.debug("client disconnected during %s %s", scope.get("method"), scope.get("path"))
 
     async def _drain(self, bounded: Receive, received: int) -> bool:
         """Read the rest of a refused body, up to a bound; False when it came too slowly."""

@@ -3,12 +3,14 @@ code, one bad root field costs only itself, and pages on allowed origins pass CO
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
 import pytest
 import pytest_asyncio
+from starlette.applications import Starlette
 
 from api.app import create_app
 from api.settings import Settings
@@ -197,3 +199,40 @@ async def test_a_wildcard_answers_any_origin_without_credentials(settings: Setti
     assert response.status_code == 204
     assert response.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-credentials" not in response.headers
+
+
+async def test_a_client_that_leaves_mid_body_is_no_server_fault(
+    app: Starlette, api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 10, item 10: every client disconnect logged ClientDisconnect with a full traceback."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"t"),
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {api.key}".encode()),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("t", 80),
+    }
+    messages = iter([{"type": "http.request", "body": b'{"query": "{ vie', "more_body": True}])
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return next(messages, {"type": "http.disconnect"})
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    with caplog.at_level(logging.WARNING):
+        await app(scope, receive, send)
+    assert sent == []  # nobody to answer
+    assert caplog.records == []
