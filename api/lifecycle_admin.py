@@ -65,7 +65,12 @@ SAMPLE = 10
 # --- tracked models -------------------------------------------------------------------------
 
 
+MODEL_KEY_LENGTH = 100  # the column's: Tortoise refuses a longer value even in a filter
+
+
 async def _row(workspace_id: int, key: str) -> WorkspaceModel | None:
+    if len(key) > MODEL_KEY_LENGTH:
+        return None  # no row can hold it
     return await WorkspaceModel.filter(workspace_id=workspace_id, model_key=key).first()
 
 

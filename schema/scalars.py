@@ -23,6 +23,13 @@ def parse_datetime(raw: str) -> dt.datetime:
     return value
 
 
+def parse_date(raw: str) -> dt.date:
+    value = dt.date.fromisoformat(raw)
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"a date must be between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return value
+
+
 def parse_decimal(raw: str) -> decimal.Decimal:
     if not _DECIMAL.fullmatch(raw):
         raise ValueError("not a plain decimal number (digits, one point, no spaces or underscores)")
@@ -42,6 +49,16 @@ DATETIME = ScalarDefinition(
     origin=dt.datetime,
 )
 
+DATE = ScalarDefinition(
+    name="Date",
+    description=f"Date (ISO 8601, YYYY-MM-DD), from {FIRST_YEAR} to {LAST_YEAR}.",
+    specified_by_url=None,
+    serialize=dt.date.isoformat,
+    parse_value=wrap_parser(parse_date, "Date"),
+    parse_literal=None,
+    origin=dt.date,
+)
+
 DECIMAL = ScalarDefinition(
     name="Decimal",
     description='An exact decimal number, as a string (e.g. "1234.50"): digits and one point.',
@@ -52,4 +69,4 @@ DECIMAL = ScalarDefinition(
     origin=decimal.Decimal,
 )
 
-SCALARS: dict[object, ScalarDefinition] = {dt.datetime: DATETIME, decimal.Decimal: DECIMAL}
+SCALARS: dict[object, ScalarDefinition] = {dt.datetime: DATETIME, dt.date: DATE, decimal.Decimal: DECIMAL}
