@@ -84,8 +84,9 @@ from api import lifecycle_store as store
 from api.db import Params, connection, dialect_of, fetch
 from api.interactions import NewInteraction, Recorded, record_many
 from api.lifecycle import RULE, Lifecycle, event_of, replay_customer
-from api.lifecycle_admin import Rebuild, customer_batches, track
+from api.lifecycle_admin import Rebuild, track
 from api.lifecycle_store import interaction_histories
+from api.model_batches import customer_batches
 from api.runtime import tune_gc
 from api.settings import Settings
 from bench.generate import DEFAULT_SEED, KIND_MIX, Generated, generate
