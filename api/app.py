@@ -160,28 +160,11 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
-        done = False  # the whole body has arrived: later receives wait for a disconnect, unbounded
-        received = 0
-
-        async def bounded() -> Message:
-            nonlocal done
-            if done:
-                return await receive()
-            try:
-                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
-            except TimeoutError:
-                raise _TooSlow from None
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                done = True
-            return message
+        body = _Body(receive, asyncio.get_running_loop().time() + self.timeout)
 
         async def limited() -> Message:
-            nonlocal received
-            message = await bounded()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
+            message = await body.receive()
+            if body.received > self.max_bytes:
                 raise _TooLarge
             return message
 
@@ -191,7 +174,7 @@ class BodyLimit:
                 raise _TooLarge
             await self.app(scope, limited, send)
         except _TooLarge:
-            if await self._drain(bounded, received):
+            if await body.drain(self.max_bytes * self.DRAIN_FACTOR):
                 await self._refuse(scope, send, 413, f"The request body is larger than {self.max_bytes} bytes.")
             else:
                 await self._refuse(scope, send, 408, f"The request body did not arrive within {self.timeout:g} s.")
@@ -199,18 +182,6 @@ class BodyLimit:
             await self._refuse(scope, send, 408, f"The request body did not arrive within {self.timeout:g} s.")
         except ClientDisconnect:  # the client left before its body arrived: nobody to answer, no fault
             log.debug("client disconnected during %s %s", scope.get("method"), scope.get("path"))
-
-    async def _drain(self, bounded: Receive, received: int) -> bool:
-        """Read the rest of a refused body, up to a bound; False when it came too slowly."""
-        try:
-            while received <= self.max_bytes * self.DRAIN_FACTOR:
-                message = await bounded()
-                received += len(message.get("body", b""))
-                if message["type"] != "http.request" or not message.get("more_body", False):
-                    break
-        except _TooSlow:
-            return False
-        return True
 
     async def _refuse(self, scope: Scope, send: Send, status: int, message: str) -> None:
         code = "PAYLOAD_TOO_LARGE" if status == 413 else "REQUEST_TIMEOUT"
@@ -220,6 +191,39 @@ class BodyLimit:
             return {"type": "http.disconnect"}
 
         await response(scope, nothing, send)
+
+
+class _Body:
+    """A request body as it arrives, by a deadline; once it is complete, later receives (which
+    wait for a disconnect) are passed through unbounded."""
+
+    def __init__(self, receive: Receive, deadline: float) -> None:
+        self._receive = receive
+        self.deadline = deadline
+        self.received = 0
+        self.complete = False
+
+    async def receive(self) -> Message:
+        if self.complete:
+            return await self._receive()
+        remaining = max(self.deadline - asyncio.get_running_loop().time(), 0)
+        try:
+            message = await asyncio.wait_for(self._receive(), remaining)
+        except TimeoutError:
+            raise _TooSlow from None
+        self.received += len(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.complete = True
+        return message
+
+    async def drain(self, bound: int) -> bool:
+        """Read (and drop) the rest of the body, up to `bound` bytes; False when too slow."""
+        try:
+            while not self.complete and self.received <= bound:
+                await self.receive()
+        except _TooSlow:
+            return False
+        return True
 
 
 class _TooLarge(Exception):
