@@ -122,3 +122,31 @@ async def test_csv_cells_with_nul_bytes_or_times_out_of_range_are_reported_not_s
     report, printed = await run_import(api, settings, "interactions", interactions)
     assert (report.stored, report.failed) == (1, 2), printed
     assert all("from 1900 to 2200" in e.message for e in report.errors), printed
+
+
+WIDEST = """query($p: PeriodInput) { metrics(period: $p) { period { start end }
+  funnel { count } churn { rate } retention { rate } cohorts { month size active retention }
+  averageLifetime { meanDays customers } renewalRate { rate } revenue historicClv { value }
+  nps { score } csat { score } series { month churnRate revenue } } }"""
+
+
+async def test_the_widest_period_answers_every_metric(api: Api) -> None:
+    """Issue 10, item 3: year 1 was stored as -infinity on PostgreSQL and broke averageLifetime
+    for good; cohorts over a long period ran past the driver's 32,767 query arguments; a period
+    from year 1 to 9999 ran past 150 s. Periods are now 1900 to 2200 at most: 3,600 months."""
+    customer = await new_customer(api, name="Ana")
+    for at in ("1900-01-01T00:00:00Z", "2026-01-05T10:00:00Z"):
+        body = await api.run(
+            RECORD, {"input": {"customerId": customer["id"], "kind": "purchase", "amount": "10", "occurredAt": at}}
+        )
+        assert body["data"]["recordInteraction"]["userErrors"] == []
+    period = {"start": "1900-01-01T00:00:00Z", "end": "2200-12-01T00:00:00Z"}
+    body = await api.run(WIDEST, {"p": period})
+    assert not body.get("errors"), body.get("errors")
+    metrics = body["data"]["metrics"]
+    assert len(metrics["series"]) == 301 * 12 - 1  # every month of the period
+    assert metrics["revenue"] == "20.0000"
+    assert metrics["averageLifetime"]["customers"] == 1
+    wider = await api.run(WIDEST, {"p": {"start": "0001-01-01T00:00:00Z", "end": "9999-12-01T00:00:00Z"}})
+    assert set(codes(wider)) == {"BAD_USER_INPUT"}  # start and end, each named
+    assert all("1900" in e["message"] for e in wider["errors"])
