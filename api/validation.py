@@ -71,21 +71,20 @@ def in_range(value: datetime) -> bool:
     return FIRST_YEAR <= value.year <= LAST_YEAR
 
 
-def clean_string(value: str) -> bool:
-    """Text a database stores as given: no NUL (PostgreSQL refuses it, SQLite cuts it) and no
-    lone surrogate (not encodable as UTF-8)."""
+def bad_string(value: str) -> str | None:
+    """What makes text unstorable as given, or None: a NUL (PostgreSQL refuses it, SQLite cuts it)
+    or a lone surrogate (not Unicode text, not encodable as UTF-8). GraphQL input is checked with
+    this before execution (schema/clean_input.py); CSV cells through `text`."""
     if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+        return "a NUL character"
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        return "a lone surrogate (not Unicode text)"
+    return None
 
 
 def text(value: str, path: tuple[str, ...], max_length: int, *, required: bool = False) -> str | Problem | None:
-    if not clean_string(value):
-        return Problem(path, "INVALID_STRING", "Must not contain NUL characters or unpaired surrogates.")
+    if found := bad_string(value):
+        return Problem(path, "INVALID_STRING", f"Must not contain {found}.")
     cleaned = value.strip()
     if len(cleaned) > max_length:
         return Problem(path, "TOO_LONG", f"Must be at most {max_length} characters.")

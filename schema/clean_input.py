@@ -13,18 +13,12 @@ from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
-
-def _bad(text: str) -> str | None:
-    if "\x00" in text:
-        return "a NUL character"
-    if any("\ud800" <= c <= "\udfff" for c in text):
-        return "a lone surrogate (not Unicode text)"
-    return None
+from api.validation import bad_string
 
 
 def _in_value(value: Any, path: list[str]) -> tuple[list[str], str] | None:
     if isinstance(value, str):
-        found = _bad(value)
+        found = bad_string(value)
         return (path, found) if found else None
     if isinstance(value, dict):
         items: Any = value.items()
@@ -33,7 +27,7 @@ def _in_value(value: Any, path: list[str]) -> tuple[list[str], str] | None:
     else:
         return None
     for key, item in items:
-        if isinstance(key, str) and (found := _bad(key)):
+        if isinstance(key, str) and (found := bad_string(key)):
             return ([*path, key], found)
         if hit := _in_value(item, [*path, str(key)]):
             return hit
@@ -46,7 +40,7 @@ class _Literals(Visitor):
         self.found: str | None = None
 
     def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
-        self.found = self.found or _bad(node.value)
+        self.found = self.found or bad_string(node.value)
 
 
 class CleanStrings(SchemaExtension):
