@@ -175,16 +175,20 @@ class Lifecycle:
 
         # First the customers whose new interactions come after everything known (no I/O), while
         # `pending` (the caller's insert of these interactions) runs on the connection.
-        behind = {
-            cid for cid, first in firsts.items() if any(p.entered_at > first.occurred_at for p in starts[cid].values())
-        }
+        # Behind: after the latest interaction but before moves that time-based rules made since.
+        behind = sorted(
+            cid
+            for cid, first in firsts.items()
+            if cid not in late and any(p.entered_at > first.occurred_at for p in starts[cid].values())
+        )
+        waiting = set(behind)
         for cid in ids:
-            if cid not in late and cid not in behind:
+            if cid not in late and cid not in waiting:
                 run(cid, None)
         if pending is not None:
             await pending
-        rewound = await self._rewind(workspace_id, tracked, customers, states, starts, firsts, late)
-        for cid in sorted(behind):
+        rewound = await self._rewind(workspace_id, tracked, customers, states, starts, firsts, behind, late)
+        for cid in behind:
             if cid not in late:
                 run(cid, rewound.get(cid))
         on_time = [cid for cid in ids if by_customer[cid] and cid not in late]
@@ -217,17 +221,13 @@ class Lifecycle:
         states: Mapping[int, FactsState],
         starts: dict[int, dict[str, Position]],
         firsts: Mapping[int, InteractionRecord],
+        behind: Sequence[int],
         late: dict[int, InteractionRecord],
     ) -> dict[int, tuple[str, dict[str, list[TransitionRecord]]]]:
-        """For customers whose new interactions come after their latest interaction but before
-        some of their moves, put `starts` back to before those moves (`journey.rewind`), or mark
-        the customer `late` when that is not possible. Returns, per rewound customer, why, and the
+        """For the `behind` customers (new interactions after their latest one but before some
+        of their moves), put `starts` back to before those moves (`journey.rewind`), or mark the
+        customer `late` when that is not possible. Returns, per rewound customer, why, and the
         moves undone per model."""
-        behind = [
-            cid
-            for cid, first in firsts.items()
-            if cid not in late and any(p.entered_at > first.occurred_at for p in starts[cid].values())
-        ]
         if not behind:
             return {}
         stored = await store.active_transitions(workspace_id, behind, [t.key for t in tracked])
