@@ -27,7 +27,6 @@ from graphql import (
     GraphQLList,
     GraphQLObjectType,
     GraphQLSchema,
-    GraphQLUnionType,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
@@ -145,9 +144,8 @@ def _is_connection(parent: Any) -> bool:
 
 
 def _field_of(parent: Any, name: str) -> GraphQLField | None:
+    """The field's definition; None for __typename (and on a union, which has no other field)."""
     if isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
         found: GraphQLField | None = parent.fields.get(name)
         return found
-    if isinstance(parent, GraphQLUnionType):
-        return None  # only __typename may be selected on a union directly
     return None
