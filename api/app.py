@@ -174,17 +174,18 @@ class BodyLimit:
                 raise _TooLarge
             await self.app(scope, limited, send)
         except _TooLarge:
-            if await body.drain(self.max_bytes * self.DRAIN_FACTOR):
-                await self._refuse(scope, send, 413, f"The request body is larger than {self.max_bytes} bytes.")
-            else:
-                await self._refuse(scope, send, 408, f"The request body did not arrive within {self.timeout:g} s.")
+            drained = await body.drain(self.max_bytes * self.DRAIN_FACTOR)
+            await self._refuse(scope, send, 413 if drained else 408)
         except _TooSlow:
-            await self._refuse(scope, send, 408, f"The request body did not arrive within {self.timeout:g} s.")
+            await self._refuse(scope, send, 408)
         except ClientDisconnect:  # the client left before its body arrived: nobody to answer, no fault
             log.debug("client disconnected during %s %s", scope.get("method"), scope.get("path"))
 
-    async def _refuse(self, scope: Scope, send: Send, status: int, message: str) -> None:
-        code = "PAYLOAD_TOO_LARGE" if status == 413 else "REQUEST_TIMEOUT"
+    async def _refuse(self, scope: Scope, send: Send, status: int) -> None:
+        if status == 413:
+            message, code = f"The request body is larger than {self.max_bytes} bytes.", "PAYLOAD_TOO_LARGE"
+        else:
+            message, code = f"The request body did not arrive within {self.timeout:g} s.", "REQUEST_TIMEOUT"
         response = JSONResponse(error_body(message, code), status_code=status, headers={"Connection": "close"})
 
         async def nothing() -> Message:  # the body is not read again
