@@ -39,14 +39,12 @@ class OpenSockets:
     def add(self, key_id: int, handler: KeyCheckedHandler) -> None:
         self._by_key.setdefault(key_id, set()).add(handler)
 
-    def discard(self, handler: KeyCheckedHandler) -> None:
-        for key_id in [k for k, handlers in self._by_key.items() if handler in handlers]:
-            self._by_key[key_id].discard(handler)
-            if not self._by_key[key_id]:
+    def discard(self, key_id: int, handler: KeyCheckedHandler) -> None:
+        handlers = self._by_key.get(key_id)
+        if handlers is not None:
+            handlers.discard(handler)
+            if not handlers:
                 del self._by_key[key_id]
-
-    def __len__(self) -> int:
-        return sum(len(h) for h in self._by_key.values())
 
     async def sweep(self) -> int:
         """Close every socket whose key was revoked since it connected; how many were closed."""
@@ -104,12 +102,16 @@ class KeyCheckedHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_subscribe(message)
 
     async def shutdown(self) -> None:
-        self.sockets.discard(self)
+        self._forget()
         await super().shutdown()
+
+    def _forget(self) -> None:
+        if self.context.principal is not None:
+            self.sockets.discard(self.context.principal.key_id, self)
 
     async def cut_off(self) -> None:
         """End every operation of this socket, then close it with 4403."""
-        self.sockets.discard(self)
+        self._forget()
         for operation_id in list(self.operations):
             await self.cleanup_operation(operation_id)
         with suppress(Exception):  # the client may be gone already
