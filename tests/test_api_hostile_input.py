@@ -12,7 +12,7 @@ import pytest
 
 from api.settings import Settings
 from tests.conftest import Api, new_customer
-from tests.test_csv import run_import
+from tests.csv_helpers import run_import
 
 pytestmark = pytest.mark.asyncio
 

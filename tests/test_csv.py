@@ -20,10 +20,11 @@ from api.db import Params, connection, dialect_of, fetch
 from api.events import live_lifecycle
 from api.settings import Settings
 from plugins.hookspecs import hookimpl
-from plugins.manager import build_registry, get_plugin_manager, load_plugins
+from plugins.manager import build_registry, get_plugin_manager
 from plugins.types import StageChange
 from tests.cli_helpers import Run, jornada, ok, served
 from tests.conftest import Api
+from tests.csv_helpers import run_import, source
 
 pytestmark = pytest.mark.asyncio
 
@@ -367,18 +368,6 @@ async def test_rebuild_gives_history_imported_after_the_customer_its_historical_
 
 
 # --- in-process, on the suite's database -------------------------------------------------------
-
-
-def source(what: str, text: str) -> csv_import.CsvSource:
-    return csv_import.CsvSource(what, io.StringIO(text, newline=""), "test.csv")
-
-
-async def run_import(api: Api, settings: Settings, what: str, text: str) -> tuple[csv_import.Report, str]:
-    out = io.StringIO()
-    report = csv_import.Report(out, keep_errors=True)
-    lifecycle = live_lifecycle(settings, load_plugins(autoload=False))
-    await csv_import.run_import(source(what, text), api.workspace_id, lifecycle, report)
-    return report, out.getvalue()
 
 
 async def export(api: Api, what: str) -> str:
