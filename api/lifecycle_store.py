@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from api.bulk import allocate_ids, insert_rows
-from api.db import Params, as_json, connection, dialect_of, fetch, rows, utc
+from api.db import Params, as_json, connection, dialect_of, fetch, utc
+from api.db import rows as db_rows
 from api.models import WorkspaceModel
 from api.pagination import ASC, KeysetQuery, Page, PageRequest, SortKey
 from api.records import (
@@ -203,7 +204,7 @@ async def transitions_by_id(workspace_id: int, ids: Sequence[int]) -> dict[int, 
         f"SELECT {TRANSITION_COLUMNS} FROM stage_transition t WHERE t.workspace_id = {p(workspace_id)} "
         f"AND {p.among('t.id', sorted(set(ids)))}"
     )
-    return {r.id: r for r in map(transition_from_row, await rows(sql, p, conn))}
+    return {r.id: r for r in map(transition_from_row, await db_rows(sql, p, conn))}
 
 
 HISTORY_KEYS = (
@@ -243,7 +244,7 @@ async def history(
         f"SELECT {TRANSITION_COLUMNS} FROM stage_transition t WHERE {' AND '.join(where)} "
         f"ORDER BY {query.order_sql()} LIMIT {p(query.size + 1)}"
     )
-    return query.page([transition_from_row(r) for r in await rows(sql, p, conn)])
+    return query.page([transition_from_row(r) for r in await db_rows(sql, p, conn)])
 
 
 async def facts_of(workspace_id: int, customer_ids: Sequence[int]) -> dict[int, FactsState]:
@@ -281,7 +282,7 @@ async def active_transitions(
         f"AND {p.among('t.model_key', list(model_keys), 'text')} "
         f"AND t.archived = {p(False)} ORDER BY t.customer_id, t.model_key, t.occurred_at, t.id"
     )
-    for r in map(transition_from_row, await rows(sql, p, conn)):
+    for r in map(transition_from_row, await db_rows(sql, p, conn)):
         out.setdefault((r.customer_id, r.model_key), []).append(r)
     return out
 
@@ -323,7 +324,7 @@ async def interaction_histories(workspace_id: int, customer_ids: Sequence[int]) 
         f"AND {p.among('i.customer_id', list(customer_ids))} ORDER BY i.customer_id, i.occurred_at, i.id"
     )
     out: dict[int, list[InteractionRecord]] = {}
-    for row in await rows(sql, p, conn):
+    for row in await db_rows(sql, p, conn):
         out.setdefault(row["customer_id"], []).append(interaction_from_row(row))
     return out
 
@@ -338,6 +339,6 @@ async def manual_moves(workspace_id: int, key: str) -> dict[int, list[Transition
         f"AND t.model_key = {p(key)} AND t.cause = {p('MANUAL')} AND t.archived = {p(False)}"
     )
     out: dict[int, list[TransitionRecord]] = {}
-    for r in map(transition_from_row, await rows(sql, p, conn)):
+    for r in map(transition_from_row, await db_rows(sql, p, conn)):
         out.setdefault(r.customer_id, []).append(r)
     return out
