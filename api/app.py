@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -26,6 +27,7 @@ from strawberry.types import ExecutionResult
 from tortoise.contrib.starlette import RegisterTortoise
 
 from api import admin, graphiql, value
+from api.compiled_reads import CompiledReads
 from api.cors import Cors
 from api.errors import error_body
 from api.events import StageEvents
@@ -36,8 +38,9 @@ from api.settings import Settings
 from api.websockets import INIT_TIMEOUT, KeyCheckedHandler, OpenSockets
 from api.workspaces import Principal, authenticate
 from plugins.manager import PluginRegistry, load_plugins
-from schema.build import build_schema
+from schema.build import JornadaSchema, build_schema
 from schema.context import Context
+from schema.sql.plans import ReadPlans
 
 log = logging.getLogger("jornada")
 
@@ -65,6 +68,8 @@ class JornadaGraphQL(GraphQL[Context, None]):
             connection_init_wait_timeout=INIT_TIMEOUT,
         )
         self.sockets = OpenSockets()
+        graphql_schema = cast(JornadaSchema, self.schema)._schema
+        self.reads = CompiledReads(ReadPlans(graphql_schema, settings)) if settings.compiled_reads else None
         self.settings = settings
         # Checked once: GraphiQL's own files, installed by `make install`, or the CDN (said so).
         self.ide_page = graphiql.page(local=graphiql.installed())
@@ -78,6 +83,11 @@ class JornadaGraphQL(GraphQL[Context, None]):
             return
         request = Request(scope, receive)
         if not _wants_ide(scope):
+            token = bearer_token(request.headers.get("authorization"))
+            fast = await self.reads.answer(request, token) if self.reads is not None else None
+            if fast is not None:
+                await fast(scope, receive, send)
+                return
             principal = await _principal_of(request.headers.get("authorization"))
             if principal is None:
                 body = error_body("A valid API key is required: send 'Authorization: Bearer <key>'.", "UNAUTHENTICATED")
@@ -89,6 +99,18 @@ class JornadaGraphQL(GraphQL[Context, None]):
         except HTTPException as exc:  # a malformed request: as JSON, not Strawberry's plain text
             response = refused(exc.status_code, exc.reason)
         await response(scope, receive, send)
+
+    def encode_json(self, data: object) -> str:
+        """Compact, and UTF-8 rather than \\u escapes (as a compiled read sends it); escaped when
+        a text holds a lone surrogate (echoed from a hostile request), which UTF-8 cannot carry.
+        Text, not bytes: WebSocket messages must go as text frames."""
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        if not text.isascii():
+            try:
+                text.encode()
+            except UnicodeEncodeError:
+                return json.dumps(data, separators=(",", ":"))
+        return text
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData | list[GraphQLRequestData]:
         try:

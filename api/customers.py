@@ -378,12 +378,12 @@ def filter_conditions(workspace_id: int, f: CustomerFilter, p: Params) -> list[s
     if f.p_alive_below is not None:
         out.append(
             "EXISTS (SELECT 1 FROM customer_value v2 WHERE v2.customer_id = c.id "
-            f"AND v2.p_alive < {p(f.p_alive_below)})"
+            f"AND v2.workspace_id = {p(workspace_id)} AND v2.p_alive < {p(f.p_alive_below)})"
         )
     if f.p_alive_at_least is not None:
         out.append(
             "EXISTS (SELECT 1 FROM customer_value v2 WHERE v2.customer_id = c.id "
-            f"AND v2.p_alive >= {p(f.p_alive_at_least)})"
+            f"AND v2.workspace_id = {p(workspace_id)} AND v2.p_alive >= {p(f.p_alive_at_least)})"
         )
     if f.stages and f.stage_model:
         out.append(
@@ -406,11 +406,11 @@ async def list_customers(
     conn = connection()
     p = Params(dialect_of(conn))
     ranked = any(field == "PREDICTED_CLV" for field, _ in order)
-    where = filter_conditions(workspace_id, f, p) + query.conditions(p)
     columns, source = CUSTOMER_COLUMNS, "customer c"
-    if ranked:
+    if ranked:  # (before the conditions: SQLite's placeholders bind in the order they appear)
         columns += f", {ORDER_FIELDS['PREDICTED_CLV'].sql} AS rank"
-        source += " LEFT JOIN customer_value v ON v.customer_id = c.id"
+        source += f" LEFT JOIN customer_value v ON v.customer_id = c.id AND v.workspace_id = {p(workspace_id)}"
+    where = filter_conditions(workspace_id, f, p) + query.conditions(p)
     sql = (
         f"SELECT {columns} FROM {source} WHERE {' AND '.join(where)} "
         f"ORDER BY {query.order_sql()} LIMIT {p(query.size + 1)}"

@@ -68,17 +68,42 @@ def check_page(page: PageRequest, max_size: int, default_size: int) -> tuple[int
     return (page.first if page.first is not None else default_size), False
 
 
-def _signature(keys: Sequence[SortKey]) -> str:
+def signature(keys: Sequence[SortKey]) -> str:
     return ",".join(f"{k.name}:{k.direction}" for k in keys)
 
 
-def encode_cursor(keys: Sequence[SortKey], row: Any) -> str:
-    values = []
-    for key in keys:
-        value = key.value(row)
-        values.append(value.isoformat() if isinstance(value, datetime) else value)
-    raw = json.dumps({"o": _signature(keys), "k": values}, separators=(",", ":"))
+def float_text(value: float) -> str:
+    """A float as PostgreSQL writes it (shortest digits; an exponent from 1e15 or below 1e-4;
+    no ".0"), so that SQL can build the same cursor text."""
+    if value == 0:
+        return "0"
+    text = repr(value)
+    if "e" not in text and "inf" not in text and "nan" not in text and abs(value) >= 1e15:
+        digits = text.split(".")[0].lstrip("-").rstrip("0")
+        exponent = len(text.split(".")[0].lstrip("-")) - 1
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        text = ("-" if value < 0 else "") + f"{mantissa}e+{exponent:02d}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def cursor_text(ordering: str, values: Sequence[Any]) -> str:
+    """The opaque cursor of a row: base64url (unpadded) of the compact JSON `{"o": ordering,
+    "k": key values}`, datetimes in ISO 8601, floats as `float_text`, text as UTF-8. A compiled
+    read builds the same text in SQL (`schema.sql.dialects`)."""
+    parts = []
+    for value in values:
+        if isinstance(value, datetime):
+            parts.append(f'"{value.isoformat()}"')
+        elif isinstance(value, float):
+            parts.append(float_text(value))
+        else:
+            parts.append(json.dumps(value, ensure_ascii=False))
+    raw = '{"o":' + json.dumps(ordering) + ',"k":[' + ",".join(parts) + "]}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def encode_cursor(keys: Sequence[SortKey], row: Any) -> str:
+    return cursor_text(signature(keys), [key.value(row) for key in keys])
 
 
 def decode_cursor(keys: Sequence[SortKey], cursor: str, field: str) -> list[Any]:
@@ -86,7 +111,7 @@ def decode_cursor(keys: Sequence[SortKey], cursor: str, field: str) -> list[Any]
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         values = data["k"]
-        ok = data["o"] == _signature(keys) and isinstance(values, list) and len(values) == len(keys)
+        ok = data["o"] == signature(keys) and isinstance(values, list) and len(values) == len(keys)
     except (ValueError, KeyError, TypeError, binascii.Error):
         ok = False
     if not ok:

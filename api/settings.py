@@ -65,6 +65,8 @@ class Settings:
     max_aliases: int = 30
     max_query_cost: int = 200_000  # fields an operation may return at most (schema/cost.py)
     max_batch_size: int = 1000
+    # Answer reads in the compilable part of the schema with one SQL statement (schema/sql).
+    compiled_reads: bool = True
     graphiql: bool = True
     # Origins of browser pages that may call the API (CORS) and open subscriptions; "*": any.
     allowed_origins: frozenset[str] = frozenset()
@@ -91,6 +93,7 @@ class Settings:
             body_timeout=float(_int(env, "JORNADA_BODY_TIMEOUT", 30)),
             max_query_cost=_int(env, "JORNADA_MAX_QUERY_COST", 200_000),
             graphiql=_bool(env, "JORNADA_GRAPHIQL", True),
+            compiled_reads=_bool(env, "JORNADA_COMPILED_READS", True),
             allowed_origins=_origins(origins),
             cors_max_age=_int(env, "JORNADA_CORS_MAX_AGE", 600),
             log_level=env.get("JORNADA_LOG_LEVEL", "INFO").upper(),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError, StringValueNode, visit
+from graphql import DocumentNode, GraphQLError, StringValueNode, visit
 from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
@@ -41,6 +41,15 @@ class _Literals(Visitor):
 
     def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
         self.found = self.found or bad_string(node.value)
+
+
+def holds_bad_string(document: DocumentNode, variables: dict[str, Any]) -> bool:
+    """Whether a variable or a string literal of the document holds what CleanStrings refuses."""
+    if _in_value(variables, ["variables"]):
+        return True
+    literals = _Literals()
+    visit(document, literals)
+    return literals.found is not None
 
 
 class CleanStrings(SchemaExtension):

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -54,13 +55,24 @@ class QueryCost(SchemaExtension):
         if not context.pre_execution_errors and document is not None:
             operation = _operation(document.definitions, context.operation_name)
             if operation is not None:
-                fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-                counter = _Counter(context.schema._schema, fragments, dict(context.variables or {}), self.page_size)
-                root = context.schema._schema.get_root_type(operation.operation)
-                cost = counter.selection(operation.selection_set, root, 1) if root is not None else 0
+                variables = dict(context.variables or {})
+                cost = operation_cost(context.schema._schema, document, operation, variables, self.page_size)
                 if cost > self.budget:
                     context.pre_execution_errors = [too_costly(cost, self.budget)]
         yield
+
+
+def operation_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: dict[str, Any],
+    page_size: int,
+) -> int:
+    """The cost (module docstring) of one operation of a valid document, with its variables."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    root = schema.get_root_type(operation.operation)
+    return _Counter(schema, fragments, variables, page_size).selection(operation.selection_set, root, 1) if root else 0
 
 
 def too_costly(cost: int, budget: int) -> GraphQLError:

@@ -26,6 +26,8 @@ from schema.facts import CustomerFacts, lead_points, lead_score
 from schema.ids import row_id
 from schema.interactions import InteractionConnection, InteractionFilter
 from schema.lifecycle import CustomerStage, StageTransition
+from schema.sql import sources as sql_sources
+from schema.sql.mapping import Column, Connection, Embedded, GlobalId, Key, NotCompiled, TypeSql
 from schema.value import CustomerValue
 
 
@@ -412,3 +414,50 @@ class UpdateCustomerInput(CreateCustomerInput):
 @strawberry.input(description="The customer to erase, with all its interactions.")
 class DeleteCustomerInput:
     id: relay.GlobalID
+
+
+# --- the SQL mapping of the compiled reads (schema.sql) -------------------------------------
+
+ADDRESS_SQL = TypeSql(
+    "Address",
+    None,
+    {
+        "line1": Key("line1"),
+        "line2": Key("line2"),
+        "city": Key("city"),
+        "region": Key("region"),
+        "postalCode": Key("postal_code"),
+        "country": Key("country"),
+    },
+)
+SOCIAL_PROFILE_SQL = TypeSql(
+    "SocialProfile", None, {"network": Key("network"), "url": Key("url"), "handle": Key("handle")}
+)
+CUSTOMER_SQL = TypeSql(
+    "Customer",
+    "customer",
+    {
+        "id": GlobalId("Customer"),
+        "externalId": Column("external_id", "text"),
+        "name": Column("name", "text"),
+        "email": Column("email", "text"),
+        "phone": Column("phone", "text"),
+        "company": Column("company", "text"),
+        "jobTitle": Column("job_title", "text"),
+        "industry": Column("industry", "text"),
+        "address": Embedded("address", "Address"),
+        "socialProfiles": Embedded("social_profiles", "SocialProfile", many=True),
+        "tags": Column("tags", "json_list"),
+        "attributes": Column("attributes", "json_object"),
+        "acquisitionChannel": Column("acquisition_channel", "text"),
+        "createdAt": Column("created_at", "datetime"),
+        "updatedAt": Column("updated_at", "datetime"),
+        "interactions": Connection(sql_sources.customer_interactions),
+        "value": NotCompiled("predictions are read with the value model's status"),
+        "leadScore": NotCompiled("computed from the facts in Python"),
+        "facts": NotCompiled("computed from the facts in Python"),
+        "stage": NotCompiled("not yet compiled"),
+        "stages": NotCompiled("not yet compiled"),
+        "history": NotCompiled("not yet compiled"),
+    },
+)

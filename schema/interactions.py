@@ -18,6 +18,7 @@ from plugins.types import InteractionKind as KindData
 from schema.connections import edges, page_info
 from schema.context import Info
 from schema.ids import row_id
+from schema.sql.mapping import Column, GlobalId, Reference, TypeSql
 
 if TYPE_CHECKING:
     from schema.customers import Customer
@@ -128,3 +129,22 @@ class InteractionKind:
             score_required=k.score_required,
             amount_required=k.amount_required,
         )
+
+
+# The SQL mapping of the compiled reads (schema.sql).
+INTERACTION_SQL = TypeSql(
+    "Interaction",
+    "interaction",
+    {
+        "id": GlobalId("Interaction"),
+        "kind": Column("kind", "text"),
+        "channel": Column("channel", "text"),
+        "occurredAt": Column("occurred_at", "datetime"),
+        "amount": Column("amount", "decimal"),
+        "score": Column("score", "int"),
+        "properties": Column("properties", "json_object"),
+        "idempotencyKey": Column("idempotency_key", "text"),
+        "createdAt": Column("created_at", "datetime"),
+        "customer": Reference("Customer", "customer", "customer_id"),
+    },
+)

@@ -20,6 +20,8 @@ from schema.interactions import Interaction, InteractionConnection, InteractionF
 from schema.lifecycle import LifecycleModel, PluginInfo, model_type, plugin_infos
 from schema.metrics import Metrics, PeriodInput
 from schema.permissions import IsAdmin
+from schema.sql import sources as sql_sources
+from schema.sql.mapping import Connection, KeyObject, NodeLookup, NotCompiled, TypeSql
 from schema.workspace import AcquisitionSpend, ApiKey, Role, Viewer, Workspace
 
 NODE_TYPES = {t.__name__ for t in (Customer, Interaction, Workspace, ApiKey, AcquisitionSpend)}
@@ -170,3 +172,21 @@ class Query:
 def _instant(value: datetime, tz: tzinfo) -> datetime:
     """A period bound as a UTC instant; one without an offset is a time of the workspace's clock."""
     return (value.replace(tzinfo=tz) if value.tzinfo is None else value).astimezone(UTC)
+
+
+# The SQL mapping of the compiled reads (schema.sql): what the root offers them.
+QUERY_SQL = TypeSql(
+    "Query",
+    None,
+    {
+        "node": NodeLookup(),
+        "viewer": KeyObject(),
+        "customers": Connection(sql_sources.all_customers),
+        "interactions": Connection(sql_sources.all_interactions),
+        "metrics": NotCompiled("metrics are computed by their own services"),
+        "lifecycleModels": NotCompiled("plugin data, answered from memory"),
+        "lifecycleModel": NotCompiled("plugin data, answered from memory"),
+        "plugins": NotCompiled("plugin data, ADMIN only"),
+        "interactionKinds": NotCompiled("plugin data, answered from memory"),
+    },
+)

@@ -18,6 +18,7 @@ from schema.context import Info
 from schema.ids import row_id
 from schema.lifecycle import LifecycleModel, WorkspaceModel, model_type, workspace_model_type
 from schema.permissions import IsAdmin
+from schema.sql.mapping import NotCompiled, TypeSql, Value
 from schema.value import ValueModel
 
 
@@ -149,3 +150,11 @@ class Viewer:
     @strawberry.field(description="The workspace the API key belongs to.")
     async def workspace(self, info: Info) -> Workspace:
         return Workspace.from_record(await service.get_workspace(info.context.workspace_id))
+
+
+# The SQL mapping of the compiled reads (schema.sql): the key's own fields.
+VIEWER_SQL = TypeSql(
+    "Viewer",
+    None,
+    {"role": Value("role"), "keyName": Value("name"), "workspace": NotCompiled("not yet compiled")},
+)

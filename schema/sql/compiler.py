@@ -1,0 +1,287 @@
+"""One query operation and its variables → one SQL statement that returns the response's `data`.
+
+The fields are collected as graphql-core's executor collects them (fragments, inline fragments,
+`@skip`/`@include`, aliases merged in document order), each field is read through its type's
+SQL mapping (`schema.sql.mapping`), and every table is read under the API key's workspace. A
+field without a mapping, or an argument the Strawberry path would refuse, raises `Fallback`:
+the whole operation then runs through Strawberry, never half of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from graphql import (
+    GraphQLObjectType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    get_named_type,
+)
+from graphql.execution.collect_fields import (
+    FieldDetailsList,
+    FragmentDetails,
+    GroupedFieldSet,
+    collect_fields,
+    collect_subfields,
+)
+from graphql.execution.values import VariableValues, get_argument_values
+from strawberry import relay
+
+from schema.ids import row_id
+from schema.sql.dialects import Dialect, Page
+from schema.sql.mapping import (
+    Column,
+    Connection,
+    Embedded,
+    FieldSql,
+    GlobalId,
+    Key,
+    KeyObject,
+    NodeLookup,
+    NotCompiled,
+    Reference,
+    TypeSql,
+    Value,
+)
+from schema.sql.sources import WS, Fallback, Rows, ScopedParams, SourceContext
+
+MAX_KEYS = 50  # json_build_object takes at most 100 arguments
+NODE_TABLES = {"Customer": "customer", "Interaction": "interaction"}
+# Node types that `node` answers through Strawberry only; any other type name is null there.
+NODE_FALLBACK = {"Workspace", "ApiKey", "AcquisitionSpend"}
+KEY_SQL = "SELECT workspace_id AS ws, role, name FROM api_key WHERE key_hash = {} AND revoked_at IS NULL"
+
+
+class Compiler:
+    """Compiles one operation with one set of coerced variables (a compiler per statement)."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        types: Mapping[str, TypeSql],
+        dialect: Dialect,
+        operation: OperationDefinitionNode,
+        fragments: dict[str, FragmentDetails],
+        variables: VariableValues,
+        max_page_size: int,
+    ) -> None:
+        self.schema = schema
+        self.types = types
+        self.d = dialect
+        self.operation = operation
+        self.fragments = fragments
+        self.variables = variables
+        self.params = ScopedParams(dialect.name, reusable=True)
+        self.sources = SourceContext(self.params, max_page_size)
+        self._names = 0
+
+    def statement(self, key_hash: str) -> str:
+        """`SELECT role, data FROM k`: no row when the key is unknown or revoked."""
+        key = self.params(key_hash)  # the first parameter: replaced by each request's own
+        query = self.schema.query_type
+        assert query is not None
+        collected = collect_fields(self.schema, self.fragments, self.variables, query, self.operation)
+        if collected.new_defer_usages:
+            raise Fallback("@defer")
+        data = self.object_of(query, collected.grouped_field_set, None)
+        cast = "::text" if self.d.name == "postgres" else ""
+        return f"WITH k AS ({KEY_SQL.format(key)}) SELECT k.role, ({data}){cast} AS data FROM k"
+
+    # --- objects -----------------------------------------------------------------------
+
+    def _name(self, prefix: str) -> str:
+        self._names += 1
+        return f"{prefix}{self._names}"
+
+    def object(self, gtype: GraphQLObjectType, details: FieldDetailsList, row: str | None) -> str:
+        sub = collect_subfields(self.schema, self.fragments, self.variables, self.operation, gtype, details)
+        if sub.new_defer_usages:
+            raise Fallback("@defer")
+        return self.object_of(gtype, sub.grouped_field_set, row)
+
+    def object_of(self, gtype: GraphQLObjectType, fields: GroupedFieldSet, row: str | None) -> str:
+        mapping = self.types.get(gtype.name)
+        if mapping is None:
+            raise Fallback(f"{gtype.name} has no SQL mapping")
+        if len(fields) > MAX_KEYS:
+            raise Fallback(f"more than {MAX_KEYS} fields on one object")
+        pairs = []
+        for response_key, details in fields.items():
+            name = details[0].node.name.value
+            if name == "__typename":
+                pairs.append((response_key, self.d.constant(gtype.name)))
+                continue
+            spec = mapping.fields.get(name)
+            if spec is None:
+                raise Fallback(f"{gtype.name}.{name} has no SQL mapping")
+            args = get_argument_values(gtype.fields[name], details[0].node, self.variables)
+            pairs.append((response_key, self.field(gtype, name, spec, details, args, row)))
+        return self.d.obj(pairs)
+
+    def field(
+        self,
+        gtype: GraphQLObjectType,
+        name: str,
+        spec: FieldSql,
+        details: FieldDetailsList,
+        args: dict[str, Any],
+        row: str | None,
+    ) -> str:
+        target = get_named_type(gtype.fields[name].type)
+        if isinstance(spec, NotCompiled):
+            raise Fallback(f"{gtype.name}.{name}: {spec.reason}")
+        if isinstance(spec, Value):
+            return self.d.text(f"(SELECT {spec.name} FROM k)")
+        if isinstance(spec, NodeLookup):
+            return self.node(args["id"], details)
+        if isinstance(spec, KeyObject):
+            assert isinstance(target, GraphQLObjectType)
+            return self.object(target, details, None)
+        if isinstance(spec, Connection):
+            assert isinstance(target, GraphQLObjectType)
+            return self.connection(target, spec.source(self.sources, args, row), details, args)
+        assert row is not None, f"{gtype.name}.{name} needs a row"
+        if isinstance(spec, Column):
+            return self.column(f"{row}.{spec.name}", spec)
+        if isinstance(spec, GlobalId):
+            return self.d.global_id(spec.type_name, f"{row}.{spec.column}")
+        if isinstance(spec, Key):
+            return self.d.json_key(row, spec.name)
+        if isinstance(spec, Embedded):
+            assert isinstance(target, GraphQLObjectType)
+            column = f"{row}.{spec.column}"
+            if not spec.many:
+                return self.d.embedded_one(column, self.object(target, details, column))
+            item = self._name("e")
+            return self.d.embedded_many(column, item, self.object(target, details, item))
+        if isinstance(spec, Reference):
+            assert isinstance(target, GraphQLObjectType)
+            return self.reference(target, spec, details, row)
+        raise Fallback(f"{gtype.name}.{name}: unknown mapping {spec!r}")
+
+    def column(self, expr: str, spec: Column) -> str:
+        d = self.d
+        kind = spec.kind
+        if kind == "text":
+            return d.text(expr)
+        if kind in ("int", "float"):
+            return d.number(expr)
+        if kind == "bool":
+            return d.boolean(expr)
+        if kind == "datetime":
+            return d.datetime(expr)
+        if kind == "decimal":
+            return d.decimal(expr)
+        return d.stored_json(expr, "{}" if kind == "json_object" else "[]")
+
+    def reference(self, target: GraphQLObjectType, spec: Reference, details: FieldDetailsList, row: str) -> str:
+        a = self._name("t")
+        obj = self.object(target, details, a)
+        return self.d.nested(
+            f"SELECT {obj} FROM {spec.table} {a} WHERE {a}.workspace_id = {WS} AND {a}.id = {row}.{spec.column}"
+        )
+
+    def node(self, raw: str, details: FieldDetailsList) -> str:
+        try:
+            gid = relay.GlobalID.from_id(raw)
+        except Exception:
+            raise Fallback("not a global id") from None
+        if gid.type_name in NODE_FALLBACK:
+            raise Fallback(f"node of a {gid.type_name}")
+        table = NODE_TABLES.get(gid.type_name)
+        rid = row_id(gid.node_id)
+        if table is None or rid < 0:
+            return self.d.constant(None)
+        target = self.schema.get_type(gid.type_name)
+        assert isinstance(target, GraphQLObjectType)
+        a = self._name("t")
+        obj = self.object(target, details, a)
+        return self.d.nested(
+            f"SELECT {obj} FROM {table} {a} WHERE {a}.workspace_id = {WS} AND {a}.id = {self.params(rid)}"
+        )
+
+    # --- connections ---------------------------------------------------------------------
+
+    def connection(
+        self, conn_type: GraphQLObjectType, rows: Rows, details: FieldDetailsList, args: dict[str, Any]
+    ) -> str:
+        sub = collect_subfields(self.schema, self.fragments, self.variables, self.operation, conn_type, details)
+        if len(sub.grouped_field_set) > MAX_KEYS:
+            raise Fallback(f"more than {MAX_KEYS} fields on one object")
+        r, g = self._name("r"), self._name("g")
+        edges_type = get_named_type(conn_type.fields["edges"].type)
+        assert isinstance(edges_type, GraphQLObjectType)
+        edges: list[str] = []
+        wants_cursor = False
+        pairs: list[tuple[str, str]] = []
+        size, backwards = rows.keyset.size, rows.keyset.backwards
+        more = f"({g}.n > {size})"
+        for response_key, fds in sub.grouped_field_set.items():
+            name = fds[0].node.name.value
+            if name == "__typename":
+                pairs.append((response_key, self.d.constant(conn_type.name)))
+            elif name == "totalCount":
+                pairs.append((response_key, self.d.nested(rows.count_sql())))
+            elif name == "edges":
+                edges.append(self.edge(edges_type, fds, rows, r))
+                pairs.append((response_key, self.d.edges_column(g, len(edges) - 1)))
+            elif name == "pageInfo":
+                info_type = get_named_type(conn_type.fields["pageInfo"].type)
+                assert isinstance(info_type, GraphQLObjectType)
+                has_next = self.d.boolean(more) if not backwards else self.d.constant(rows.keyset.before is not None)
+                has_prev = self.d.boolean(more) if backwards else self.d.constant(rows.keyset.after is not None)
+                info, cursors = self.page_info(info_type, fds, g, has_next, has_prev)
+                wants_cursor = wants_cursor or cursors
+                pairs.append((response_key, info))
+            else:
+                raise Fallback(f"{conn_type.name}.{name} has no SQL mapping")
+        body = self.d.obj(pairs)
+        if not edges and not _reads(pairs, g):  # only totalCount or __typename: no page to read
+            return self.d.nested(f"SELECT {body}")
+        cursor = self.d.cursor(rows.keyset_signature, rows.cursor_values(r)) if wants_cursor else None
+        page = Page(rows.page_sql(self.params), r, g, size, backwards, tuple(edges), cursor)
+        return self.d.nested(f"SELECT {body} FROM {self.d.page_aggregate(page)}")
+
+    def edge(self, edge_type: GraphQLObjectType, details: FieldDetailsList, rows: Rows, r: str) -> str:
+        sub = collect_subfields(self.schema, self.fragments, self.variables, self.operation, edge_type, details)
+        pairs = []
+        for response_key, fds in sub.grouped_field_set.items():
+            name = fds[0].node.name.value
+            if name == "__typename":
+                pairs.append((response_key, self.d.constant(edge_type.name)))
+            elif name == "cursor":
+                pairs.append((response_key, self.d.cursor(rows.keyset_signature, rows.cursor_values(r))))
+            elif name == "node":
+                node_type = get_named_type(edge_type.fields["node"].type)
+                assert isinstance(node_type, GraphQLObjectType)
+                pairs.append((response_key, self.object(node_type, fds, r)))
+            else:
+                raise Fallback(f"{edge_type.name}.{name} has no SQL mapping")
+        return self.d.obj(pairs)
+
+    def page_info(
+        self, info_type: GraphQLObjectType, details: FieldDetailsList, g: str, has_next: str, has_prev: str
+    ) -> tuple[str, bool]:
+        sub = collect_subfields(self.schema, self.fragments, self.variables, self.operation, info_type, details)
+        values = {
+            "__typename": self.d.constant(info_type.name),
+            "hasNextPage": has_next,
+            "hasPreviousPage": has_prev,
+            "startCursor": f"{g}.start_cursor",
+            "endCursor": f"{g}.end_cursor",
+        }
+        pairs = []
+        cursors = False
+        for response_key, fds in sub.grouped_field_set.items():
+            name = fds[0].node.name.value
+            if name not in values:
+                raise Fallback(f"PageInfo.{name} has no SQL mapping")
+            cursors = cursors or name in ("startCursor", "endCursor")
+            pairs.append((response_key, values[name]))
+        return self.d.obj(pairs), cursors
+
+
+def _reads(pairs: list[tuple[str, str]], g: str) -> bool:
+    """Whether any value reads the page aggregate `g`."""
+    return any(f"{g}." in value for _, value in pairs)

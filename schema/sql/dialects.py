@@ -1,0 +1,293 @@
+"""How each database builds the JSON of a compiled read, value by value.
+
+Every method returns an SQL expression. On PostgreSQL the expressions are of type `json`; on
+SQLite they are values that `json_object` embeds as they should be (text as strings, numbers,
+NULL as null, and `json(...)` for JSON built elsewhere). Scalars are formatted exactly as the
+Strawberry path serializes them (`DateTime` as Python's `isoformat`, `Decimal` as `str`), and
+ids and cursors are encoded exactly as `schema.ids`/`api.pagination` encode them, so both paths
+give the same `data`: on SQLite through functions of this process registered on the connection
+(it has no time zones or base64), on PostgreSQL in SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from api.db import as_datetime, as_decimal
+from api.interactions import global_id
+from api.pagination import cursor_text
+
+# What a sort key's value is, for a cursor: a datetime, an integer, a text or a float.
+KeyKind = Literal["datetime", "int", "text", "float"]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list, for `Dialect.page_aggregate`."""
+
+    sql: str  # the rows: the page and one more, numbered by `rn` in the order read
+    rows: str  # the name of the rows
+    group: str  # the name of the aggregate
+    size: int
+    backwards: bool  # read in reverse (`last`): the edges are the rows in reverse
+    edges: tuple[str, ...]  # the JSON of one edge, for each `edges` selection (aliases may differ)
+    cursor: str | None  # the cursor of one row, None when no cursor is selected
+
+
+class Dialect:
+    """The JSON and scalar building blocks; subclassed per database."""
+
+    name: str
+
+    def obj(self, pairs: Sequence[tuple[str, str]]) -> str:
+        raise NotImplementedError
+
+    def text(self, expr: str) -> str:
+        raise NotImplementedError
+
+    def number(self, expr: str) -> str:
+        return expr
+
+    def boolean(self, condition: str) -> str:
+        raise NotImplementedError
+
+    def datetime(self, expr: str) -> str:
+        raise NotImplementedError
+
+    def decimal(self, expr: str) -> str:
+        raise NotImplementedError
+
+    def stored_json(self, expr: str, default: str) -> str:
+        """A JSON column; `default` (JSON text) when the column is NULL."""
+        raise NotImplementedError
+
+    def nested(self, subquery: str) -> str:
+        """A scalar subquery that yields JSON (or NULL)."""
+        raise NotImplementedError
+
+    def constant(self, value: str | bool | None) -> str:
+        raise NotImplementedError
+
+    def global_id(self, type_name: str, id_expr: str) -> str:
+        raise NotImplementedError
+
+    def cursor(self, signature: str, values: Sequence[tuple[str, KeyKind]]) -> str:
+        raise NotImplementedError
+
+    def page_aggregate(self, page: Page) -> str:
+        """A FROM-clause subquery named `page.group` over the rows of `page.sql` (named
+        `page.rows`, numbered by their `rn` column): `edges` (the JSON array of `page.edge`), `n`
+        (rows read: one more than the page when there are more), and the cursors of the first
+        and last edge, `start_cursor` and `end_cursor`."""
+        raise NotImplementedError
+
+    def edges_column(self, group: str, n: int) -> str:
+        raise NotImplementedError
+
+    def json_key(self, item: str, key: str) -> str:
+        """The text at `key` of the stored JSON object `item`."""
+        raise NotImplementedError
+
+    def embedded_one(self, column: str, obj: str) -> str:
+        """`obj` when the JSON column holds a non-empty object, else null."""
+        raise NotImplementedError
+
+    def embedded_many(self, column: str, item: str, obj: str) -> str:
+        """The JSON array of `obj` for each `item` of the JSON array in `column`, in order."""
+        raise NotImplementedError
+
+
+class Postgres(Dialect):
+    name = "postgres"
+
+    def obj(self, pairs: Sequence[tuple[str, str]]) -> str:
+        return "json_build_object(" + ", ".join(f"'{k}', {v}" for k, v in pairs) + ")"
+
+    def text(self, expr: str) -> str:
+        return expr
+
+    def boolean(self, condition: str) -> str:
+        return f"({condition})"
+
+    def datetime(self, expr: str) -> str:
+        # Python's isoformat: microseconds only when there are some, and the UTC offset.
+        return (
+            f"(replace(to_char(({expr}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '') "
+            "|| '+00:00')"
+        )
+
+    def decimal(self, expr: str) -> str:
+        return f"({expr})::text"
+
+    def stored_json(self, expr: str, default: str) -> str:
+        return f"coalesce({expr}, '{default}'::jsonb)"
+
+    def nested(self, subquery: str) -> str:
+        return f"({subquery})"
+
+    def constant(self, value: str | bool | None) -> str:
+        if value is None:
+            return "NULL::json"
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        return "'" + value.replace("'", "''") + "'::text"
+
+    def global_id(self, type_name: str, id_expr: str) -> str:
+        return f"encode(convert_to('{type_name}:' || ({id_expr})::text, 'UTF8'), 'base64')"
+
+    def cursor(self, signature: str, values: Sequence[tuple[str, KeyKind]]) -> str:
+        parts = []
+        for expr, kind in values:
+            if kind == "datetime":
+                parts.append(f"'\"' || {self.datetime(expr)} || '\"'")
+            elif kind == "int":
+                parts.append(f"({expr})::text")
+            else:  # texts escaped as JSON strings, floats in PostgreSQL's shortest form (as cursor_text)
+                parts.append(f"to_json({expr})::text")
+        text = f'\'{{"o":"{signature}","k":[\' || ' + " || ',' || ".join(parts) + " || ']}'"
+        return f"rtrim(translate(encode(convert_to({text}, 'UTF8'), 'base64'), E'+/\\n', '-_'), '=')"
+
+    def page_aggregate(self, page: Page) -> str:
+        r, g = page.rows, page.group
+        order = f"{r}.rn DESC" if page.backwards else f"{r}.rn"
+        within = f"FILTER (WHERE {r}.rn <= {page.size})"
+        columns = ["count(*) AS n"]
+        for n, edge in enumerate(page.edges):
+            columns.append(f"coalesce(json_agg({edge} ORDER BY {order}) {within}, '[]'::json) AS edges{n}")
+        if page.cursor is not None:
+            columns.append(f"array_agg({page.cursor} ORDER BY {order}) {within} AS curs")
+        inner = f"SELECT {', '.join(columns)} FROM ({page.sql}) AS {r}"
+        if page.cursor is None:
+            return f"({inner}) AS {g}"
+        return (
+            f"(SELECT {g}0.*, {g}0.curs[1] AS start_cursor, {g}0.curs[cardinality({g}0.curs)] AS end_cursor "
+            f"FROM ({inner}) AS {g}0) AS {g}"
+        )
+
+    def edges_column(self, group: str, n: int) -> str:
+        return f"{group}.edges{n}"
+
+    def json_key(self, item: str, key: str) -> str:
+        return f"({item} ->> '{key}')"
+
+    def embedded_one(self, column: str, obj: str) -> str:
+        return f"(CASE WHEN jsonb_typeof({column}) = 'object' AND {column} <> '{{}}'::jsonb THEN {obj} END)"
+
+    def embedded_many(self, column: str, item: str, obj: str) -> str:
+        return (
+            f"coalesce((SELECT json_agg({obj} ORDER BY {item}_n) FROM jsonb_array_elements({column}) "
+            f"WITH ORDINALITY AS {item}_t({item}, {item}_n)), '[]'::json)"
+        )
+
+
+class Sqlite(Dialect):
+    name = "sqlite"
+
+    def obj(self, pairs: Sequence[tuple[str, str]]) -> str:
+        return "json_object(" + ", ".join(f"'{k}', {v}" for k, v in pairs) + ")"
+
+    def text(self, expr: str) -> str:
+        return f"CAST({expr} AS TEXT)"
+
+    def boolean(self, condition: str) -> str:
+        return f"json(CASE WHEN ({condition}) THEN 'true' ELSE 'false' END)"
+
+    def datetime(self, expr: str) -> str:
+        return f"jornada_iso({expr})"
+
+    def decimal(self, expr: str) -> str:
+        return f"jornada_decimal({expr})"
+
+    def stored_json(self, expr: str, default: str) -> str:
+        return f"json(coalesce({expr}, '{default}'))"
+
+    def nested(self, subquery: str) -> str:
+        return f"json(({subquery}))"
+
+    def constant(self, value: str | bool | None) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "json('true')" if value else "json('false')"
+        return "'" + value.replace("'", "''") + "'"
+
+    def global_id(self, type_name: str, id_expr: str) -> str:
+        return f"jornada_gid('{type_name}', {id_expr})"
+
+    def cursor(self, signature: str, values: Sequence[tuple[str, KeyKind]]) -> str:
+        kinds = "".join(kind[0] for _, kind in values)
+        return f"jornada_cursor('{signature}', '{kinds}', " + ", ".join(e for e, _ in values) + ")"
+
+    def page_aggregate(self, page: Page) -> str:
+        r, g = page.rows, page.group
+        order = "rn DESC" if page.backwards else "rn"
+        within = f"FILTER (WHERE {r}.rn <= {page.size})"
+        columns = ["count(*) AS n"]
+        for n, edge in enumerate(page.edges):
+            columns.append(f"json_group_array(json({edge})) {within} AS edges{n}")
+        if page.cursor is not None:
+            columns.append(f"json_group_array({page.cursor}) {within} AS curs")
+        # The aggregates take the rows in the order of the subquery they read.
+        inner = f"SELECT {', '.join(columns)} FROM (SELECT * FROM ({page.sql}) ORDER BY {order}) AS {r}"
+        if page.cursor is None:
+            return f"({inner}) AS {g}"
+        return (
+            f"(SELECT {g}0.*, json_extract({g}0.curs, '$[0]') AS start_cursor, "
+            f"json_extract({g}0.curs, '$[#-1]') AS end_cursor FROM ({inner}) AS {g}0) AS {g}"
+        )
+
+    def edges_column(self, group: str, n: int) -> str:
+        return f"json({group}.edges{n})"
+
+    def json_key(self, item: str, key: str) -> str:
+        return f"json_extract({item}, '$.{key}')"
+
+    def embedded_one(self, column: str, obj: str) -> str:
+        return f"(CASE WHEN json_type({column}) = 'object' AND {column} <> '{{}}' THEN json({obj}) END)"
+
+    def embedded_many(self, column: str, item: str, obj: str) -> str:
+        return (
+            f"json(coalesce((SELECT json_group_array(json({obj})) FROM "
+            f"(SELECT value AS {item} FROM json_each({column}) ORDER BY key)), '[]'))"
+        )
+
+
+POSTGRES = Postgres()
+SQLITE = Sqlite()
+
+
+def dialect(name: str) -> Dialect:
+    return POSTGRES if name == "postgres" else SQLITE
+
+
+# --- SQLite's functions ------------------------------------------------------------------
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else as_datetime(value).isoformat()
+
+
+def _decimal(value: Any) -> str | None:
+    found = as_decimal(value)
+    return None if found is None else str(found)
+
+
+def _gid(type_name: str, value: Any) -> str | None:
+    return None if value is None else global_id(type_name, int(value))
+
+
+_DECODE: dict[str, Callable[[Any], Any]] = {"d": as_datetime, "i": int, "t": str, "f": float}
+
+
+def _cursor(signature: str, kinds: str, *values: Any) -> str:
+    return cursor_text(signature, [_DECODE[k](v) for k, v in zip(kinds, values, strict=True)])
+
+
+SQLITE_FUNCTIONS: tuple[tuple[str, int, Callable[..., Any]], ...] = (
+    ("jornada_iso", 1, _iso),
+    ("jornada_decimal", 1, _decimal),
+    ("jornada_gid", 2, _gid),
+    ("jornada_cursor", -1, _cursor),
+)

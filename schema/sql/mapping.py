@@ -1,0 +1,106 @@
+"""What a GraphQL field of a compilable type is in SQL: the declarations each type module makes
+beside its type (`CUSTOMER_SQL` in `schema.customers`, ...), read by `schema.sql.compiler`.
+
+Every field of a compilable type must be declared, if only as `NotCompiled` (an operation that
+selects it runs through Strawberry): a test fails when a type gains a field without a
+declaration, so the compiled path can never answer a field it does not know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from schema.sql.sources import Rows, SourceContext
+
+ColumnKind = Literal["text", "int", "float", "bool", "datetime", "decimal", "json_object", "json_list"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the type's row, as the scalar of its kind (`json_*`: a stored JSON value,
+    `{}` or `[]` when NULL)."""
+
+    name: str
+    kind: ColumnKind
+
+
+@dataclass(frozen=True)
+class GlobalId:
+    """The Relay id of the row: base64 of `type_name:id`."""
+
+    type_name: str
+    column: str = "id"
+
+
+@dataclass(frozen=True)
+class Key:
+    """A key of a stored JSON object, as text (the fields of `Embedded` types)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A stored JSON object (or, with `many`, a list of objects) read as the GraphQL type
+    `type_name`; an empty or missing object is null."""
+
+    column: str
+    type_name: str
+    many: bool = False
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The row of `table` whose id is this row's `column`, as the type `type_name`."""
+
+    type_name: str
+    table: str
+    column: str
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A Relay connection: `source` says which rows it pages through, for the field's
+    arguments and the row it is selected on (None at the root)."""
+
+    source: Callable[[SourceContext, Mapping[str, Any], str | None], Rows]
+
+
+@dataclass(frozen=True)
+class Value:
+    """A value of the request's context (the API key's role, name...), not of a row."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class KeyObject:
+    """An object made of the request's context (`Query.viewer`), its fields `Value`s."""
+
+
+@dataclass(frozen=True)
+class NodeLookup:
+    """`Query.node`: the row its global id names, as the type the id names."""
+
+
+@dataclass(frozen=True)
+class NotCompiled:
+    """A field only Strawberry answers; `reason` says why (shown in logs and tests)."""
+
+    reason: str
+
+
+FieldSql = Column | GlobalId | Key | Embedded | Reference | Connection | Value | KeyObject | NodeLookup | NotCompiled
+
+
+@dataclass(frozen=True)
+class TypeSql:
+    """The SQL mapping of one GraphQL object type: its table (None for types read from JSON or
+    from the request) and how each field is read."""
+
+    name: str
+    table: str | None
+    fields: Mapping[str, FieldSql]

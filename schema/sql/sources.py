@@ -1,0 +1,170 @@
+"""The rows a compiled list reads: the services' own filters, orderings and keyset pages
+(`api.customers`, `api.interactions`), with the workspace taken from the API key inside the
+statement. An argument the Strawberry path would refuse raises `Fallback`, so that path answers
+with its error."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from strawberry import relay
+
+from api import customers, interactions
+from api.db import Params
+from api.errors import InputInvalid
+from api.pagination import KeysetQuery, PageRequest, SortKey, signature
+from schema.ids import row_id
+from schema.sql.dialects import KeyKind
+
+# The API key's workspace: every table the compiled statement reads is filtered by it.
+WS = "(SELECT ws FROM k)"
+
+
+class Fallback(Exception):
+    """This request must run through Strawberry; the message says why."""
+
+
+class _Workspace:
+    """Stands for the key's workspace where the services' SQL builders take a workspace id."""
+
+
+WORKSPACE: Any = _Workspace()
+
+
+class ScopedParams(Params):
+    """Bind values, except the workspace, which is the statement's own (`WS`), never a value."""
+
+    def __call__(self, value: Any) -> str:
+        return WS if value is WORKSPACE else super().__call__(value)
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    params: ScopedParams
+    max_page_size: int
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One page of a list: the table under the services' alias, the conditions of the list
+    (`filters`, the workspace's first) and of the page, the ordering, joins and the page size."""
+
+    table: str
+    alias: str
+    filters: tuple[str, ...]
+    keyset: KeysetQuery
+    joins: str = ""
+
+    def page_sql(self, p: Params) -> str:
+        """The page and one row more, numbered by `rn`, with the sort keys as `k__0`, `k__1`..."""
+        a = self.alias
+        where = " AND ".join([*self.filters, *self.keyset.conditions(p)])
+        order = self.keyset.order_sql()
+        keys = "".join(f", {k.sql} AS k__{n}" for n, k in enumerate(self.keyset.keys))
+        return (
+            f"SELECT {a}.*{keys}, row_number() OVER (ORDER BY {order}) AS rn FROM {self.table} {a}{self.joins} "
+            f"WHERE {where} ORDER BY {order} LIMIT {self.keyset.size + 1}"
+        )
+
+    @property
+    def keyset_signature(self) -> str:
+        return signature(self.keyset.keys)
+
+    def count_sql(self) -> str:
+        return f"SELECT count(*) FROM {self.table} {self.alias} WHERE {' AND '.join(self.filters)}"
+
+    def cursor_values(self, rows: str) -> list[tuple[str, KeyKind]]:
+        return [(f"{rows}.k__{n}", key_kind(k)) for n, k in enumerate(self.keyset.keys)]
+
+
+def key_kind(key: SortKey) -> KeyKind:
+    if key.is_datetime:
+        return "datetime"
+    kinds: dict[str, KeyKind] = {"id": "int", "name": "text", "predictedClv": "float"}
+    return kinds[key.name]
+
+
+def _keyset(keys: Sequence[SortKey], args: Mapping[str, Any], max_size: int) -> KeysetQuery:
+    request = PageRequest(args.get("first"), args.get("after"), args.get("last"), args.get("before"))
+    try:
+        return KeysetQuery.build(keys, request, max_size, max_size)
+    except InputInvalid as exc:
+        raise Fallback(f"invalid page: {exc}") from None
+
+
+def customer_filter(given: Mapping[str, Any] | None) -> customers.CustomerFilter:
+    """The service's filter for a `CustomerFilter` argument (as coerced by graphql-core)."""
+    f = given or {}
+    if f.get("stage") or f.get("stages") or f.get("model"):
+        raise Fallback("stage filters need the workspace's models")
+    conditions = []
+    for item in f.get("attributes") or []:
+        if isinstance(item["value"], (dict, list)):
+            raise Fallback("an attribute filter compares a scalar only")
+        conditions.append(customers.AttributeEquals(item["key"], cast(customers.Scalar, item["value"])))
+    return customers.CustomerFilter(
+        text=f.get("text"),
+        email=f.get("email"),
+        tag=f.get("tag"),
+        created_after=f.get("createdAfter"),
+        created_before=f.get("createdBefore"),
+        acquisition_channel=f.get("acquisitionChannel"),
+        attributes=tuple(conditions),
+        p_alive_below=f.get("pAliveBelow"),
+        p_alive_at_least=f.get("pAliveAtLeast"),
+    )
+
+
+def all_customers(ctx: SourceContext, args: Mapping[str, Any], parent: str | None) -> Rows:
+    """`Query.customers`."""
+    f = customer_filter(args.get("filter"))
+    order = [(o["field"].value, o["direction"].value) for o in args.get("orderBy") or []]
+    keyset = _keyset(customers.sort_keys(order), args, ctx.max_page_size)
+    p = ctx.params
+    joins = ""
+    if any(field == "PREDICTED_CLV" for field, _ in order):
+        joins = f" LEFT JOIN customer_value v ON v.customer_id = c.id AND v.workspace_id = {WS}"
+    return Rows("customer", "c", tuple(customers.filter_conditions(WORKSPACE, f, p)), keyset, joins)
+
+
+def interaction_filter(given: Mapping[str, Any] | None, customer_id: int | None) -> interactions.InteractionFilter:
+    f = given or {}
+    return interactions.InteractionFilter(
+        kinds=tuple(f.get("kinds") or ()),
+        channel=f.get("channel"),
+        occurred_after=f.get("occurredAfter"),
+        occurred_before=f.get("occurredBefore"),
+        customer_id=customer_id,
+    )
+
+
+def customer_of(raw: str | None) -> int | None:
+    """The customer row a `customerId` filter names (-1, no row, for another type's id)."""
+    if raw is None:
+        return None
+    try:
+        gid = relay.GlobalID.from_id(raw)
+    except Exception:
+        raise Fallback("not a global id") from None
+    return row_id(gid.node_id) if gid.type_name == "Customer" else -1
+
+
+def all_interactions(ctx: SourceContext, args: Mapping[str, Any], parent: str | None) -> Rows:
+    """`Query.interactions`."""
+    given = args.get("filter")
+    f = interaction_filter(given, customer_of((given or {}).get("customerId")))
+    keyset = _keyset(interactions.KEYS, args, ctx.max_page_size)
+    return Rows("interaction", "i", tuple(interactions.filter_conditions(WORKSPACE, f, ctx.params)), keyset)
+
+
+def customer_interactions(ctx: SourceContext, args: Mapping[str, Any], parent: str | None) -> Rows:
+    """`Customer.interactions`: the filter's `customerId` does not apply (it is this customer),
+    but Strawberry still refuses one that is no global id."""
+    given = args.get("filter")
+    customer_of((given or {}).get("customerId"))
+    f = interaction_filter(given, None)
+    keyset = _keyset(interactions.KEYS, {"first": args.get("first"), "after": args.get("after")}, ctx.max_page_size)
+    filters = [*interactions.filter_conditions(WORKSPACE, f, ctx.params), f"i.customer_id = {parent}.id"]
+    return Rows("interaction", "i", tuple(filters), keyset)
