@@ -69,7 +69,7 @@ class JornadaGraphQL(GraphQL[Context, None]):
         )
         self.sockets = OpenSockets()
         graphql_schema = cast(JornadaSchema, self.schema)._schema
-        self.reads = CompiledReads(ReadPlans(graphql_schema, settings)) if settings.compiled_reads else None
+        self.reads = CompiledReads(ReadPlans(graphql_schema, settings, registry)) if settings.compiled_reads else None
         self.settings = settings
         # Checked once: GraphiQL's own files, installed by `make install`, or the CDN (said so).
         self.ide_page = graphiql.page(local=graphiql.installed())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import weakref
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -21,6 +22,7 @@ from tortoise.exceptions import OperationalError
 from api.db import connection, dialect_of
 from api.workspaces import KEY_PREFIX, hash_key
 from schema.sql.dialects import SQLITE_FUNCTIONS
+from schema.sql.marks import FALLBACK_MARK
 from schema.sql.plans import ReadPlans
 
 log = logging.getLogger("jornada.compiled")
@@ -55,14 +57,18 @@ class CompiledReads:
         if dialect_of(conn) == "sqlite":
             await self._prepare(conn)
         try:
-            _, rows = await conn.execute_query(statement.sql, statement.bind(hash_key(token)))
+            values = statement.bind(hash_key(token), datetime.now(UTC))
+            _, rows = await conn.execute_query(statement.sql, values)
         except OperationalError as exc:
             log.warning("compiled read refused by the database (%s); answered by Strawberry from now on", exc)
             self.plans.refuse(statement)
             return None
         if not rows:  # an unknown or revoked key: the usual path answers 401
             return None
-        return Response(b'{"data":' + rows[0]["data"].encode() + b"}", media_type="application/json")
+        data: str = rows[0]["data"]
+        if FALLBACK_MARK in data:  # a value only Strawberry can give
+            return None
+        return Response(b'{"data":' + data.encode() + b"}", media_type="application/json")
 
     async def _prepare(self, conn: BaseDBAsyncClient) -> None:
         """Register the compiled reads' functions on SQLite's connection, once per connection."""

@@ -25,6 +25,15 @@ def connection() -> BaseDBAsyncClient:
     return get_connection(CONNECTION)
 
 
+async def release_connection(conn: Any) -> None:
+    """Run by the PostgreSQL pool as a connection comes back, instead of asyncpg's reset, which
+    costs a round trip per request (advisory unlocks, CLOSE ALL, UNLISTEN, RESET ALL). Jornada
+    takes transaction-level advisory locks only, LISTENs on a connection of its own and changes no
+    session setting: only a transaction left open (an interrupted request) needs undoing."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 def dialect_of(conn: BaseDBAsyncClient) -> str:
     return "sqlite" if conn.capabilities.dialect == "sqlite" else "postgres"
 

@@ -213,7 +213,7 @@ HISTORY_KEYS = (
 )
 
 
-def _history_where(
+def history_where(
     workspace_id: int, customer_id: int, model_key: str, include_superseded: bool, p: Params
 ) -> list[str]:
     where = [
@@ -239,7 +239,7 @@ async def history(
     query = KeysetQuery.build(HISTORY_KEYS, page, max_size, max_size)
     conn = connection()
     p = Params(dialect_of(conn))
-    where = [*_history_where(workspace_id, customer_id, model_key, include_superseded, p), *query.conditions(p)]
+    where = [*history_where(workspace_id, customer_id, model_key, include_superseded, p), *query.conditions(p)]
     sql = (
         f"SELECT {TRANSITION_COLUMNS} FROM stage_transition t WHERE {' AND '.join(where)} "
         f"ORDER BY {query.order_sql()} LIMIT {p(query.size + 1)}"
@@ -263,7 +263,7 @@ async def facts_of(workspace_id: int, customer_ids: Sequence[int]) -> dict[int, 
 async def count_history(workspace_id: int, customer_id: int, model_key: str, include_superseded: bool = False) -> int:
     conn = connection()
     p = Params(dialect_of(conn))
-    where = " AND ".join(_history_where(workspace_id, customer_id, model_key, include_superseded, p))
+    where = " AND ".join(history_where(workspace_id, customer_id, model_key, include_superseded, p))
     return int((await fetch(f"SELECT COUNT(*) AS n FROM stage_transition t WHERE {where}", p, conn))[0]["n"])
 
 

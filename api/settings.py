@@ -14,6 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from strawberry.http.websocket_origin import normalize_allowed_origins
+from tortoise.backends.base.config_generator import expand_db_url
+
+from api.db import release_connection
 
 DEFAULT_DATABASE_URL = "sqlite://jornada.sqlite3"
 MODELS_MODULE = "api.models"
@@ -134,8 +137,13 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     if url.startswith("sqlite://") and "busy_timeout" not in url:
         # A CLI command and the server may touch the same file at once: wait, don't fail.
         url += ("&" if "?" in url else "?") + "busy_timeout=5000"
+    connection: str | dict[str, Any] = url
+    if url.startswith(("postgres", "asyncpg")):
+        connection = expand_db_url(url)
+        # A pooled connection coming back runs this instead of asyncpg's reset (see its docstring).
+        connection["credentials"]["reset"] = release_connection
     return {
-        "connections": {"default": url},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],

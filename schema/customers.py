@@ -27,7 +27,17 @@ from schema.ids import row_id
 from schema.interactions import InteractionConnection, InteractionFilter
 from schema.lifecycle import CustomerStage, StageTransition
 from schema.sql import sources as sql_sources
-from schema.sql.mapping import Column, Connection, Embedded, GlobalId, Key, NotCompiled, TypeSql
+from schema.sql.mapping import (
+    Column,
+    Connection,
+    Embedded,
+    GlobalId,
+    Key,
+    NotCompiled,
+    PositionIn,
+    Positions,
+    TypeSql,
+)
 from schema.value import CustomerValue
 
 
@@ -456,8 +466,8 @@ CUSTOMER_SQL = TypeSql(
         "value": NotCompiled("predictions are read with the value model's status"),
         "leadScore": NotCompiled("computed from the facts in Python"),
         "facts": NotCompiled("computed from the facts in Python"),
-        "stage": NotCompiled("not yet compiled"),
-        "stages": NotCompiled("not yet compiled"),
-        "history": NotCompiled("not yet compiled"),
+        "stage": PositionIn(),
+        "stages": Positions(),
+        "history": Connection(sql_sources.customer_history),
     },
 )

@@ -17,6 +17,17 @@ from plugins.manager import PluginInfo as PluginData
 from plugins.manager import PluginProblem, PluginRegistry
 from schema.context import Info
 from schema.ids import row_id
+from schema.sql.mapping import (
+    Column,
+    Constant,
+    DaysSince,
+    GlobalId,
+    ModelOf,
+    NotCompiled,
+    Reference,
+    StageOf,
+    TypeSql,
+)
 
 if TYPE_CHECKING:
     from schema.customers import Customer
@@ -374,3 +385,70 @@ def stage_counts(registry: PluginRegistry, key: str, counts: Mapping[str, int]) 
         )
         for s in order
     ]
+
+
+# --- the SQL mapping of the compiled reads (schema.sql) -------------------------------------
+
+_PLUGIN_DATA = Constant()
+STAGE_SQL = TypeSql("Stage", None, {n: _PLUGIN_DATA for n in ("key", "category", "order", "labels", "label")})
+STAGE_LABEL_SQL = TypeSql("StageLabel", None, {"locale": _PLUGIN_DATA, "text": _PLUGIN_DATA})
+TRANSITION_RULE_SQL = TypeSql(
+    "TransitionRule", None, {n: _PLUGIN_DATA for n in ("name", "from", "to", "description", "automatic")}
+)
+MODEL_PARAM_SQL = TypeSql(
+    "ModelParam",
+    None,
+    {
+        n: _PLUGIN_DATA
+        for n in ("name", "type", "default", "description", "minimum", "maximum", "keysAreInteractionKinds")
+    },
+)
+PLUGIN_INFO_SQL = TypeSql(
+    "PluginInfo",
+    None,
+    {n: _PLUGIN_DATA for n in ("name", "distribution", "version", "hooks", "builtin", "status", "error")},
+)
+LIFECYCLE_MODEL_SQL = TypeSql(
+    "LifecycleModel",
+    None,
+    {
+        **{
+            n: _PLUGIN_DATA
+            for n in ("key", "name", "description", "version", "stages", "transitions", "params", "plugin")
+        },
+        "initialStage": NotCompiled("depends on the workspace's parameters for the model"),
+    },
+)
+CUSTOMER_STAGE_SQL = TypeSql(
+    "CustomerStage",
+    "stage_assignment",
+    {
+        "stage": StageOf("model_key", "stage"),
+        "enteredAt": Column("entered_at", "datetime"),
+        "nextCheckAt": Column("next_check_at", "datetime"),
+        "model": ModelOf("model_key"),
+        "daysInStage": DaysSince("entered_at"),
+    },
+)
+STAGE_TRANSITION_SQL = TypeSql(
+    "StageTransition",
+    "stage_transition",
+    {
+        "id": GlobalId("StageTransition"),
+        "modelKey": Column("model_key", "text"),
+        "modelVersion": Column("model_version", "text"),
+        "from": StageOf("model_key", "from_stage"),
+        "to": StageOf("model_key", "to_stage"),
+        "occurredAt": Column("occurred_at", "datetime"),
+        "cause": Column("cause", "text"),
+        "rule": Column("rule", "text"),
+        "actor": Column("actor", "text"),
+        "note": Column("note", "text"),
+        "correction": Column("correction", "bool"),
+        "supersededAt": Column("superseded_at", "datetime"),
+        "supersededReason": Column("superseded_reason", "text"),
+        "model": ModelOf("model_key"),
+        "customer": Reference("Customer", "customer", "customer_id"),
+        "interaction": Reference("Interaction", "interaction", "interaction_id"),
+    },
+)

@@ -28,19 +28,27 @@ from graphql.execution.collect_fields import (
 from graphql.execution.values import VariableValues, get_argument_values
 from strawberry import relay
 
+from plugins.manager import PluginRegistry
 from schema.ids import row_id
+from schema.lifecycle import LifecycleModel, Stage
+from schema.sql.constants import constant_json
 from schema.sql.dialects import Dialect, Page
 from schema.sql.mapping import (
     Column,
     Connection,
+    DaysSince,
     Embedded,
     FieldSql,
     GlobalId,
     Key,
     KeyObject,
+    ModelOf,
     NodeLookup,
     NotCompiled,
+    PositionIn,
+    Positions,
     Reference,
+    StageOf,
     TypeSql,
     Value,
 )
@@ -50,6 +58,8 @@ MAX_KEYS = 50  # json_build_object takes at most 100 arguments
 NODE_TABLES = {"Customer": "customer", "Interaction": "interaction"}
 # Node types that `node` answers through Strawberry only; any other type name is null there.
 NODE_FALLBACK = {"Workspace", "ApiKey", "AcquisitionSpend"}
+STAGE_KEY = "jornada-stage-key-5c1e"  # the key of an unknown stage, in its JSON template
+NOW = "now"  # the request's time: set by Statement.bind
 KEY_SQL = "SELECT workspace_id AS ws, role, name FROM api_key WHERE key_hash = {} AND revoked_at IS NULL"
 
 
@@ -65,6 +75,7 @@ class Compiler:
         fragments: dict[str, FragmentDetails],
         variables: VariableValues,
         max_page_size: int,
+        registry: PluginRegistry,
     ) -> None:
         self.schema = schema
         self.types = types
@@ -73,12 +84,15 @@ class Compiler:
         self.fragments = fragments
         self.variables = variables
         self.params = ScopedParams(dialect.name, reusable=True)
-        self.sources = SourceContext(self.params, max_page_size)
+        self.registry = registry
+        self.sources = SourceContext(self.params, max_page_size, {k: m.model for k, m in registry.models.items()})
         self._names = 0
+        self.now: str | None = None  # the placeholder of the request's time, once a field needs it
+        self.now_index: int | None = None
 
-    def statement(self, key_hash: str) -> str:
+    def statement(self) -> str:
         """`SELECT role, data FROM k`: no row when the key is unknown or revoked."""
-        key = self.params(key_hash)  # the first parameter: replaced by each request's own
+        key = self.params("")  # the first parameter: each request's key hash (Statement.bind)
         query = self.schema.query_type
         assert query is not None
         collected = collect_fields(self.schema, self.fragments, self.variables, query, self.operation)
@@ -94,11 +108,22 @@ class Compiler:
         self._names += 1
         return f"{prefix}{self._names}"
 
-    def object(self, gtype: GraphQLObjectType, details: FieldDetailsList, row: str | None) -> str:
+    def subfields(self, gtype: GraphQLObjectType, details: FieldDetailsList) -> GroupedFieldSet:
         sub = collect_subfields(self.schema, self.fragments, self.variables, self.operation, gtype, details)
         if sub.new_defer_usages:
             raise Fallback("@defer")
-        return self.object_of(gtype, sub.grouped_field_set, row)
+        if len(sub.grouped_field_set) > MAX_KEYS:
+            raise Fallback(f"more than {MAX_KEYS} fields on one object")
+        return sub.grouped_field_set
+
+    def check_mapped(self, gtype: GraphQLObjectType, name: str) -> FieldSql:
+        spec = self.types[gtype.name].fields.get(name) if gtype.name in self.types else None
+        if spec is None or isinstance(spec, NotCompiled):
+            raise Fallback(f"{gtype.name}.{name} is not compiled")
+        return spec
+
+    def object(self, gtype: GraphQLObjectType, details: FieldDetailsList, row: str | None) -> str:
+        return self.object_of(gtype, self.subfields(gtype, details), row)
 
     def object_of(self, gtype: GraphQLObjectType, fields: GroupedFieldSet, row: str | None) -> str:
         mapping = self.types.get(gtype.name)
@@ -158,6 +183,20 @@ class Compiler:
         if isinstance(spec, Reference):
             assert isinstance(target, GraphQLObjectType)
             return self.reference(target, spec, details, row)
+        assert isinstance(target, GraphQLObjectType) or isinstance(spec, DaysSince)
+        if isinstance(spec, StageOf):
+            return self.stage_of(target, details, f"{row}.{spec.model}", f"{row}.{spec.stage}")
+        if isinstance(spec, ModelOf):
+            return self.model_of(target, details, f"{row}.{spec.model}")
+        if isinstance(spec, DaysSince):
+            if self.now is None:
+                self.now = self.params(NOW)
+                self.now_index = len(self.params.values) - 1
+            return self.d.days_since(self.now, f"{row}.{spec.column}")
+        if isinstance(spec, PositionIn):
+            return self.position(target, details, args.get("model"), row)
+        if isinstance(spec, Positions):
+            return self.positions(target, details, row)
         raise Fallback(f"{gtype.name}.{name}: unknown mapping {spec!r}")
 
     def column(self, expr: str, spec: Column) -> str:
@@ -174,6 +213,61 @@ class Compiler:
         if kind == "decimal":
             return d.decimal(expr)
         return d.stored_json(expr, "{}" if kind == "json_object" else "[]")
+
+    # --- plugin data and where customers stand ---------------------------------------------
+
+    def stage_of(self, stage_type: GraphQLObjectType, details: FieldDetailsList, model: str, stage: str) -> str:
+        """The Stage JSON of every stage of every installed model, chosen by the row's keys."""
+        models = self.registry.models.values()
+        branches = []
+        unknown = self.d.with_key(constant_json(self, stage_type, Stage.unknown(STAGE_KEY), details), STAGE_KEY, stage)
+        for loaded in models:
+            stages = [
+                (s.key, self.d.json_text(constant_json(self, stage_type, Stage.from_data(s), details)))
+                for s in loaded.model.stages
+            ]
+            branches.append((loaded.model.key, self.d.cases(stage, stages, unknown)))
+        return f"(CASE WHEN {stage} IS NULL THEN NULL ELSE {self.d.cases(model, branches, unknown)} END)"
+
+    def model_of(self, model_type: GraphQLObjectType, details: FieldDetailsList, model: str) -> str:
+        branches = [
+            (
+                key,
+                self.d.json_text(constant_json(self, model_type, LifecycleModel.from_data(m.model, m.plugin), details)),
+            )
+            for key, m in self.registry.models.items()
+        ]
+        return self.d.cases(model, branches, "NULL")
+
+    def position(self, target: GraphQLObjectType, details: FieldDetailsList, model: str | None, row: str) -> str:
+        a = self._name("a")
+        if model is None:
+            key = self.sources.primary_model()
+        elif model in self.registry.models:
+            key = self.params(model)
+        else:  # not installed, so not tracked: Strawberry's error
+            raise Fallback(f"model {model!r} is not installed")
+        tracked = (
+            f"EXISTS (SELECT 1 FROM workspace_model wm WHERE wm.workspace_id = {WS} AND wm.model_key = {a}.model_key "
+            "AND wm.tracked)"
+        )
+        obj = self.object(target, details, a)
+        found = self.d.nested(
+            f"SELECT {obj} FROM stage_assignment {a} WHERE {a}.workspace_id = {WS} AND {a}.customer_id = {row}.id "
+            f"AND {a}.model_key = {key} AND {tracked}"
+        )
+        # Not placed yet (its initial stage depends on the model's parameters), or not tracked.
+        return f"coalesce({found}, {self.d.mark()})"
+
+    def positions(self, target: GraphQLObjectType, details: FieldDetailsList, row: str) -> str:
+        a = self._name("a")
+        installed = ", ".join(self.params(k) for k in sorted(self.registry.models))
+        rest = (
+            f"FROM workspace_model wm JOIN stage_assignment {a} ON {a}.model_key = wm.model_key "
+            f"AND {a}.customer_id = {row}.id AND {a}.workspace_id = {WS} "
+            f"WHERE wm.workspace_id = {WS} AND wm.tracked AND wm.model_key IN ({installed})"
+        )
+        return self.d.ordered_array(self.object(target, details, a), rest, "wm.is_primary DESC, wm.model_key")
 
     def reference(self, target: GraphQLObjectType, spec: Reference, details: FieldDetailsList, row: str) -> str:
         a = self._name("t")
@@ -238,10 +332,13 @@ class Compiler:
                 raise Fallback(f"{conn_type.name}.{name} has no SQL mapping")
         body = self.d.obj(pairs)
         if not edges and not _reads(pairs, g):  # only totalCount or __typename: no page to read
-            return self.d.nested(f"SELECT {body}")
+            return self._guarded(rows, self.d.nested(f"SELECT {body}"))
         cursor = self.d.cursor(rows.keyset_signature, rows.cursor_values(r)) if wants_cursor else None
         page = Page(rows.page_sql(self.params), r, g, size, backwards, tuple(edges), cursor)
-        return self.d.nested(f"SELECT {body} FROM {self.d.page_aggregate(page)}")
+        return self._guarded(rows, self.d.nested(f"SELECT {body} FROM {self.d.page_aggregate(page)}"))
+
+    def _guarded(self, rows: Rows, value: str) -> str:
+        return value if rows.guard is None else f"(CASE WHEN {rows.guard} THEN {value} ELSE {self.d.mark()} END)"
 
     def edge(self, edge_type: GraphQLObjectType, details: FieldDetailsList, rows: Rows, r: str) -> str:
         sub = collect_subfields(self.schema, self.fragments, self.variables, self.operation, edge_type, details)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from api.db import as_datetime, as_decimal
 from api.interactions import global_id
 from api.pagination import cursor_text
+from schema.sql.marks import FALLBACK_MARK
 
 # What a sort key's value is, for a cursor: a datetime, an integer, a text or a float.
 KeyKind = Literal["datetime", "int", "text", "float"]
@@ -97,6 +98,33 @@ class Dialect:
     def embedded_many(self, column: str, item: str, obj: str) -> str:
         """The JSON array of `obj` for each `item` of the JSON array in `column`, in order."""
         raise NotImplementedError
+
+    def json_text(self, text: str) -> str:
+        """JSON made in Python (plugin data), as a constant of the statement."""
+        raise NotImplementedError
+
+    def with_key(self, template: str, placeholder: str, expr: str) -> str:
+        """The JSON `template` with the JSON string `"placeholder"` replaced by the text `expr`."""
+        raise NotImplementedError
+
+    def ordered_array(self, elem: str, rest: str, order: str) -> str:
+        """The JSON array of `elem` over `rest` (`FROM ... WHERE ...`) in the order `order`."""
+        raise NotImplementedError
+
+    def mark(self) -> str:
+        """The value that sends a response to Strawberry (sources.FALLBACK_MARK)."""
+        raise NotImplementedError
+
+    def days_since(self, now: str, column: str) -> str:
+        """Days from `column` to `now`, rounded to 4 places, as `CustomerStage.daysInStage`."""
+        raise NotImplementedError
+
+    def cases(self, expr: str, branches: Sequence[tuple[str, str]], otherwise: str) -> str:
+        """`CASE expr WHEN key THEN value ... ELSE otherwise END` (keys are plugin keys, quoted)."""
+        if not branches:
+            return otherwise
+        whens = " ".join(f"WHEN '{k.replace(chr(39), chr(39) * 2)}' THEN {v}" for k, v in branches)
+        return f"(CASE {expr} {whens} ELSE {otherwise} END)"
 
 
 class Postgres(Dialect):
@@ -181,6 +209,22 @@ class Postgres(Dialect):
             f"WITH ORDINALITY AS {item}_t({item}, {item}_n)), '[]'::json)"
         )
 
+    def json_text(self, text: str) -> str:
+        return "'" + text.replace("'", "''") + "'::json"
+
+    def with_key(self, template: str, placeholder: str, expr: str) -> str:
+        quoted = "'" + template.replace("'", "''") + "'"
+        return f"replace({quoted}, '\"{placeholder}\"', to_json({expr})::text)::json"
+
+    def ordered_array(self, elem: str, rest: str, order: str) -> str:
+        return f"coalesce((SELECT json_agg({elem} ORDER BY {order}) {rest}), '[]'::json)"
+
+    def mark(self) -> str:
+        return f"to_json('{FALLBACK_MARK}'::text)"
+
+    def days_since(self, now: str, column: str) -> str:
+        return f"round(extract(epoch FROM ({now}::timestamptz - {column})) / 86400, 4)"
+
 
 class Sqlite(Dialect):
     name = "sqlite"
@@ -253,6 +297,23 @@ class Sqlite(Dialect):
             f"(SELECT value AS {item} FROM json_each({column}) ORDER BY key)), '[]'))"
         )
 
+    def json_text(self, text: str) -> str:
+        return "json('" + text.replace("'", "''") + "')"
+
+    def with_key(self, template: str, placeholder: str, expr: str) -> str:
+        quoted = "'" + template.replace("'", "''") + "'"
+        return f"json(replace({quoted}, '\"{placeholder}\"', json_quote({expr})))"
+
+    def ordered_array(self, elem: str, rest: str, order: str) -> str:
+        rows = f"SELECT {elem} AS x {rest} ORDER BY {order}"
+        return f"json(coalesce((SELECT json_group_array(json(x)) FROM ({rows})), '[]'))"
+
+    def mark(self) -> str:
+        return f"'{FALLBACK_MARK}'"
+
+    def days_since(self, now: str, column: str) -> str:
+        return f"jornada_days({now}, {column})"
+
 
 POSTGRES = Postgres()
 SQLITE = Sqlite()
@@ -274,6 +335,12 @@ def _decimal(value: Any) -> str | None:
     return None if found is None else str(found)
 
 
+def _days(now: Any, value: Any) -> float | None:
+    if value is None:
+        return None
+    return round((as_datetime(now) - as_datetime(value)).total_seconds() / 86400, 4)
+
+
 def _gid(type_name: str, value: Any) -> str | None:
     return None if value is None else global_id(type_name, int(value))
 
@@ -289,5 +356,6 @@ SQLITE_FUNCTIONS: tuple[tuple[str, int, Callable[..., Any]], ...] = (
     ("jornada_iso", 1, _iso),
     ("jornada_decimal", 1, _decimal),
     ("jornada_gid", 2, _gid),
+    ("jornada_days", 2, _days),
     ("jornada_cursor", -1, _cursor),
 )

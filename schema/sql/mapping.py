@@ -87,13 +87,70 @@ class NodeLookup:
 
 
 @dataclass(frozen=True)
+class Constant:
+    """A field of plugin data (models, stages, rules), the same for every row: resolved in
+    Python on the Strawberry object and put into the statement as JSON (`schema.sql.constants`)."""
+
+
+@dataclass(frozen=True)
+class StageOf:
+    """The `Stage` named by the row's `model` and `stage` columns (null when `stage` is NULL;
+    a stage no installed model declares reads as `Stage.unknown`)."""
+
+    model: str
+    stage: str
+
+
+@dataclass(frozen=True)
+class ModelOf:
+    """The installed `LifecycleModel` the row's `model` column names (null when none is)."""
+
+    model: str
+
+
+@dataclass(frozen=True)
+class DaysSince:
+    """Days from the row's `column` to the request's time, rounded to 4 places."""
+
+    column: str
+
+
+@dataclass(frozen=True)
+class PositionIn:
+    """`Customer.stage(model)`: where the customer stands in a tracked model (the primary one
+    when `model` is omitted)."""
+
+
+@dataclass(frozen=True)
+class Positions:
+    """`Customer.stages`: where the customer stands in every tracked model, primary first."""
+
+
+@dataclass(frozen=True)
 class NotCompiled:
     """A field only Strawberry answers; `reason` says why (shown in logs and tests)."""
 
     reason: str
 
 
-FieldSql = Column | GlobalId | Key | Embedded | Reference | Connection | Value | KeyObject | NodeLookup | NotCompiled
+FieldSql = (
+    Column
+    | GlobalId
+    | Key
+    | Embedded
+    | Reference
+    | Connection
+    | Value
+    | KeyObject
+    | NodeLookup
+    | Constant
+    | StageOf
+    | ModelOf
+    | DaysSince
+    | PositionIn
+    | Positions
+    | NotCompiled
+)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from graphql import (
@@ -29,10 +30,21 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema.schema import validate_document
 
 from api.settings import Settings
+from plugins.manager import PluginRegistry
 from schema.clean_input import holds_bad_string
 from schema.cost import operation_cost
 from schema.customers import ADDRESS_SQL, CUSTOMER_SQL, SOCIAL_PROFILE_SQL
 from schema.interactions import INTERACTION_SQL
+from schema.lifecycle import (
+    CUSTOMER_STAGE_SQL,
+    LIFECYCLE_MODEL_SQL,
+    MODEL_PARAM_SQL,
+    PLUGIN_INFO_SQL,
+    STAGE_LABEL_SQL,
+    STAGE_SQL,
+    STAGE_TRANSITION_SQL,
+    TRANSITION_RULE_SQL,
+)
 from schema.query import QUERY_SQL
 from schema.sql.compiler import Compiler
 from schema.sql.dialects import dialect
@@ -44,7 +56,23 @@ log = logging.getLogger("jornada.compiled")
 
 # Every compilable object type's mapping; connections, edges and PageInfo are built in.
 TYPES: dict[str, TypeSql] = {
-    t.name: t for t in (QUERY_SQL, VIEWER_SQL, CUSTOMER_SQL, ADDRESS_SQL, SOCIAL_PROFILE_SQL, INTERACTION_SQL)
+    t.name: t
+    for t in (
+        QUERY_SQL,
+        VIEWER_SQL,
+        CUSTOMER_SQL,
+        ADDRESS_SQL,
+        SOCIAL_PROFILE_SQL,
+        INTERACTION_SQL,
+        CUSTOMER_STAGE_SQL,
+        STAGE_TRANSITION_SQL,
+        STAGE_SQL,
+        STAGE_LABEL_SQL,
+        LIFECYCLE_MODEL_SQL,
+        TRANSITION_RULE_SQL,
+        MODEL_PARAM_SQL,
+        PLUGIN_INFO_SQL,
+    )
 }
 
 K = TypeVar("K")
@@ -87,9 +115,14 @@ class Statement:
     sql: str
     params: tuple[Any, ...]
     key: tuple[str, str | None, str]  # the request it answers: (document hash, operation, variables)
+    dialect: str
+    now_index: int | None = None  # the parameter that is the request's time, if one is
 
-    def bind(self, key_hash: str) -> list[Any]:
-        return [key_hash, *self.params[1:]]
+    def bind(self, key_hash: str, now: datetime) -> list[Any]:
+        values = [key_hash, *self.params[1:]]
+        if self.now_index is not None:
+            values[self.now_index] = now if self.dialect == "postgres" else now.isoformat()
+        return values
 
 
 def document_hash(query: str) -> str:
@@ -100,8 +133,9 @@ def document_hash(query: str) -> str:
 class ReadPlans:
     """The documents and statements of compiled reads, cached (bounded) per process."""
 
-    def __init__(self, schema: GraphQLSchema, settings: Settings, size: int = 1024) -> None:
+    def __init__(self, schema: GraphQLSchema, settings: Settings, registry: PluginRegistry, size: int = 1024) -> None:
         self.schema = schema
+        self.registry = registry
         self.settings = settings
         self.dialect = dialect(settings.dialect)
         depth = QueryDepthLimiter(max_depth=settings.max_query_depth)
@@ -174,10 +208,11 @@ class ReadPlans:
             planned.fragments,
             variables,
             self.settings.max_page_size,
+            self.registry,
         )
         try:
-            sql = compiler.statement("")
+            sql = compiler.statement()
         except Fallback as why:
             log.debug("not compiled: %s", why)
             return None
-        return Statement(sql, tuple(compiler.params.values), key)
+        return Statement(sql, tuple(compiler.params.values), key, self.dialect.name, compiler.now_index)

@@ -14,7 +14,9 @@ from strawberry import relay
 from api import customers, interactions
 from api.db import Params
 from api.errors import InputInvalid
+from api.lifecycle_store import HISTORY_KEYS, history_where
 from api.pagination import KeysetQuery, PageRequest, SortKey, signature
+from plugins.types import LifecycleModel
 from schema.ids import row_id
 from schema.sql.dialects import KeyKind
 
@@ -26,24 +28,42 @@ class Fallback(Exception):
     """This request must run through Strawberry; the message says why."""
 
 
-class _Workspace:
-    """Stands for the key's workspace where the services' SQL builders take a workspace id."""
+@dataclass(frozen=True)
+class Sql:
+    """SQL text where the services' builders take a value: the key's workspace, a column of the
+    enclosing row."""
+
+    text: str
 
 
-WORKSPACE: Any = _Workspace()
+WORKSPACE: Any = Sql(WS)
 
 
 class ScopedParams(Params):
-    """Bind values, except the workspace, which is the statement's own (`WS`), never a value."""
+    """Bind values, except `Sql` ones, which are written into the statement as they are."""
 
     def __call__(self, value: Any) -> str:
-        return WS if value is WORKSPACE else super().__call__(value)
+        return value.text if isinstance(value, Sql) else super().__call__(value)
 
 
 @dataclass(frozen=True)
 class SourceContext:
     params: ScopedParams
     max_page_size: int
+    models: Mapping[str, LifecycleModel]  # the installed models, by key
+
+    @property
+    def installed(self) -> list[str]:
+        return sorted(self.models)
+
+    def primary_model(self) -> str:
+        """SQL: the key of the workspace's primary model, NULL when it is not tracked or installed
+        (as `Lifecycle.resolve` reads the workspace's models)."""
+        keys = ", ".join(self.params(k) for k in self.installed)
+        return (
+            f"(SELECT wm.model_key FROM workspace_model wm WHERE wm.workspace_id = {WS} AND wm.is_primary "
+            f"AND wm.tracked AND wm.model_key IN ({keys}))"
+        )
 
 
 @dataclass(frozen=True)
@@ -56,6 +76,7 @@ class Rows:
     filters: tuple[str, ...]
     keyset: KeysetQuery
     joins: str = ""
+    guard: str | None = None  # SQL that must hold, else the list reads as FALLBACK_MARK
 
     def page_sql(self, p: Params) -> str:
         """The page and one row more, numbered by `rn`, with the sort keys as `k__0`, `k__1`..."""
@@ -94,17 +115,18 @@ def _keyset(keys: Sequence[SortKey], args: Mapping[str, Any], max_size: int) -> 
         raise Fallback(f"invalid page: {exc}") from None
 
 
-def customer_filter(given: Mapping[str, Any] | None) -> customers.CustomerFilter:
-    """The service's filter for a `CustomerFilter` argument (as coerced by graphql-core)."""
+def customer_filter(given: Mapping[str, Any] | None, ctx: SourceContext) -> tuple[customers.CustomerFilter, str | None]:
+    """The service's filter for a `CustomerFilter` argument (as coerced by graphql-core), and
+    what must hold for Strawberry to take it too (a tracked model that has the stages named)."""
     f = given or {}
-    if f.get("stage") or f.get("stages") or f.get("model"):
-        raise Fallback("stage filters need the workspace's models")
     conditions = []
     for item in f.get("attributes") or []:
         if isinstance(item["value"], (dict, list)):
             raise Fallback("an attribute filter compares a scalar only")
         conditions.append(customers.AttributeEquals(item["key"], cast(customers.Scalar, item["value"])))
-    return customers.CustomerFilter(
+    stages = tuple([f["stage"]] if f.get("stage") else []) + tuple(f.get("stages") or ())
+    model_key, guard = _stage_model(ctx, f.get("model"), stages) if stages or f.get("model") else (None, None)
+    service_filter = customers.CustomerFilter(
         text=f.get("text"),
         email=f.get("email"),
         tag=f.get("tag"),
@@ -112,21 +134,42 @@ def customer_filter(given: Mapping[str, Any] | None) -> customers.CustomerFilter
         created_before=f.get("createdBefore"),
         acquisition_channel=f.get("acquisitionChannel"),
         attributes=tuple(conditions),
+        stages=stages,
+        stage_model=model_key,
         p_alive_below=f.get("pAliveBelow"),
         p_alive_at_least=f.get("pAliveAtLeast"),
     )
+    return service_filter, guard
+
+
+def _stage_model(ctx: SourceContext, model: str | None, stages: tuple[str, ...]) -> tuple[Any, str]:
+    """The model a stage filter reads (the given one, else the primary) and its guard: tracked,
+    and with every stage named."""
+    having = [k for k, m in ctx.models.items() if all(m.stage(s) is not None for s in stages)]
+    if model is not None:
+        if model not in having:  # not installed, or without one of the stages: Strawberry's error
+            raise Fallback(f"{model!r} is not installed or lacks a stage of {stages}")
+        tracked = (
+            f"EXISTS (SELECT 1 FROM workspace_model wm WHERE wm.workspace_id = {WS} "
+            f"AND wm.model_key = {ctx.params(model)} AND wm.tracked)"
+        )
+        return model, tracked
+    if not having:
+        raise Fallback(f"no installed model has the stages {stages}")
+    primary = ctx.primary_model()
+    return Sql(primary), f"{primary} IN ({', '.join(ctx.params(k) for k in having)})"
 
 
 def all_customers(ctx: SourceContext, args: Mapping[str, Any], parent: str | None) -> Rows:
     """`Query.customers`."""
-    f = customer_filter(args.get("filter"))
+    f, guard = customer_filter(args.get("filter"), ctx)
     order = [(o["field"].value, o["direction"].value) for o in args.get("orderBy") or []]
     keyset = _keyset(customers.sort_keys(order), args, ctx.max_page_size)
     p = ctx.params
     joins = ""
     if any(field == "PREDICTED_CLV" for field, _ in order):
         joins = f" LEFT JOIN customer_value v ON v.customer_id = c.id AND v.workspace_id = {WS}"
-    return Rows("customer", "c", tuple(customers.filter_conditions(WORKSPACE, f, p)), keyset, joins)
+    return Rows("customer", "c", tuple(customers.filter_conditions(WORKSPACE, f, p)), keyset, joins, guard)
 
 
 def interaction_filter(given: Mapping[str, Any] | None, customer_id: int | None) -> interactions.InteractionFilter:
@@ -168,3 +211,18 @@ def customer_interactions(ctx: SourceContext, args: Mapping[str, Any], parent: s
     keyset = _keyset(interactions.KEYS, {"first": args.get("first"), "after": args.get("after")}, ctx.max_page_size)
     filters = [*interactions.filter_conditions(WORKSPACE, f, ctx.params), f"i.customer_id = {parent}.id"]
     return Rows("interaction", "i", tuple(filters), keyset)
+
+
+def customer_history(ctx: SourceContext, args: Mapping[str, Any], parent: str | None) -> Rows:
+    """`Customer.history`: a model the workspace tracks or tracked (the primary one by default)."""
+    given = args.get("model")
+    p = ctx.params
+    if given is None:
+        key: Any = Sql(ctx.primary_model())
+        guard = f"{key.text} IS NOT NULL"
+    else:
+        key = given
+        guard = f"EXISTS (SELECT 1 FROM workspace_model wm WHERE wm.workspace_id = {WS} AND wm.model_key = {p(given)})"
+    keyset = _keyset(HISTORY_KEYS, {"first": args.get("first"), "after": args.get("after")}, ctx.max_page_size)
+    filters = history_where(WORKSPACE, cast(Any, Sql(f"{parent}.id")), key, bool(args.get("includeSuperseded")), p)
+    return Rows("stage_transition", "t", tuple(filters), keyset, guard=guard)
