@@ -1,16 +1,19 @@
-"""Read-path benchmark: a real `jornada serve` against one raw SQL query on the same data.
+"""Read-path benchmark: a real `jornada serve` beside ONE hand-written SQL statement per read,
+on the same data, in the same run.
 
-For each database it generates a seeded data set (`bench.generate`), starts `jornada serve` as a
-subprocess on a free port, and sends the query below over HTTP at a fixed concurrency. It then
-reads the same rows with ONE hand-written SQL query (the 50 newest customers and the 5 newest
-interactions of each: a LATERAL join on PostgreSQL through asyncpg, a correlated subquery on
-SQLite through aiosqlite, the app's own drivers), at the same concurrency, and prints requests/s,
-p50 and p99 latency for both, and their ratio. Both sides are first checked to return the same
-customers and interactions. The server is stopped and the bench database dropped (or the SQLite
-file removed) at the end, also on errors and Ctrl-C.
+For each database it generates a seeded data set (`bench.generate`) and places every customer in
+the primary model (as production has them: stages and histories), starts `jornada serve` as a
+subprocess on a free port, and sends each read of `bench.read_queries` over HTTP at each
+concurrency (1 and 16 by default). It then reads the same rows with the read's hand-written
+statement through the app's own driver (asyncpg, aiosqlite), at the same concurrencies. It prints
+requests/s, p50 and p99 latency, the CPU per request of the server process (for the anchor: of
+this client) and of the PostgreSQL backends, and the ratio Jornada ÷ anchor in requests/s, the
+figure issue 11 sets (at least 0.40 at c=1 and 0.50 at c=16). Both sides are first checked to
+return the same customers, stages, moves and interactions. The server is stopped and the bench
+database dropped (or the SQLite file removed) at the end, also on errors and Ctrl-C.
 
     python -m bench.read_path                      # PostgreSQL when reachable, else SQLite
-    python -m bench.read_path --database both --requests 1000 --concurrency 8
+    python -m bench.read_path --customers 100000 --interactions 1000000 --concurrency 1,16
 
 PostgreSQL is reached through --postgres-url (default: $JORNADA_BENCH_POSTGRES_URL, else
 $JORNADA_TEST_POSTGRES_URL, else postgres://postgres@127.0.0.1:5432/test); that user must be
@@ -19,80 +22,42 @@ allowed to CREATE DATABASE: a `bench_*` database is made for the run and dropped
 
 from __future__ import annotations
 
-import abc
 import argparse
 import asyncio
-import base64
 import contextlib
 import math
 import os
 import platform
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import urlsplit
 
 import aiosqlite
 import asyncpg
 import httpx2
 
 from bench.generate import DEFAULT_SEED, Generated, generate
+from bench.lifecycle import Spec, in_subprocess
+from bench.read_queries import CASES, ReadCase, View
+from bench.read_server import (
+    Server,
+    Target,
+    backend_cpu_s,
+    default_postgres_url,
+    jornada_serve,
+    postgres_database,
+    postgres_reachable,
+    process_tree_cpu_s,
+    sqlite_database,
+)
 from bench.running import run_bench
 
-ROOT = Path(__file__).resolve().parent.parent
-STARTUP_SECONDS = 60.0
-STOP_SECONDS = 15.0
-CUSTOMERS_PAGE = 50
-INTERACTIONS_PAGE = 5
-QUERY = (
-    f"{{ customers(first: {CUSTOMERS_PAGE}) {{ edges {{ node {{ id name email "
-    f"interactions(first: {INTERACTIONS_PAGE}) {{ edges {{ node {{ id kind occurredAt amount }} }} }} "
-    "} } } }"
-)
-
-# The same rows in one statement: newest customers (created_at DESC, id DESC, as the API's
-# default order) and, per customer, its newest interactions (occurred_at DESC, id DESC).
-POSTGRES_SQL = """
-SELECT c.id, c.name, c.email, i.id AS interaction_id, i.kind, i.occurred_at, i.amount
-FROM (
-    SELECT id, name, email, created_at FROM customer
-    WHERE workspace_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2
-) c
-LEFT JOIN LATERAL (
-    SELECT id, kind, occurred_at, amount FROM interaction
-    WHERE workspace_id = $1 AND customer_id = c.id
-    ORDER BY occurred_at DESC, id DESC LIMIT $3
-) i ON TRUE
-ORDER BY c.created_at DESC, c.id DESC, i.occurred_at DESC, i.id DESC
-"""
-SQLITE_SQL = """
-WITH c AS (
-    SELECT id, name, email, created_at FROM customer
-    WHERE workspace_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2
-)
-SELECT c.id, c.name, c.email, i.id AS interaction_id, i.kind, i.occurred_at, i.amount
-FROM c LEFT JOIN interaction i ON i.id IN (
-    SELECT x.id FROM interaction x
-    WHERE x.workspace_id = ?1 AND x.customer_id = c.id
-    ORDER BY x.occurred_at DESC, x.id DESC LIMIT ?3
-)
-ORDER BY c.created_at DESC, c.id DESC, i.occurred_at DESC, i.id DESC
-"""
-
-# (interaction id, kind, occurred at, amount) and (customer id, name, email, interactions).
-InteractionView = tuple[int, str, datetime, Decimal | None]
-CustomerView = tuple[int, str | None, str | None, list[InteractionView]]
+TARGETS = {1: 0.40, 16: 0.50}  # issue 11: Jornada's req/s at least this share of the anchor's
 
 
 # --- measuring --------------------------------------------------------------------------------
@@ -107,6 +72,8 @@ class Measurement:
     concurrency: int
     seconds: float
     latencies_ms: list[float]
+    cpu_ms: float = 0.0  # CPU per request of the side measured: the server process, or this client
+    db_cpu_ms: float = 0.0  # CPU per request of the PostgreSQL backends (0 on SQLite: in-process)
 
     @property
     def rps(self) -> float:
@@ -163,40 +130,16 @@ async def run_load(label: str, call: Call, requests: int, concurrency: int, warm
 # --- the GraphQL side -------------------------------------------------------------------------
 
 
-def _node_id(global_id: str) -> int:
-    padded = global_id + "=" * (-len(global_id) % 4)
-    _type, _, raw = base64.b64decode(padded).decode().partition(":")
-    return int(raw)
-
-
-def graphql_view(body: dict[str, Any]) -> list[CustomerView]:
-    """The response in the comparable shape; raises when it carries errors."""
-    if body.get("errors"):
-        raise RuntimeError(f"GraphQL errors: {body['errors']}")
-    out: list[CustomerView] = []
-    for edge in body["data"]["customers"]["edges"]:
-        node = edge["node"]
-        items: list[InteractionView] = []
-        for e in node["interactions"]["edges"]:
-            n = e["node"]
-            amount = Decimal(n["amount"]) if n["amount"] is not None else None
-            items.append((_node_id(n["id"]), n["kind"], datetime.fromisoformat(n["occurredAt"]), amount))
-        out.append((_node_id(node["id"]), node["name"], node["email"], items))
-    return out
-
-
 class GraphQLClient:
-    def __init__(self, base_url: str, api_key: str, concurrency: int) -> None:
+    def __init__(self, base_url: str, api_key: str, concurrency: int, query: str) -> None:
         limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         self.http = httpx2.AsyncClient(
-            base_url=base_url,
-            limits=limits,
-            timeout=60.0,
-            headers={"Authorization": f"Bearer {api_key}"},
+            base_url=base_url, limits=limits, timeout=60.0, headers={"Authorization": f"Bearer {api_key}"}
         )
+        self.body = {"query": query}
 
     async def query(self) -> dict[str, Any]:
-        response = await self.http.post("/graphql", json={"query": QUERY})
+        response = await self.http.post("/graphql", json=self.body)
         if response.status_code != 200:
             raise RuntimeError(f"HTTP {response.status_code}: {response.text[:500]}")
         body: dict[str, Any] = response.json()
@@ -211,236 +154,46 @@ class GraphQLClient:
         await self.http.aclose()
 
 
-# --- the raw SQL side -------------------------------------------------------------------------
+# --- the anchor: one hand-written statement ---------------------------------------------------
 
 
-def raw_view(rows: list[Any]) -> list[CustomerView]:
-    """Rows of the raw query (customer columns repeated per interaction) grouped per customer."""
-    out: list[CustomerView] = []
-    for row in rows:
-        cid, name, email, iid, kind, occurred_at, amount = tuple(row)
-        if not out or out[-1][0] != cid:
-            out.append((cid, name, email, []))
-        if iid is not None:
-            when = occurred_at if isinstance(occurred_at, datetime) else datetime.fromisoformat(occurred_at)
-            money = amount if amount is None or isinstance(amount, Decimal) else Decimal(str(amount))
-            out[-1][3].append((iid, kind, when, money))
-    return out
+class RawReader:
+    """ONE SQL statement per read, through the app's own driver for the dialect: asyncpg's pool
+    on PostgreSQL, one aiosqlite connection per worker on SQLite (the server has a single one)."""
 
+    def __init__(self, case: ReadCase, workspace_id: int) -> None:
+        self.case = case
+        self.params = case.params(workspace_id)
+        self.pool: asyncpg.Pool | None = None
+        self.connections: list[aiosqlite.Connection] = []
 
-class RawReader(abc.ABC):
-    """ONE SQL statement per read, through the app's own driver for the dialect."""
+    @property
+    def label(self) -> str:
+        return "raw SQL, 1 statement (asyncpg)" if self.pool is not None else "raw SQL, 1 statement (aiosqlite)"
 
-    label = "raw SQL"
+    @classmethod
+    async def open(cls, case: ReadCase, workspace_id: int, target: Target, concurrency: int) -> RawReader:
+        reader = cls(case, workspace_id)
+        if target.dialect == "postgres":
+            reader.pool = await asyncpg.create_pool(target.raw_dsn, min_size=concurrency, max_size=concurrency)
+        else:
+            reader.connections = [await aiosqlite.connect(target.raw_dsn) for _ in range(concurrency)]
+        return reader
 
-    def __init__(self, workspace_id: int) -> None:
-        self.workspace_id = workspace_id
-
-    @abc.abstractmethod
-    async def read(self, worker: int) -> list[CustomerView]: ...
+    async def rows(self, worker: int) -> list[Any]:
+        if self.pool is not None:
+            return list(await self.pool.fetch(self.case.postgres_sql, *self.params))
+        async with self.connections[worker].execute(self.case.sqlite_sql, self.params) as cursor:
+            return list(await cursor.fetchall())
 
     async def call(self, worker: int) -> object:
-        return await self.read(worker)
+        return self.case.raw_view(await self.rows(worker))
 
     async def aclose(self) -> None:
-        return None
-
-
-class PostgresReader(RawReader):
-    label = "raw SQL, 1 query (asyncpg)"
-
-    def __init__(self, workspace_id: int, pool: asyncpg.Pool) -> None:
-        super().__init__(workspace_id)
-        self.pool = pool
-
-    @classmethod
-    async def open(cls, workspace_id: int, dsn: str, concurrency: int) -> PostgresReader:
-        pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
-        return cls(workspace_id, pool)
-
-    async def read(self, worker: int) -> list[CustomerView]:
-        rows = await self.pool.fetch(POSTGRES_SQL, self.workspace_id, CUSTOMERS_PAGE, INTERACTIONS_PAGE)
-        return raw_view(rows)
-
-    async def aclose(self) -> None:
-        await self.pool.close()
-
-
-class SqliteReader(RawReader):
-    """One connection per worker (the server itself has a single one)."""
-
-    label = "raw SQL, 1 query (aiosqlite)"
-
-    def __init__(self, workspace_id: int, connections: list[aiosqlite.Connection]) -> None:
-        super().__init__(workspace_id)
-        self.connections = connections
-
-    @classmethod
-    async def open(cls, workspace_id: int, path: str, concurrency: int) -> SqliteReader:
-        connections = [await aiosqlite.connect(path) for _ in range(concurrency)]
-        return cls(workspace_id, connections)
-
-    async def read(self, worker: int) -> list[CustomerView]:
-        conn = self.connections[worker]
-        async with conn.execute(SQLITE_SQL, (self.workspace_id, CUSTOMERS_PAGE, INTERACTIONS_PAGE)) as cursor:
-            rows = await cursor.fetchall()
-        return raw_view(list(rows))
-
-    async def aclose(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
         for conn in self.connections:
             await conn.close()
-
-
-# --- databases and the server -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """A database to run on: the URL the app uses, and how the raw reader reaches it."""
-
-    dialect: str
-    url: str
-    raw_dsn: str
-
-
-def default_postgres_url() -> str:
-    return (
-        os.environ.get("JORNADA_BENCH_POSTGRES_URL")
-        or os.environ.get("JORNADA_TEST_POSTGRES_URL")
-        or "postgres://postgres@127.0.0.1:5432/test"
-    )
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-async def postgres_reachable(admin_url: str) -> bool:
-    try:
-        conn = await asyncpg.connect(admin_url, timeout=3)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        return False
-    await conn.close()
-    return True
-
-
-@contextlib.asynccontextmanager
-async def postgres_database(admin_url: str) -> AsyncIterator[Target]:
-    name = f"bench_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = with_database(admin_url, name)
-    try:
-        yield Target("postgres", url, url)
-    finally:
-        admin = await asyncpg.connect(admin_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
-@contextlib.asynccontextmanager
-async def sqlite_database() -> AsyncIterator[Target]:
-    folder = tempfile.mkdtemp(prefix="jornada-bench-")
-    path = os.path.join(folder, "bench.sqlite3")
-    try:
-        yield Target("sqlite", f"sqlite://{path}", path)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    process: asyncio.subprocess.Process
-    base_url: str
-    log_path: Path
-    log: TextIO
-
-    def log_tail(self, lines: int = 30) -> str:
-        self.log.flush()
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def server_command(port: int, workers: int, profile: Path | None) -> list[str]:
-    command = [sys.executable]
-    if profile is not None:
-        command += ["-m", "cProfile", "-o", str(profile)]
-    # `python -m api.cli` is the `jornada` console script: same module, same main().
-    return [
-        *command,
-        "-m",
-        "api.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-
-
-@contextlib.asynccontextmanager
-async def jornada_serve(
-    database_url: str, log_dir: Path, *, workers: int, log_level: str, profile: Path | None
-) -> AsyncIterator[Server]:
-    """`jornada serve` on a free port, healthy, until the block ends; then stopped."""
-    port = free_port()
-    env = dict(os.environ, JORNADA_DATABASE_URL=database_url, JORNADA_LOG_LEVEL=log_level)
-    log_path = log_dir / f"server-{port}.log"
-    log = log_path.open("w")
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *server_command(port, workers, profile), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        server = Server(process, f"http://127.0.0.1:{port}", log_path, log)
-        try:
-            await wait_healthy(server, STARTUP_SECONDS)
-            yield server
-        finally:
-            await stop(process)
-    finally:
-        log.close()
-
-
-async def wait_healthy(server: Server, seconds: float) -> None:
-    """Poll /healthz until it answers 200; fail early when the process dies."""
-    async with httpx2.AsyncClient(base_url=server.base_url, timeout=2.0) as client:
-        try:
-            async with asyncio.timeout(seconds):
-                while True:
-                    if server.process.returncode is not None:
-                        raise RuntimeError(f"the server exited with {server.process.returncode}:\n{server.log_tail()}")
-                    with contextlib.suppress(httpx2.TransportError):
-                        if (await client.get("/healthz")).status_code == 200:
-                            return
-                    await asyncio.sleep(0.1)
-        except TimeoutError:
-            message = f"the server was not healthy after {seconds:.0f}s:\n{server.log_tail()}"
-            raise RuntimeError(message) from None
-
-
-async def stop(process: asyncio.subprocess.Process) -> None:
-    """SIGINT (uvicorn's graceful shutdown, which also lets cProfile write its file), then SIGKILL."""
-    if process.returncode is not None:
-        return
-    process.send_signal(signal.SIGINT)
-    try:
-        await asyncio.wait_for(process.wait(), STOP_SECONDS)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
 
 
 # --- one database -----------------------------------------------------------------------------
@@ -451,7 +204,7 @@ class Options:
     customers: int
     interactions: int
     requests: int
-    concurrency: int
+    concurrencies: tuple[int, ...]
     warmup: int
     seed: int
     workers: int
@@ -460,23 +213,91 @@ class Options:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    dialect: str
-    generated: Generated
+class Pair:
+    """One read at one concurrency: Jornada and the anchor."""
+
+    case: str
+    concurrency: int
     graphql: Measurement
     raw: Measurement
 
+    @property
+    def ratio(self) -> float:
+        return self.graphql.rps / self.raw.rps
 
-def compare(graphql: list[CustomerView], raw: list[CustomerView]) -> None:
+
+@dataclass(frozen=True)
+class Outcome:
+    dialect: str
+    generated: Generated
+    pairs: list[Pair]
+
+
+def compare(name: str, graphql: View, raw: View) -> None:
     if graphql != raw:
         for n, (a, b) in enumerate(zip(graphql, raw, strict=False)):
             if a != b:
-                raise RuntimeError(f"GraphQL and raw SQL differ at customer #{n}:\n  {a}\n  {b}")
-        raise RuntimeError(f"GraphQL returned {len(graphql)} customers, raw SQL {len(raw)}")
+                raise RuntimeError(f"{name}: GraphQL and raw SQL differ at customer #{n}:\n  {a}\n  {b}")
+        raise RuntimeError(f"{name}: GraphQL returned {len(graphql)} customers, raw SQL {len(raw)}")
 
 
 def say(message: str) -> None:
     print(message, flush=True)
+
+
+class CpuMeter:
+    """CPU seconds spent meanwhile by one process tree (or this process) and the backends."""
+
+    def __init__(self, target: Target, pid: int | None) -> None:
+        self.target, self.pid = target, pid
+
+    async def _read(self) -> tuple[float, float]:
+        own = process_tree_cpu_s(self.pid) if self.pid is not None else time.process_time()
+        if self.target.dialect != "postgres":
+            return own, 0.0
+        database = urlsplit(self.target.raw_dsn).path.lstrip("/")
+        return own, await backend_cpu_s(self.target.raw_dsn, database)
+
+    async def measure(self, work: Callable[[], Awaitable[Measurement]]) -> Measurement:
+        own, db = await self._read()
+        measured = await work()
+        own_after, db_after = await self._read()
+        per = 1000 / measured.requests
+        return replace(measured, cpu_ms=(own_after - own) * per, db_cpu_ms=(db_after - db) * per)
+
+
+async def measure_graphql(
+    server: Server, target: Target, key: str, case: ReadCase, c: int, options: Options
+) -> Measurement:
+    client = GraphQLClient(server.base_url, key, c, case.graphql)
+    try:
+        meter = CpuMeter(target, server.process.pid)
+        return await meter.measure(
+            lambda: run_load("Jornada (jornada serve)", client.call, options.requests, c, options.warmup)
+        )
+    finally:
+        await client.aclose()
+
+
+async def measure_raw(target: Target, workspace_id: int, case: ReadCase, c: int, options: Options) -> Measurement:
+    reader = await RawReader.open(case, workspace_id, target, c)
+    try:
+        meter = CpuMeter(target, None)
+        return await meter.measure(lambda: run_load(reader.label, reader.call, options.requests, c, options.warmup))
+    finally:
+        await reader.aclose()
+
+
+async def check_same(server: Server, target: Target, made: Generated, case: ReadCase) -> None:
+    client = GraphQLClient(server.base_url, made.api_key, 1, case.graphql)
+    reader = await RawReader.open(case, made.workspace_id, target, 1)
+    try:
+        graphql = case.graphql_view(await client.query())
+        compare(case.name, graphql, case.raw_view(await reader.rows(0)))
+    finally:
+        await client.aclose()
+        await reader.aclose()
+    say(f"[{target.dialect}] {case.name}: the same {len(graphql)} customers from both")
 
 
 async def bench_one(target: Target, options: Options, work_dir: Path) -> Outcome:
@@ -486,82 +307,74 @@ async def bench_one(target: Target, options: Options, work_dir: Path) -> Outcome
     )
     made = await generate(target.url, options.customers, options.interactions, options.seed)
     say(
-        f"[{target.dialect}]   workspace {made.workspace_id}, {made.tags} tags, digest {made.digest}: "
-        f"built in {made.build_seconds:.1f}s, written in {made.insert_seconds:.1f}s"
+        f"[{target.dialect}]   workspace {made.workspace_id}: built in {made.build_seconds:.1f}s, "
+        f"written in {made.insert_seconds:.1f}s; placing every customer in the primary model..."
     )
+    placed = await in_subprocess(Spec(task="prime", url=target.url, workspace_id=made.workspace_id))
+    say(f"[{target.dialect}]   {placed['transitions']:,} moves in {placed['seconds']:.1f}s")
     profile = options.profile_dir / f"server-{target.dialect}.prof" if options.profile_dir else None
+    pairs: list[Pair] = []
     async with jornada_serve(
         target.url, work_dir, workers=options.workers, log_level=options.log_level, profile=profile
     ) as server:
         say(f"[{target.dialect}] jornada serve is up at {server.base_url} (pid {server.process.pid})")
-        client = GraphQLClient(server.base_url, made.api_key, options.concurrency)
-        try:
-            first_page = graphql_view(await client.query())
-            say(
-                f"[{target.dialect}] GraphQL: {options.warmup} warm-up + {options.requests} requests "
-                f"at concurrency {options.concurrency}..."
-            )
-            graphql = await run_load(
-                "GraphQL (jornada serve)", client.call, options.requests, options.concurrency, options.warmup
-            )
-        finally:
-            await client.aclose()
-    reader: RawReader
-    if target.dialect == "postgres":
-        reader = await PostgresReader.open(made.workspace_id, target.raw_dsn, options.concurrency)
-    else:
-        reader = await SqliteReader.open(made.workspace_id, target.raw_dsn, options.concurrency)
-    try:
-        compare(first_page, await reader.read(0))
-        say(
-            f"[{target.dialect}] same {len(first_page)} customers and "
-            f"{sum(len(c[3]) for c in first_page)} interactions from both; {reader.label}..."
-        )
-        raw = await run_load(reader.label, reader.call, options.requests, options.concurrency, options.warmup)
-    finally:
-        await reader.aclose()
-    return Outcome(target.dialect, made, graphql, raw)
+        for case in CASES:
+            await check_same(server, target, made, case)
+        for case in CASES:
+            for c in options.concurrencies:
+                say(
+                    f"[{target.dialect}] {case.name} at c={c}: "
+                    f"{options.warmup} warm-up + {options.requests} requests each..."
+                )
+                graphql = await measure_graphql(server, target, made.api_key, case, c, options)
+                raw = await measure_raw(target, made.workspace_id, case, c, options)
+                pairs.append(Pair(case.name, c, graphql, raw))
+    return Outcome(target.dialect, made, pairs)
 
 
 # --- reporting --------------------------------------------------------------------------------
 
 
 def table(outcomes: list[Outcome], options: Options) -> str:
-    header = ("database", "read path", "req/s", "p50 ms", "p99 ms", "mean ms")
+    header = ("database", "read", "c", "path", "req/s", "p50 ms", "p99 ms", "CPU ms/req", "DB CPU ms/req", "ratio")
     rows: list[tuple[str, ...]] = []
     for o in outcomes:
-        for m in (o.graphql, o.raw):
-            figures = (f"{m.rps:,.1f}", f"{m.p50:.2f}", f"{m.p99:.2f}", f"{m.mean:.2f}")
-            rows.append((o.dialect, m.label, *figures))
-        g, r = o.graphql, o.raw
-        rows.append(
-            (
-                o.dialect,
-                "ratio raw / GraphQL (x faster)",
-                f"{r.rps / g.rps:.1f}x",
-                f"{g.p50 / r.p50:.1f}x",
-                f"{g.p99 / r.p99:.1f}x",
-                f"{g.mean / r.mean:.1f}x",
-            )
-        )
+        for pair in o.pairs:
+            for m in (pair.graphql, pair.raw):
+                mine = m is pair.graphql
+                target = TARGETS.get(pair.concurrency)
+                verdict = f"{pair.ratio:.2f}" + (f" (aim {target:.2f})" if target else "") if mine else ""
+                rows.append(
+                    (
+                        o.dialect,
+                        pair.case,
+                        str(pair.concurrency),
+                        m.label,
+                        f"{m.rps:,.1f}",
+                        f"{m.p50:.2f}",
+                        f"{m.p99:.2f}",
+                        f"{m.cpu_ms:.2f}",
+                        f"{m.db_cpu_ms:.2f}",
+                        verdict,
+                    )
+                )
     widths = [max(len(h), *(len(r[n]) for r in rows)) for n, h in enumerate(header)]
 
     def line(cells: tuple[str, ...]) -> str:
         pairs = enumerate(zip(cells, widths, strict=True))
-        padded = (c.ljust(w) if n < 2 else c.rjust(w) for n, (c, w) in pairs)
-        return " | ".join(padded)
+        return " | ".join(c.ljust(w) if n < 4 else c.rjust(w) for n, (c, w) in pairs)
 
     rule = "-+-".join("-" * w for w in widths)
     title = (
-        f"customers(first: {CUSTOMERS_PAGE}) with interactions(first: {INTERACTIONS_PAGE}) each; "
         f"{options.customers:,} customers, {options.interactions:,} interactions (seed {options.seed}); "
-        f"{options.requests} requests at concurrency {options.concurrency} after {options.warmup} warm-up; "
-        f"server workers: {options.workers}; {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        f"{options.requests} requests per path and concurrency after {options.warmup} warm-up; "
+        f"server workers: {options.workers}; {os.cpu_count()} CPUs, Python {platform.python_version()}. "
+        "CPU: the server process for Jornada, this client for the anchor; ratio: Jornada's req/s ÷ the anchor's."
     )
     out = [title, "", line(header), rule]
     for n, row in enumerate(rows):
         out.append(line(row))
-        if n % 3 == 2 and n != len(rows) - 1:
+        if n % 2 == 1 and n != len(rows) - 1:
             out.append(rule)
     return "\n".join(out)
 
@@ -585,7 +398,7 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
         customers=args.customers,
         interactions=args.interactions,
         requests=args.requests,
-        concurrency=args.concurrency,
+        concurrencies=args.concurrency,
         warmup=args.warmup,
         seed=args.seed,
         workers=args.server_workers,
@@ -628,10 +441,14 @@ def positive(text: str) -> int:
     return value
 
 
+def concurrencies(text: str) -> tuple[int, ...]:
+    return tuple(positive(part) for part in text.split(","))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.read_path",
-        description=__doc__.split("\n")[0],
+        description=(__doc__ or "").split("\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
@@ -642,9 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--customers", type=positive, default=10_000, help="customers to generate")
     parser.add_argument("--interactions", type=non_negative, default=100_000, help="interactions to generate")
-    parser.add_argument("--requests", type=positive, default=1000, help="timed requests per read path")
-    parser.add_argument("--concurrency", type=positive, default=4, help="requests in flight at once")
-    parser.add_argument("--warmup", type=non_negative, default=50, help="untimed requests first, per read path")
+    parser.add_argument("--requests", type=positive, default=1000, help="timed requests per path and concurrency")
+    parser.add_argument("--concurrency", type=concurrencies, default=(1, 16), help="requests in flight, e.g. 1,16")
+    parser.add_argument("--warmup", type=non_negative, default=50, help="untimed requests first, per measurement")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="same seed, same data")
     parser.add_argument(
         "--postgres-url",
