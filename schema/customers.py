@@ -165,13 +165,18 @@ class Customer(relay.Node):
         tracked = await info.context.loaders.tracked()
         return [CustomerStage.from_record(info.context.registry, found[t.key]) for t in tracked if t.key in found]
 
-    @strawberry.field(description="The customer's moves in `model` (primary when omitted), oldest first.")
+    @strawberry.field(
+        description="The customer's moves in `model` (primary when omitted), oldest first; `last` gives the "
+        "newest ones (still oldest first)."
+    )
     async def history(
         self,
         info: Info,
         model: str | None = None,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         include_superseded: Annotated[
             bool,
             strawberry.argument(description="Also the moves a rebuild superseded (see StageTransition.supersededAt)."),
@@ -184,7 +189,7 @@ class Customer(relay.Node):
                 workspace_id,
                 self.id,
                 key,
-                PageRequest(first=first, after=after),
+                PageRequest(first, after, last, before),
                 info.context.settings.max_page_size,
                 include_superseded,
             )

@@ -259,7 +259,7 @@ def _arguments(draw: st.DrawFn, type_name: str, field: str, data: Data) -> dict[
     if (type_name, field) == ("Customer", "stage"):
         return draw(st.fixed_dictionaries({}, optional={"model": MODELS}))
     if (type_name, field) == ("Customer", "history"):
-        args = draw(page_args(data.history_cursors, backwards=False))
+        args = draw(page_args(data.history_cursors, backwards=True))
         extra = {"model": MODELS, "includeSuperseded": st.booleans()}
         return args | draw(st.fixed_dictionaries({}, optional=extra))
     if (type_name, field) == ("Stage", "label"):

@@ -223,6 +223,6 @@ def customer_history(ctx: SourceContext, args: Mapping[str, Any], parent: str | 
     else:
         key = given
         guard = f"EXISTS (SELECT 1 FROM workspace_model wm WHERE wm.workspace_id = {WS} AND wm.model_key = {p(given)})"
-    keyset = _keyset(HISTORY_KEYS, {"first": args.get("first"), "after": args.get("after")}, ctx.max_page_size)
+    keyset = _keyset(HISTORY_KEYS, args, ctx.max_page_size)
     filters = history_where(WORKSPACE, cast(Any, Sql(f"{parent}.id")), key, bool(args.get("includeSuperseded")), p)
     return Rows("stage_transition", "t", tuple(filters), keyset, guard=guard)
