@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -31,8 +33,10 @@ from api.compiled_reads import CompiledReads
 from api.cors import Cors
 from api.errors import error_body
 from api.events import StageEvents
+from api.graphql_request import read_request
 from api.http_errors import http_exception, refused, with_codes
 from api.lifecycle import Lifecycle
+from api.persisted import PersistedQueries, PersistedQueryError
 from api.runtime import tune_gc
 from api.settings import Settings
 from api.websockets import INIT_TIMEOUT, KeyCheckedHandler, OpenSockets
@@ -43,6 +47,8 @@ from schema.context import Context
 from schema.sql.plans import ReadPlans
 
 log = logging.getLogger("jornada")
+# The document a persisted query's hash named, for Strawberry's reading of the same request.
+PERSISTED_QUERY: ContextVar[str | None] = ContextVar("persisted_query", default=None)
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -68,6 +74,7 @@ class JornadaGraphQL(GraphQL[Context, None]):
             connection_init_wait_timeout=INIT_TIMEOUT,
         )
         self.sockets = OpenSockets()
+        self.persisted = PersistedQueries()
         graphql_schema = cast(JornadaSchema, self.schema)._schema
         self.reads = CompiledReads(ReadPlans(graphql_schema, settings, registry)) if settings.compiled_reads else None
         self.settings = settings
@@ -82,23 +89,43 @@ class JornadaGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
-        if not _wants_ide(scope):
-            token = bearer_token(request.headers.get("authorization"))
-            fast = await self.reads.answer(request, token) if self.reads is not None else None
-            if fast is not None:
-                await fast(scope, receive, send)
-                return
-            principal = await _principal_of(request.headers.get("authorization"))
-            if principal is None:
-                body = error_body("A valid API key is required: send 'Authorization: Bearer <key>'.", "UNAUTHENTICATED")
-                await JSONResponse(body, status_code=401)(scope, receive, send)
-                return
-            scope.setdefault("state", {})["principal"] = principal
+        if not _wants_ide(scope) and not await self._before_strawberry(request, scope, receive, send):
+            return
         try:
             response = await self.run(request)
         except HTTPException as exc:  # a malformed request: as JSON, not Strawberry's plain text
             response = refused(exc.status_code, exc.reason)
         await response(scope, receive, send)
+
+    async def _before_strawberry(self, request: Request, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Persisted queries, compiled reads and the key check; False when answered already."""
+        token = bearer_token(request.headers.get("authorization"))
+        graphql = await read_request(request)
+        persisted = None
+        PERSISTED_QUERY.set(None)  # (a test client may run several requests in one task)
+        if graphql is not None:
+            try:
+                persisted = self.persisted.resolve(graphql.extensions, graphql.query)
+            except PersistedQueryError as exc:  # Apollo's clients expect 200 and the code
+                await JSONResponse(error_body(exc.message, exc.code))(scope, receive, send)
+                return False
+            if persisted is not None:
+                graphql = dataclasses.replace(graphql, query=persisted.query, digest=persisted.digest)
+                PERSISTED_QUERY.set(persisted.query)
+        fast = await self.reads.answer(graphql, token) if self.reads is not None and graphql else None
+        if fast is None:
+            principal = await authenticate(token) if token else None
+            if principal is None:
+                body = error_body("A valid API key is required: send 'Authorization: Bearer <key>'.", "UNAUTHENTICATED")
+                await JSONResponse(body, status_code=401)(scope, receive, send)
+                return False
+            scope.setdefault("state", {})["principal"] = principal
+        if persisted is not None:  # kept only for an authenticated request
+            self.persisted.remember(persisted)
+        if fast is not None:
+            await fast(scope, receive, send)
+            return False
+        return True
 
     def encode_json(self, data: object) -> str:
         """Compact, and UTF-8 rather than \\u escapes (as a compiled read sends it); escaped when
@@ -114,9 +141,13 @@ class JornadaGraphQL(GraphQL[Context, None]):
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData | list[GraphQLRequestData]:
         try:
-            return await super().parse_http_body(request)
+            found = await super().parse_http_body(request)
         except (UnicodeDecodeError, RecursionError) as exc:  # bytes that are no text; JSON nested too deep
             raise HTTPException(400, "Unable to parse request body as JSON") from exc
+        persisted = PERSISTED_QUERY.get()
+        if persisted is not None and isinstance(found, GraphQLRequestData):
+            return dataclasses.replace(found, query=persisted)  # the document its hash named
+        return found
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         found = await super().process_result(request, result)

@@ -28,7 +28,7 @@ import httpx2
 from api.app import create_app
 from api.settings import Settings
 from bench.csv_import import run
-from bench.read_path import default_postgres_url, postgres_database, postgres_reachable
+from bench.read_server import default_postgres_url, postgres_database, postgres_reachable
 
 CDNOW = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "cdnow" / "CDNOW_sample.txt"
 TARGET_S = 1.0

@@ -110,12 +110,10 @@ from bench.lifecycle_late import (
     single_late_line,
     superseded_since,
 )
-from bench.read_path import (
-    Measurement,
+from bench.measuring import Measurement, non_negative, positive
+from bench.read_server import (
     Target,
     default_postgres_url,
-    non_negative,
-    positive,
     postgres_database,
     postgres_reachable,
     sqlite_database,

@@ -31,7 +31,7 @@ from api.interactions import NewInteraction, Recorded, record_many
 from api.lifecycle import Lifecycle
 from api.rebuild import RebuildOutcome
 from bench.generate import DEFAULT_END, KIND_MIX, _interaction
-from bench.read_path import Measurement
+from bench.measuring import Measurement
 from plugins.types import InteractionKind
 
 LATE_SPAN = timedelta(days=365)  # a late item is dated DEFAULT_END minus up to this

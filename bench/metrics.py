@@ -63,14 +63,8 @@ from api.settings import Settings
 from api.sqlfn import days_between, in_list, ts
 from api.workspaces import create_workspace
 from bench.generate import DEFAULT_END, DEFAULT_SEED, Dataset, build_dataset, insert_dataset
-from bench.read_path import (
-    Target,
-    default_postgres_url,
-    non_negative,
-    positive,
-    postgres_database,
-    sqlite_database,
-)
+from bench.measuring import non_negative, positive
+from bench.read_server import Target, default_postgres_url, postgres_database, sqlite_database
 from bench.running import run_bench
 from plugins.manager import load_plugins
 from plugins.types import LifecycleModel, StageCategory

@@ -23,9 +23,7 @@ allowed to CREATE DATABASE: a `bench_*` database is made for the run and dropped
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import math
 import os
 import platform
 import shutil
@@ -43,6 +41,7 @@ import httpx2
 
 from bench.generate import DEFAULT_SEED, Generated, generate
 from bench.lifecycle import Spec, in_subprocess
+from bench.measuring import Measurement, non_negative, positive, run_load
 from bench.read_queries import CASES, ReadCase, View
 from bench.read_server import (
     Server,
@@ -58,73 +57,6 @@ from bench.read_server import (
 from bench.running import run_bench
 
 TARGETS = {1: 0.40, 16: 0.50}  # issue 11: Jornada's req/s at least this share of the anchor's
-
-
-# --- measuring --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """R timed calls at concurrency C: throughput and latency percentiles (milliseconds)."""
-
-    label: str
-    requests: int
-    concurrency: int
-    seconds: float
-    latencies_ms: list[float]
-    cpu_ms: float = 0.0  # CPU per request of the side measured: the server process, or this client
-    db_cpu_ms: float = 0.0  # CPU per request of the PostgreSQL backends (0 on SQLite: in-process)
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds
-
-    def percentile(self, q: float) -> float:
-        """Nearest-rank percentile."""
-        ordered = sorted(self.latencies_ms)
-        rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
-        return ordered[rank - 1]
-
-    @property
-    def p50(self) -> float:
-        return self.percentile(50)
-
-    @property
-    def p99(self) -> float:
-        return self.percentile(99)
-
-    @property
-    def mean(self) -> float:
-        return sum(self.latencies_ms) / len(self.latencies_ms)
-
-
-Call = Callable[[int], Awaitable[object]]  # one request; the argument is the worker's number
-
-
-async def run_load(label: str, call: Call, requests: int, concurrency: int, warmup: int) -> Measurement:
-    """`warmup` untimed calls, then `requests` timed calls shared by `concurrency` workers."""
-
-    async def drive(total: int, latencies: list[float] | None) -> None:
-        remaining = total
-
-        async def worker(n: int) -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                started = time.perf_counter()
-                await call(n)
-                if latencies is not None:
-                    latencies.append((time.perf_counter() - started) * 1000)
-
-        async with asyncio.TaskGroup() as group:
-            for n in range(min(concurrency, max(total, 1))):
-                group.create_task(worker(n))
-
-    await drive(warmup, None)
-    latencies: list[float] = []
-    started = time.perf_counter()
-    await drive(requests, latencies)
-    return Measurement(label, requests, concurrency, time.perf_counter() - started, latencies)
 
 
 # --- the GraphQL side -------------------------------------------------------------------------
@@ -425,20 +357,6 @@ def work_directory() -> Iterator[Path]:
         yield Path(folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def concurrencies(text: str) -> tuple[int, ...]:

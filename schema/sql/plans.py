@@ -144,6 +144,10 @@ class ReadPlans:
         self._documents: Lru[tuple[str, str | None], Planned | None] = Lru(size)
         self._statements: Lru[tuple[str, str | None, str], Statement | None] = Lru(size)
 
+    def knows(self, digest: str, operation_name: str | None) -> bool:
+        """Whether the document of this hash is planned already (persisted queries share this)."""
+        return self._documents.get((digest, operation_name))[0]
+
     def planned(self, query: str, operation_name: str | None, digest: str | None = None) -> Planned | None:
         """The document's operation when it is a valid query (else None: Strawberry answers)."""
         key = (digest or document_hash(query), operation_name)
