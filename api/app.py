@@ -159,7 +159,7 @@ class JornadaGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         principal = request.scope.get("state", {}).get("principal")
         if isinstance(request, WebSocket):
-            principal = await _principal_of(request.headers.get("authorization"))
+            principal = _lasting(await _principal_of(request.headers.get("authorization")))
         return Context(
             request=request,
             response=response,
@@ -175,10 +175,16 @@ class JornadaGraphQL(GraphQL[Context, None]):
         params = context.connection_params or {}
         token = bearer_token(params.get("Authorization") or params.get("authorization"))
         if token:
-            context.principal = await authenticate(token)
+            context.principal = _lasting(await authenticate(token))
         if context.principal is None:
             raise ConnectionRejectionError({"message": "A valid API key is required.", "code": "UNAUTHENTICATED"})
         return None
+
+
+def _lasting(principal: Principal | None) -> Principal | None:
+    """A socket's principal lives as long as the socket: without the workspace and models read
+    with the key, which may change meanwhile (each operation reads them afresh)."""
+    return dataclasses.replace(principal, workspace=None, models=None) if principal is not None else None
 
 
 async def _principal_of(header: str | None) -> Principal | None:

@@ -13,16 +13,18 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from api import validation as v
-from api.db import Params, connection, dialect_of, fetch
+from api.db import Params, as_json, connection, dialect_of, fetch
 from api.errors import InputInvalid, Problem, invalid
 from api.models import AcquisitionSpend, ApiKey, Workspace, WorkspaceModel
 from api.records import (
     ApiKeyRecord,
     SpendRecord,
+    WorkspaceModelRecord,
     WorkspaceRecord,
     api_key_from_row,
     spend_from_row,
     workspace_from_row,
+    workspace_model_from_row,
 )
 
 KEY_PREFIX = "jor_"
@@ -46,6 +48,9 @@ class Principal:
     role: Role
     key_id: int
     key_name: str
+    # Read with the key, in the same statement, for the request (None when not read).
+    workspace: WorkspaceRecord | None = None
+    models: tuple[WorkspaceModelRecord, ...] | None = None
 
     @property
     def actor(self) -> str:
@@ -61,17 +66,41 @@ def new_secret() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+# The key, its workspace and the workspace's models, in one statement (one round trip per request).
+_MODELS_JSON = {
+    "postgres": (
+        "SELECT coalesce(json_agg(json_build_object('model_key', m.model_key, 'is_primary', m.is_primary, "
+        "'tracked', m.tracked, 'params', m.params, 'enabled_at', m.enabled_at) ORDER BY m.is_primary DESC, "
+        "m.model_key), '[]') FROM workspace_model m WHERE m.workspace_id = k.workspace_id"
+    ),
+    "sqlite": (
+        "SELECT json_group_array(json_object('model_key', m.model_key, 'is_primary', m.is_primary, "
+        "'tracked', m.tracked, 'params', json(m.params), 'enabled_at', m.enabled_at)) FROM (SELECT * FROM "
+        "workspace_model m WHERE m.workspace_id = k.workspace_id ORDER BY m.is_primary DESC, m.model_key) m"
+    ),
+}
+
+
 async def authenticate(secret: str) -> Principal | None:
-    """The principal of a key, or None when the key is unknown or revoked."""
+    """The principal of a key, with its workspace and the workspace's models; None when the key is
+    unknown or revoked."""
     if not secret.startswith(KEY_PREFIX) or len(secret) > 100:
         return None
-    row = await ApiKey.filter(key_hash=hash_key(secret), revoked_at__isnull=True).values(
-        "id", "workspace_id", "role", "name"
+    conn = connection()
+    p = Params(dialect_of(conn))
+    sql = (
+        "SELECT k.id, k.workspace_id, k.role, k.name, w.name AS workspace_name, w.currency, w.timezone, "
+        f"w.created_at, w.gross_margin, ({_MODELS_JSON[p.dialect]}) AS models "
+        f"FROM api_key k JOIN workspace w ON w.id = k.workspace_id WHERE k.key_hash = {p(hash_key(secret))} "
+        "AND k.revoked_at IS NULL"
     )
-    if not row:
+    rows = await fetch(sql, p, conn)
+    if not rows:
         return None
-    r = row[0]
-    return Principal(r["workspace_id"], Role(r["role"]), r["id"], r["name"])
+    r = rows[0]
+    workspace = workspace_from_row({**r, "id": r["workspace_id"], "name": r["workspace_name"]})
+    models = tuple(workspace_model_from_row(m) for m in as_json(r["models"], []))
+    return Principal(r["workspace_id"], Role(r["role"]), r["id"], r["name"], workspace, models)
 
 
 DEFAULT_MODEL = "funnel"

@@ -40,9 +40,13 @@ CountKey = tuple[int, InteractionFilter]
 class Loaders:
     """DataLoaders bound to one workspace; made anew for every request, so nothing leaks."""
 
-    def __init__(self, workspace_id: int, lifecycle: Lifecycle) -> None:
+    def __init__(
+        self, workspace_id: int, lifecycle: Lifecycle, models: Sequence[WorkspaceModelRecord] | None = None
+    ) -> None:
         self.workspace_id = workspace_id
         self.lifecycle = lifecycle
+        # Read with the API key when given (one round trip fewer per request).
+        self._known_models = list(models) if models is not None else None
         self._models: asyncio.Future[list[WorkspaceModelRecord]] | None = None
         self._value_model: asyncio.Future[ValueModelRecord | None] | None = None
         self.transition = DataLoader[int, TransitionRecord | None](self._transitions)
@@ -55,7 +59,9 @@ class Loaders:
         self.customer_interaction_count = DataLoader[CountKey, int](self._counts)
 
     async def workspace_models(self) -> list[WorkspaceModelRecord]:
-        """The workspace's models, read once per request."""
+        """The workspace's models, read once per request (with the key, unless they changed since)."""
+        if self._known_models is not None:
+            return self._known_models
         if self._models is None:
             # A task, not its result: the resolvers of a list ask at once, and each would
             # otherwise find nothing cached yet and run the query itself.
@@ -133,6 +139,7 @@ class Context:
     principal: Principal | None = None
     connection_params: dict[str, Any] | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
+    _models_changed: bool = field(default=False, repr=False)
 
     @property
     def caller(self) -> Principal:
@@ -146,11 +153,13 @@ class Context:
 
     def reset_loaders(self) -> None:
         self._loaders = None
+        self._models_changed = True  # what was read with the key is out of date
 
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.workspace_id, self.lifecycle)
+            models = None if self._models_changed else self.caller.models
+            self._loaders = Loaders(self.workspace_id, self.lifecycle, models)
         return self._loaders
 
 

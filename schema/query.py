@@ -125,7 +125,8 @@ class Query:
         segment: CustomerFilter | None = None,
     ) -> Metrics | None:
         now = datetime.now(UTC)
-        workspace = await get_workspace(info.context.workspace_id)
+        # Read with the key (a query changes nothing meanwhile); else now.
+        workspace = info.context.caller.workspace or await get_workspace(info.context.workspace_id)
         tz = metrics_service.zone(workspace.timezone)
         default = metrics_service.default_period(now, tz)
         start = _instant(period.start if period and period.start else default.start, tz)

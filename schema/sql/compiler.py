@@ -99,8 +99,7 @@ class Compiler:
         if collected.new_defer_usages:
             raise Fallback("@defer")
         data = self.object_of(query, collected.grouped_field_set, None)
-        cast = "::text" if self.d.name == "postgres" else ""
-        return f"WITH k AS ({KEY_SQL.format(key)}) SELECT k.role, ({data}){cast} AS data FROM k"
+        return f"WITH k AS ({KEY_SQL.format(key)}) SELECT k.role, {data} AS data FROM k"
 
     # --- objects -----------------------------------------------------------------------
 
@@ -227,7 +226,8 @@ class Compiler:
                 for s in loaded.model.stages
             ]
             branches.append((loaded.model.key, self.d.cases(stage, stages, unknown)))
-        return f"(CASE WHEN {stage} IS NULL THEN NULL ELSE {self.d.cases(model, branches, unknown)} END)"
+        otherwise = self.d.cases(model, branches, unknown)
+        return f"(CASE WHEN {stage} IS NULL THEN {self.d.constant(None)} ELSE {otherwise} END)"
 
     def model_of(self, model_type: GraphQLObjectType, details: FieldDetailsList, model: str) -> str:
         branches = [
@@ -237,7 +237,7 @@ class Compiler:
             )
             for key, m in self.registry.models.items()
         ]
-        return self.d.cases(model, branches, "NULL")
+        return self.d.cases(model, branches, self.d.constant(None))
 
     def position(self, target: GraphQLObjectType, details: FieldDetailsList, model: str | None, row: str) -> str:
         a = self._name("a")
@@ -252,12 +252,12 @@ class Compiler:
             "AND wm.tracked)"
         )
         obj = self.object(target, details, a)
-        found = self.d.nested(
-            f"SELECT {obj} FROM stage_assignment {a} WHERE {a}.workspace_id = {WS} AND {a}.customer_id = {row}.id "
-            f"AND {a}.model_key = {key} AND {tracked}"
-        )
         # Not placed yet (its initial stage depends on the model's parameters), or not tracked.
-        return f"coalesce({found}, {self.d.mark()})"
+        return self.d.nested(
+            f"SELECT {obj} FROM stage_assignment {a} WHERE {a}.workspace_id = {WS} AND {a}.customer_id = {row}.id "
+            f"AND {a}.model_key = {key} AND {tracked}",
+            none=self.d.mark(),
+        )
 
     def positions(self, target: GraphQLObjectType, details: FieldDetailsList, row: str) -> str:
         a = self._name("a")
@@ -316,7 +316,7 @@ class Compiler:
             if name == "__typename":
                 pairs.append((response_key, self.d.constant(conn_type.name)))
             elif name == "totalCount":
-                pairs.append((response_key, self.d.nested(rows.count_sql())))
+                pairs.append((response_key, self.d.number(f"({rows.count_sql()})")))
             elif name == "edges":
                 edges.append(self.edge(edges_type, fds, rows, r))
                 pairs.append((response_key, self.d.edges_column(g, len(edges) - 1)))
@@ -365,8 +365,8 @@ class Compiler:
             "__typename": self.d.constant(info_type.name),
             "hasNextPage": has_next,
             "hasPreviousPage": has_prev,
-            "startCursor": f"{g}.start_cursor",
-            "endCursor": f"{g}.end_cursor",
+            "startCursor": self.d.page_column(g, "start_cursor"),
+            "endCursor": self.d.page_column(g, "end_cursor"),
         }
         pairs = []
         cursors = False
