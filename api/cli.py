@@ -29,6 +29,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
+        # uvicorn formats each access line before its logger's level is looked at: not at all
+        # when it would not be shown.
+        access_log=settings.log_level in ("DEBUG", "INFO"),
         lifespan="on",
     )
     return 0

@@ -13,6 +13,7 @@ import weakref
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from starlette.responses import Response
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import OperationalError
@@ -26,6 +27,7 @@ from schema.sql.plans import ReadPlans
 
 log = logging.getLogger("jornada.compiled")
 MAX_KEY_LENGTH = 100  # as api.workspaces.authenticate
+MARK = FALLBACK_MARK.encode()
 
 
 class CompiledReads:
@@ -51,21 +53,29 @@ class CompiledReads:
         if statement is None:
             return None
         conn = connection()
-        if dialect_of(conn) == "sqlite":
-            await self._prepare(conn)
+        values = statement.bind(hash_key(token), datetime.now(UTC))
         try:
-            values = statement.bind(hash_key(token), datetime.now(UTC))
-            _, rows = await conn.execute_query(statement.sql, values)
-        except OperationalError as exc:
+            rows = await self._fetch(conn, statement.sql, values)
+        except (OperationalError, asyncpg.PostgresError) as exc:
             log.warning("compiled read refused by the database (%s); answered by Strawberry from now on", exc)
             self.plans.refuse(statement)
             return None
         if not rows:  # an unknown or revoked key: the usual path answers 401
             return None
-        data: str = rows[0]["data"]
-        if FALLBACK_MARK in data:  # a value only Strawberry can give
+        data: bytes = rows[0]["data"]
+        if MARK in data:  # a value only Strawberry can give
             return None
-        return Response(b'{"data":' + data.encode() + b"}", media_type="application/json")
+        return Response(b'{"data":' + data + b"}", media_type="application/json")
+
+    async def _fetch(self, conn: BaseDBAsyncClient, sql: str, values: list[Any]) -> list[Any]:
+        """The statement's rows, straight from the driver (PostgreSQL: no ORM wrapper around it)."""
+        if dialect_of(conn) == "postgres":
+            if log.isEnabledFor(logging.DEBUG):  # (the ORM logs the statements it sends itself)
+                log.debug("%s", sql)
+            async with conn.acquire_connection() as raw:
+                return list(await raw.fetch(sql, *values))
+        await self._prepare(conn)
+        return list((await conn.execute_query(sql, values))[1])
 
     async def _prepare(self, conn: BaseDBAsyncClient) -> None:
         """Register the compiled reads' functions on SQLite's connection, once per connection."""

@@ -57,6 +57,7 @@ from bench.read_server import (
 from bench.running import run_bench
 
 TARGETS = {1: 0.40, 16: 0.50}  # issue 11: Jornada's req/s at least this share of the anchor's
+UNCOMPILED = {"stages"}  # reads with no ratio to meet (issue 11: their Python overhead is the figure)
 
 
 # --- the GraphQL side -------------------------------------------------------------------------
@@ -274,7 +275,7 @@ def table(outcomes: list[Outcome], options: Options) -> str:
         for pair in o.pairs:
             for m in (pair.graphql, pair.raw):
                 mine = m is pair.graphql
-                target = TARGETS.get(pair.concurrency)
+                target = TARGETS.get(pair.concurrency) if pair.case not in UNCOMPILED else None
                 verdict = f"{pair.ratio:.2f}" + (f" (aim {target:.2f})" if target else "") if mine else ""
                 rows.append(
                     (

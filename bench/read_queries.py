@@ -4,6 +4,8 @@ statement per database (the anchor), with what both must agree on.
 1. `page`: the 50 newest customers, each with its 5 newest interactions (1,287 fields).
 2. `board`: the 50 newest customers with their stage, their last 10 moves and their 3 newest
    interactions, through aliases and a fragment.
+3. `stages`: the stage distribution of `metrics` (not compiled: what it measures is the context
+   and the Python around one aggregate).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class ReadCase:
     def params(self, workspace_id: int) -> tuple[Any, ...]:
         if self.name == "page":
             return (workspace_id, CUSTOMERS_PAGE, INTERACTIONS_PAGE)
+        if self.name == "stages":
+            return (workspace_id, MODEL)
         return (workspace_id, CUSTOMERS_PAGE, MOVES, MODEL)
 
 
@@ -194,7 +198,28 @@ def board_raw_view(rows: list[Any]) -> View:
     return out
 
 
+# --- 3. stages -----------------------------------------------------------------------------------
+
+STAGES_QUERY = "{ metrics { stageDistribution { stage { key } count share } } }"
+STAGES_POSTGRES = (
+    "SELECT stage, count(*) AS n FROM stage_assignment WHERE workspace_id = $1 AND model_key = $2 GROUP BY stage"
+)
+STAGES_SQLITE = (
+    "SELECT stage, count(*) AS n FROM stage_assignment WHERE workspace_id = ?1 AND model_key = ?2 GROUP BY stage"
+)
+
+
+def stages_graphql_view(body: dict[str, Any]) -> View:
+    found = body["data"]["metrics"]["stageDistribution"]
+    return sorted((s["stage"]["key"], s["count"]) for s in found if s["count"])
+
+
+def stages_raw_view(rows: list[Any]) -> View:
+    return sorted((stage, int(n)) for stage, n in (tuple(r) for r in rows))
+
+
 CASES = (
     ReadCase("page", PAGE_QUERY, PAGE_POSTGRES, PAGE_SQLITE, page_graphql_view, page_raw_view),
     ReadCase("board", BOARD_QUERY, BOARD_POSTGRES, BOARD_SQLITE, board_graphql_view, board_raw_view),
+    ReadCase("stages", STAGES_QUERY, STAGES_POSTGRES, STAGES_SQLITE, stages_graphql_view, stages_raw_view),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -42,14 +43,17 @@ class QueryCounter(logging.Handler):
 
 @pytest.fixture
 def sql_log() -> Iterator[QueryCounter]:
-    logger = logging.getLogger("tortoise.db_client")
+    """Every statement sent: the ORM's, and the compiled reads' (which skip the ORM)."""
+    loggers = [logging.getLogger("tortoise.db_client"), logging.getLogger("jornada.compiled")]
     counter = QueryCounter()
-    previous = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(counter)
+    previous = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(counter)
     yield counter
-    logger.removeHandler(counter)
-    logger.setLevel(previous)
+    for logger, level in zip(loggers, previous, strict=True):
+        logger.removeHandler(counter)
+        logger.setLevel(level)
 
 
 async def seed(api: Api, customers: int, each: int) -> None:
@@ -85,3 +89,22 @@ async def test_query_count_does_not_grow_with_the_page(api: Api, sql_log: QueryC
     assert large == small, sql_log.statements
     # auth, page, total, interactions page, interaction totals, customers of interactions
     assert large <= 6, sql_log.statements
+
+
+CONTEXT_TABLES = re.compile(r'\b(?:FROM|JOIN)\s+"?(?:api_key|workspace|workspace_model)"?\s', re.IGNORECASE)
+
+
+async def test_a_compiled_page_is_one_statement_with_the_key_check(api: Api, sql_log: QueryCounter) -> None:
+    await seed(api, customers=20, each=7)
+    assert await count_for(api, sql_log, 20) == 1, sql_log.statements
+
+
+async def test_a_metrics_request_reads_its_context_in_one_statement(api: Api, sql_log: QueryCounter) -> None:
+    """Key, workspace and models: one round trip (it was three, and a pool reset after each)."""
+    await seed(api, customers=3, each=2)
+    sql_log.statements.clear()
+    data = await api.data("{ metrics { stageDistribution { stage { key } count } } }")
+    assert sum(s["count"] for s in data["metrics"]["stageDistribution"]) == 3
+    context = [s for s in sql_log.statements if CONTEXT_TABLES.search(s)]
+    assert len(context) == 1, sql_log.statements
+    assert len(sql_log.statements) == 2, sql_log.statements  # and the distribution itself

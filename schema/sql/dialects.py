@@ -42,6 +42,11 @@ class Dialect:
     """The JSON and scalar building blocks; subclassed per database."""
 
     name: str
+    reads_arrays = False  # whether `edges_array` is offered (else every page is aggregated)
+
+    def edges_array(self, sql: str) -> str:
+        """The JSON array of the one column of `sql`'s rows, in its order."""
+        raise NotImplementedError
 
     def obj(self, pairs: Sequence[tuple[str, str]]) -> str:
         raise NotImplementedError
@@ -139,6 +144,11 @@ class Postgres(Dialect):
     has spaces Python's encoder does not write."""
 
     name = "postgres"
+    reads_arrays = True
+
+    def edges_array(self, sql: str) -> str:
+        # ARRAY(subquery) keeps the subquery's ORDER BY; string_agg would sort again.
+        return f"('[' || array_to_string(ARRAY({sql}), ',') || ']')"
 
     def obj(self, pairs: Sequence[tuple[str, str]]) -> str:
         if not pairs:

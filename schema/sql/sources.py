@@ -93,6 +93,19 @@ class Rows:
     def keyset_signature(self) -> str:
         return signature(self.keyset.keys)
 
+    def array_sql(self, expr: str, p: Params) -> str:
+        """`expr` for each row of the page, in order (read forwards, no row more)."""
+        where = " AND ".join([*self.filters, *self.keyset.conditions(p)])
+        order = self.keyset.order_sql()
+        return (
+            f"SELECT {expr} FROM {self.table} {self.alias}{self.joins} WHERE {where} "
+            f"ORDER BY {order} LIMIT {self.keyset.size}"
+        )
+
+    def key_values(self) -> list[tuple[str, KeyKind]]:
+        """The sort keys of a row read by `array_sql`, for its cursor."""
+        return [(k.sql, key_kind(k)) for k in self.keyset.keys]
+
     def count_sql(self) -> str:
         return f"SELECT count(*) FROM {self.table} {self.alias} WHERE {' AND '.join(self.filters)}"
 
