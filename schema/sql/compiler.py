@@ -309,7 +309,7 @@ class Compiler:
         edges_type = get_named_type(conn_type.fields["edges"].type)
         assert isinstance(edges_type, GraphQLObjectType)
         names = {fds[0].node.name.value for fds in sub.grouped_field_set.values()}
-        if "pageInfo" not in names and not rows.keyset.backwards and self.d.reads_arrays:
+        if "pageInfo" not in names and self.d.reads_arrays:
             return self._guarded(rows, self.edges_only(conn_type, edges_type, sub.grouped_field_set, rows))
         edges: list[str] = []
         wants_cursor = False
@@ -345,8 +345,8 @@ class Compiler:
     def edges_only(
         self, conn_type: GraphQLObjectType, edges_type: GraphQLObjectType, fields: GroupedFieldSet, rows: Rows
     ) -> str:
-        """A connection without pageInfo, read forwards: each `edges` is one ordered ARRAY of the
-        page's rows, no row more, no numbering, no aggregate (a quarter of the page's cost)."""
+        """A connection without pageInfo: each `edges` is one ordered ARRAY of the page's rows, no
+        row more, no numbering, no aggregate (a quarter of the page's cost)."""
         pairs = []
         for response_key, fds in fields.items():
             name = fds[0].node.name.value

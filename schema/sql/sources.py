@@ -94,13 +94,15 @@ class Rows:
         return signature(self.keyset.keys)
 
     def array_sql(self, expr: str, p: Params) -> str:
-        """`expr` for each row of the page, in order (read forwards, no row more)."""
+        """`expr` for each row of the page, in the list's order (no row more). A page read
+        backwards (`last`) is read in reverse, then put back in order."""
         where = " AND ".join([*self.filters, *self.keyset.conditions(p)])
-        order = self.keyset.order_sql()
-        return (
-            f"SELECT {expr} FROM {self.table} {self.alias}{self.joins} WHERE {where} "
-            f"ORDER BY {order} LIMIT {self.keyset.size}"
-        )
+        read = f"FROM {self.table} {self.alias}{self.joins} WHERE {where} ORDER BY {self.keyset.order_sql()}"
+        if not self.keyset.backwards:
+            return f"SELECT {expr} {read} LIMIT {self.keyset.size}"
+        keys = "".join(f", {k.sql} AS k__{n}" for n, k in enumerate(self.keyset.keys))
+        forwards = ", ".join(f"x.k__{n} {k.direction}" for n, k in enumerate(self.keyset.keys))
+        return f"SELECT x.e FROM (SELECT {expr} AS e{keys} {read} LIMIT {self.keyset.size}) x ORDER BY {forwards}"
 
     def key_values(self) -> list[tuple[str, KeyKind]]:
         """The sort keys of a row read by `array_sql`, for its cursor."""
