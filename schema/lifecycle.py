@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
+from weakref import ref
 
 import strawberry
 from strawberry import relay
@@ -224,10 +225,23 @@ def model_type(registry: PluginRegistry, key: str) -> LifecycleModel | None:
     return LifecycleModel.from_data(loaded.model, loaded.plugin) if loaded else None
 
 
+# Stage objects by registry and (model, stage): plugin data never changes once loaded, and every
+# metric and history row asks for them (a metrics request spent a tenth of its Python here).
+# (Keyed by the registry's id, checked through a weak reference: a registry is not hashable.)
+_STAGES: dict[int, tuple[ref[PluginRegistry], dict[tuple[str, str], Stage]]] = {}
+
+
 def stage_type(registry: PluginRegistry, model_key: str, stage_key: str) -> Stage:
-    model = registry.model(model_key)
-    found = model.stage(stage_key) if model else None
-    return Stage.from_data(found) if found else Stage.unknown(stage_key)
+    entry = _STAGES.get(id(registry))
+    if entry is None or entry[0]() is not registry:
+        entry = _STAGES[id(registry)] = (ref(registry), {})
+    known = entry[1]
+    found = known.get((model_key, stage_key))
+    if found is None:
+        model = registry.model(model_key)
+        data = model.stage(stage_key) if model else None
+        found = known[(model_key, stage_key)] = Stage.from_data(data) if data else Stage.unknown(stage_key)
+    return found
 
 
 @strawberry.type(description="A model this workspace tracks (or tracked).")

@@ -18,7 +18,7 @@ from schema.context import Info
 from schema.ids import row_id
 from schema.lifecycle import LifecycleModel, WorkspaceModel, model_type, workspace_model_type
 from schema.permissions import IsAdmin
-from schema.sql.mapping import NotCompiled, TypeSql, Value
+from schema.sql.mapping import Column, GlobalId, NotCompiled, OwnWorkspace, TypeSql, Value
 from schema.value import ValueModel
 
 
@@ -156,5 +156,21 @@ class Viewer:
 VIEWER_SQL = TypeSql(
     "Viewer",
     None,
-    {"role": Value("role"), "keyName": Value("name"), "workspace": NotCompiled("not yet compiled")},
+    {"role": Value("role"), "keyName": Value("name"), "workspace": OwnWorkspace()},
+)
+WORKSPACE_SQL = TypeSql(
+    "Workspace",
+    "workspace",
+    {
+        "id": GlobalId("Workspace"),
+        "name": Column("name", "text"),
+        "currency": Column("currency", "text"),
+        "timezone": Column("timezone", "text"),
+        "grossMargin": Column("gross_margin", "decimal", places=4),
+        "createdAt": Column("created_at", "datetime"),
+        "apiKeys": NotCompiled("ADMIN only"),
+        "primaryModel": NotCompiled("answered from the plugins in Python"),
+        "valueModel": NotCompiled("the value model's status is read by its service"),
+        "models": NotCompiled("answered from the plugins in Python"),
+    },
 )

@@ -381,7 +381,8 @@ def unscoped_tables(sql: str, tables: set[str]) -> list[str]:
         if table not in tables or table == "api_key":
             continue
         scope = _flatten(marked[found.end() :])
-        if f"{alias}.workspace_id = §WS§" not in scope:
+        column = "id" if table == "workspace" else "workspace_id"  # the workspace itself: its id
+        if f"{alias}.{column} = §WS§" not in scope:
             missing.append(f"{table} {alias}")
     return missing
 

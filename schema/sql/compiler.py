@@ -45,6 +45,7 @@ from schema.sql.mapping import (
     ModelOf,
     NodeLookup,
     NotCompiled,
+    OwnWorkspace,
     PositionIn,
     Positions,
     Reference,
@@ -164,6 +165,10 @@ class Compiler:
         if isinstance(spec, KeyObject):
             assert isinstance(target, GraphQLObjectType)
             return self.object(target, details, None)
+        if isinstance(spec, OwnWorkspace):
+            assert isinstance(target, GraphQLObjectType)
+            w = self._name("w")
+            return self.d.nested(f"SELECT {self.object(target, details, w)} FROM workspace {w} WHERE {w}.id = {WS}")
         if isinstance(spec, Connection):
             assert isinstance(target, GraphQLObjectType)
             return self.connection(target, spec.source(self.sources, args, row), details, args)
@@ -212,7 +217,7 @@ class Compiler:
         if kind == "datetime":
             return d.datetime(expr)
         if kind == "decimal":
-            return d.decimal(expr)
+            return d.decimal(expr, spec.places)
         return d.stored_json(expr, "{}" if kind == "json_object" else "[]")
 
     # --- plugin data and where customers stand ---------------------------------------------

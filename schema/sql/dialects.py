@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 from api.db import as_datetime, as_decimal
@@ -63,7 +64,9 @@ class Dialect:
     def datetime(self, expr: str) -> str:
         raise NotImplementedError
 
-    def decimal(self, expr: str) -> str:
+    def decimal(self, expr: str, places: int | None = None) -> str:
+        """A Decimal as its text; with `places`, as many decimal places (SQLite keeps what was
+        written, which the ORM quantizes when it reads; PostgreSQL's column has its scale)."""
         raise NotImplementedError
 
     def stored_json(self, expr: str, default: str) -> str:
@@ -171,7 +174,7 @@ class Postgres(Dialect):
         iso = f"replace(to_char(({expr}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '')"
         return f"coalesce('\"' || {iso} || '+00:00\"', 'null')"
 
-    def decimal(self, expr: str) -> str:
+    def decimal(self, expr: str, places: int | None = None) -> str:
         return f"coalesce('\"' || ({expr})::text || '\"', 'null')"
 
     def stored_json(self, expr: str, default: str) -> str:
@@ -265,8 +268,8 @@ class Sqlite(Dialect):
     def datetime(self, expr: str) -> str:
         return f"jornada_iso({expr})"
 
-    def decimal(self, expr: str) -> str:
-        return f"jornada_decimal({expr})"
+    def decimal(self, expr: str, places: int | None = None) -> str:
+        return f"jornada_decimal({expr}, {-1 if places is None else places})"
 
     def stored_json(self, expr: str, default: str) -> str:
         return f"json(coalesce({expr}, '{default}'))"
@@ -358,8 +361,10 @@ def _iso(value: Any) -> str | None:
     return None if value is None else as_datetime(value).isoformat()
 
 
-def _decimal(value: Any) -> str | None:
+def _decimal(value: Any, places: int) -> str | None:
     found = as_decimal(value)
+    if found is not None and places >= 0:
+        found = found.quantize(Decimal(1).scaleb(-places))
     return None if found is None else str(found)
 
 
@@ -382,7 +387,7 @@ def _cursor(signature: str, kinds: str, *values: Any) -> str:
 
 SQLITE_FUNCTIONS: tuple[tuple[str, int, Callable[..., Any]], ...] = (
     ("jornada_iso", 1, _iso),
-    ("jornada_decimal", 1, _decimal),
+    ("jornada_decimal", 2, _decimal),
     ("jornada_gid", 2, _gid),
     ("jornada_days", 2, _days),
     ("jornada_cursor", -1, _cursor),

@@ -25,6 +25,7 @@ class Column:
 
     name: str
     kind: ColumnKind
+    places: int | None = None  # decimals read through the ORM, which gives them this many places
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,11 @@ class Value:
 @dataclass(frozen=True)
 class KeyObject:
     """An object made of the request's context (`Query.viewer`), its fields `Value`s."""
+
+
+@dataclass(frozen=True)
+class OwnWorkspace:
+    """The API key's workspace row (`Viewer.workspace`)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,7 @@ FieldSql = (
     | Connection
     | Value
     | KeyObject
+    | OwnWorkspace
     | NodeLookup
     | Constant
     | StageOf

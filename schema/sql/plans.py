@@ -50,7 +50,7 @@ from schema.sql.compiler import Compiler
 from schema.sql.dialects import dialect
 from schema.sql.mapping import TypeSql
 from schema.sql.sources import Fallback
-from schema.workspace import VIEWER_SQL
+from schema.workspace import VIEWER_SQL, WORKSPACE_SQL
 
 log = logging.getLogger("jornada.compiled")
 
@@ -60,6 +60,7 @@ TYPES: dict[str, TypeSql] = {
     for t in (
         QUERY_SQL,
         VIEWER_SQL,
+        WORKSPACE_SQL,
         CUSTOMER_SQL,
         ADDRESS_SQL,
         SOCIAL_PROFILE_SQL,
