@@ -33,7 +33,7 @@ from api.compiled_reads import CompiledReads
 from api.cors import Cors
 from api.errors import error_body
 from api.events import StageEvents
-from api.graphql_request import read_request
+from api.graphql_request import GraphQLRequest, read_request
 from api.http_errors import http_exception, refused, with_codes
 from api.lifecycle import Lifecycle
 from api.persisted import PersistedQueries, PersistedQueryError
@@ -47,8 +47,9 @@ from schema.context import Context
 from schema.sql.plans import ReadPlans
 
 log = logging.getLogger("jornada")
-# The document a persisted query's hash named, for Strawberry's reading of the same request.
-PERSISTED_QUERY: ContextVar[str | None] = ContextVar("persisted_query", default=None)
+# The request as read before Strawberry (with the document a persisted query's hash named), for
+# Strawberry's reading of the same request.
+PARSED_REQUEST: ContextVar[GraphQLRequest | None] = ContextVar("parsed_request", default=None)
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -102,7 +103,7 @@ class JornadaGraphQL(GraphQL[Context, None]):
         token = bearer_token(request.headers.get("authorization"))
         graphql = await read_request(request)
         persisted = None
-        PERSISTED_QUERY.set(None)  # (a test client may run several requests in one task)
+        PARSED_REQUEST.set(None)  # (a test client may run several requests in one task)
         if graphql is not None:
             try:
                 persisted = self.persisted.resolve(graphql.extensions, graphql.query)
@@ -111,7 +112,7 @@ class JornadaGraphQL(GraphQL[Context, None]):
                 return False
             if persisted is not None:
                 graphql = dataclasses.replace(graphql, query=persisted.query, digest=persisted.digest)
-                PERSISTED_QUERY.set(persisted.query)
+            PARSED_REQUEST.set(graphql)
         fast = await self.reads.answer(graphql, token) if self.reads is not None and graphql else None
         if fast is None:
             principal = await authenticate(token) if token else None
@@ -140,13 +141,14 @@ class JornadaGraphQL(GraphQL[Context, None]):
         return text
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData | list[GraphQLRequestData]:
+        parsed = PARSED_REQUEST.get()
+        if parsed is not None and self._get_stream_transport_from_headers(request.headers) is None:
+            # Read already (with the document a persisted query's hash named): not parsed twice.
+            return GraphQLRequestData(parsed.query, parsed.variables, parsed.operation_name, parsed.extensions)
         try:
             found = await super().parse_http_body(request)
         except (UnicodeDecodeError, RecursionError) as exc:  # bytes that are no text; JSON nested too deep
             raise HTTPException(400, "Unable to parse request body as JSON") from exc
-        persisted = PERSISTED_QUERY.get()
-        if persisted is not None and isinstance(found, GraphQLRequestData):
-            return dataclasses.replace(found, query=persisted)  # the document its hash named
         return found
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:

@@ -75,6 +75,16 @@ async def fetch(sql: str, params: Params, conn: BaseDBAsyncClient | None = None)
     return list(await conn.execute_query_dict(sql, params.values))
 
 
+async def read(sql: str, params: Params) -> Sequence[Any]:
+    """The rows of a read on the request path, from the driver itself on PostgreSQL (the ORM's
+    wrapper costs more than a small statement; a read has no ORM exception to translate)."""
+    conn = connection()
+    if params.dialect == "postgres":
+        async with conn.acquire_connection() as raw:
+            return list(await raw.fetch(sql, *params.values))
+    return (await conn.execute_query(sql, params.values))[1]
+
+
 async def rows(sql: str, params: Params, conn: BaseDBAsyncClient | None = None) -> Sequence[Any]:
     """The driver's own rows of a SELECT (asyncpg records, sqlite3 rows; both read as `row["column"]`),
     without the copy into dicts that `fetch` makes: for the ingestion path's big reads."""

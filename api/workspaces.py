@@ -13,7 +13,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from api import validation as v
-from api.db import Params, as_json, connection, dialect_of, fetch
+from api.db import Params, as_json, connection, dialect_of, fetch, read
 from api.errors import InputInvalid, Problem, invalid
 from api.models import AcquisitionSpend, ApiKey, Workspace, WorkspaceModel
 from api.records import (
@@ -94,10 +94,10 @@ async def authenticate(secret: str) -> Principal | None:
         f"FROM api_key k JOIN workspace w ON w.id = k.workspace_id WHERE k.key_hash = {p(hash_key(secret))} "
         "AND k.revoked_at IS NULL"
     )
-    rows = await fetch(sql, p, conn)
-    if not rows:
+    found = await read(sql, p)
+    if not found:
         return None
-    r = rows[0]
+    r = dict(found[0])
     workspace = workspace_from_row({**r, "id": r["workspace_id"], "name": r["workspace_name"]})
     models = tuple(workspace_model_from_row(m) for m in as_json(r["models"], []))
     return Principal(r["workspace_id"], Role(r["role"]), r["id"], r["name"], workspace, models)

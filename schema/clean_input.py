@@ -5,6 +5,7 @@ BAD_USER_INPUT error that says where it is."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,6 +44,24 @@ class _Literals(Visitor):
         self.found = self.found or bad_string(node.value)
 
 
+_CHECKED: OrderedDict[str, str | None] = OrderedDict()  # the literals' verdict, by document text
+
+
+def _literal_problem(context: Any) -> str | None:
+    """What a string literal of the document holds that it may not, remembered per document."""
+    query = context.query
+    if isinstance(query, str) and query in _CHECKED:
+        _CHECKED.move_to_end(query)
+        return _CHECKED[query]
+    literals = _Literals()
+    visit(context.graphql_document, literals)
+    if isinstance(query, str):
+        _CHECKED[query] = literals.found
+        if len(_CHECKED) > 1024:
+            _CHECKED.popitem(last=False)
+    return literals.found
+
+
 def holds_bad_string(document: DocumentNode, variables: dict[str, Any]) -> bool:
     """Whether a variable or a string literal of the document holds what CleanStrings refuses."""
     if _in_value(variables, ["variables"]):
@@ -62,14 +81,11 @@ class CleanStrings(SchemaExtension):
                 f"The value at {'.'.join(path)} holds {what}.",
                 extensions={"code": "BAD_USER_INPUT", "reason": "INVALID_STRING", "field": path},
             )
-        elif context.graphql_document is not None:
-            literals = _Literals()
-            visit(context.graphql_document, literals)
-            if literals.found:
-                error = GraphQLError(
-                    f"A string in the query holds {literals.found}.",
-                    extensions={"code": "BAD_USER_INPUT", "reason": "INVALID_STRING"},
-                )
+        elif context.graphql_document is not None and (found := _literal_problem(context)):
+            error = GraphQLError(
+                f"A string in the query holds {found}.",
+                extensions={"code": "BAD_USER_INPUT", "reason": "INVALID_STRING"},
+            )
         if error is not None:
             context.result = ExecutionResult(data=None, errors=[error])
         yield

@@ -14,6 +14,7 @@ of 100 costs 4,040,301 and is refused). Fragments and inline fragments count as 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -38,6 +39,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 LIST_SIZE = 10
+_COSTS: dict[tuple[Any, ...], int] = {}  # by document, operation, variables and page size; oldest out first
 PAGE_ARGUMENTS = ("first", "last")
 
 
@@ -49,6 +51,23 @@ class QueryCost(SchemaExtension):
         self.budget = budget
         self.page_size = page_size
 
+    def _cost(
+        self, context: Any, document: DocumentNode, operation: OperationDefinitionNode, variables: dict[str, Any]
+    ) -> int:
+        """The operation's cost, remembered per document text and variables (it depends on both)."""
+        try:
+            shape = json.dumps(variables, sort_keys=True, default=str)
+            key = (context.query, context.operation_name, shape, self.page_size)
+        except (TypeError, ValueError):  # (variables JSON gave; be safe anyway)
+            return operation_cost(context.schema._schema, document, operation, variables, self.page_size)
+        cost = _COSTS.get(key)
+        if cost is None:
+            cost = operation_cost(context.schema._schema, document, operation, variables, self.page_size)
+            _COSTS[key] = cost
+            if len(_COSTS) > 1024:
+                _COSTS.pop(next(iter(_COSTS)))
+        return cost
+
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
@@ -56,7 +75,7 @@ class QueryCost(SchemaExtension):
             operation = _operation(document.definitions, context.operation_name)
             if operation is not None:
                 variables = dict(context.variables or {})
-                cost = operation_cost(context.schema._schema, document, operation, variables, self.page_size)
+                cost = self._cost(context, document, operation, variables)
                 if cost > self.budget:
                     context.pre_execution_errors = [too_costly(cost, self.budget)]
         yield

@@ -115,7 +115,7 @@ class Statement:
 
     sql: str
     params: tuple[Any, ...]
-    key: tuple[str, str | None, str]  # the request it answers: (document hash, operation, variables)
+    key: tuple[str, str | None, str]  # the request it answers: (document, operation, variables)
     dialect: str
     now_index: int | None = None  # the parameter that is the request's time, if one is
 
@@ -178,13 +178,13 @@ class ReadPlans:
     def statement(
         self, query: str, operation_name: str | None, variables: dict[str, Any] | None, digest: str | None = None
     ) -> Statement | None:
-        """The compiled statement of this request, or None when Strawberry must answer it."""
-        digest = digest or document_hash(query)
+        """The compiled statement of this request, or None when Strawberry must answer it.
+        Looked up by the document's text (its hash is computed only to plan a new one)."""
         try:
-            shape = json.dumps(variables or {}, sort_keys=True)
+            shape = json.dumps(variables, sort_keys=True) if variables else "{}"
         except (TypeError, ValueError):
             return None
-        key = (digest, operation_name, shape)
+        key = (query, operation_name, shape)
         found, statement = self._statements.get(key)
         if found:
             return statement
