@@ -18,7 +18,7 @@ from starlette.responses import Response
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import OperationalError
 
-from api.db import connection, dialect_of
+from api.db import connection, dialect_of, driver_fetch
 from api.graphql_request import GraphQLRequest
 from api.workspaces import KEY_PREFIX, hash_key
 from schema.sql.dialects import SQLITE_FUNCTIONS
@@ -70,10 +70,7 @@ class CompiledReads:
     async def _fetch(self, conn: BaseDBAsyncClient, sql: str, values: list[Any]) -> list[Any]:
         """The statement's rows, straight from the driver (PostgreSQL: no ORM wrapper around it)."""
         if dialect_of(conn) == "postgres":
-            if log.isEnabledFor(logging.DEBUG):  # (the ORM logs the statements it sends itself)
-                log.debug("%s", sql)
-            async with conn.acquire_connection() as raw:
-                return list(await raw.fetch(sql, *values))
+            return await driver_fetch(conn, sql, values)
         await self._prepare(conn)
         return list((await conn.execute_query(sql, values))[1])
 

@@ -7,6 +7,7 @@ dicts, decoded here once so that GraphQL resolvers only read attributes.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
@@ -80,9 +81,19 @@ async def read(sql: str, params: Params) -> Sequence[Any]:
     wrapper costs more than a small statement; a read has no ORM exception to translate)."""
     conn = connection()
     if params.dialect == "postgres":
-        async with conn.acquire_connection() as raw:
-            return list(await raw.fetch(sql, *params.values))
+        return await driver_fetch(conn, sql, params.values)
     return (await conn.execute_query(sql, params.values))[1]
+
+
+SQL_LOG = logging.getLogger("jornada.sql")  # statements sent past the ORM (which logs its own)
+
+
+async def driver_fetch(conn: BaseDBAsyncClient, sql: str, values: Sequence[Any]) -> list[Any]:
+    """A PostgreSQL read through the pool's asyncpg connection, logged at DEBUG as the ORM would."""
+    if SQL_LOG.isEnabledFor(logging.DEBUG):
+        SQL_LOG.debug("%s", sql)
+    async with conn.acquire_connection() as raw:
+        return list(await raw.fetch(sql, *values))
 
 
 async def rows(sql: str, params: Params, conn: BaseDBAsyncClient | None = None) -> Sequence[Any]:

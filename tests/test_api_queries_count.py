@@ -44,7 +44,7 @@ class QueryCounter(logging.Handler):
 @pytest.fixture
 def sql_log() -> Iterator[QueryCounter]:
     """Every statement sent: the ORM's, and the compiled reads' (which skip the ORM)."""
-    loggers = [logging.getLogger("tortoise.db_client"), logging.getLogger("jornada.compiled")]
+    loggers = [logging.getLogger("tortoise.db_client"), logging.getLogger("jornada.sql")]
     counter = QueryCounter()
     previous = [logger.level for logger in loggers]
     for logger in loggers:
