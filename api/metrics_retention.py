@@ -234,7 +234,7 @@ def _monthly_postgres(scope: Scope, p: Params, bounds: Sequence[datetime]) -> st
     return f"SELECT cover, churn, back, w_first, COUNT(*) AS n FROM ({per}) per GROUP BY 1, 2, 3, 4"
 
 
-def _flows_from_masks(rows: list[dict[str, Any]], months: int) -> list[Flow]:
+def _flows_from_masks(rows: Sequence[Any], months: int) -> list[Flow]:
     counts = [[0] * len(FLOW_FIELDS) for _ in range(months)]
     for r in rows:
         cover, churn, back, k, w_first = int(r["cover"]), int(r["churn"]), int(r["back"]), int(r["n"]), r["w_first"]

@@ -11,7 +11,7 @@ from itertools import pairwise
 from typing import Any
 
 from api.customers import CustomerFilter, filter_conditions
-from api.db import Params, connection, dialect_of, fetch, utc
+from api.db import Params, connection, dialect_of, read, utc
 from api.sqlfn import false, ts
 from plugins.types import LifecycleModel, StageCategory
 
@@ -138,8 +138,9 @@ def first_customer_cte(cust: str) -> str:
     )
 
 
-async def query_rows(sql: str, p: Params) -> list[dict[str, Any]]:
-    return await fetch(sql, p, connection())
+async def query_rows(sql: str, p: Params) -> Sequence[Any]:
+    """A metric's rows, read by column name, from the driver (see `api.db.read`)."""
+    return await read(sql, p)
 
 
 def new_params() -> Params:

@@ -11,6 +11,7 @@ give the same `data`: on SQLite through functions of this process registered on 
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -188,6 +189,10 @@ class Postgres(Dialect):
         return "'" + text.replace("'", "''") + "'"
 
     def global_id(self, type_name: str, id_expr: str) -> str:
+        prefix = f"{type_name}:".encode()
+        if len(prefix) % 3 == 0:  # base64 of the prefix, then of the digits: the same text, half the work
+            head = base64.b64encode(prefix).decode()
+            return f"('\"{head}' || encode(({id_expr})::text::bytea, 'base64') || '\"')"
         return f"('\"' || encode(convert_to('{type_name}:' || ({id_expr})::text, 'UTF8'), 'base64') || '\"')"
 
     def cursor(self, signature: str, values: Sequence[tuple[str, KeyKind]]) -> str:
