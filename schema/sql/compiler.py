@@ -323,10 +323,8 @@ class Compiler:
         more = f"({g}.n > {size})"
         for response_key, fds in sub.grouped_field_set.items():
             name = fds[0].node.name.value
-            if name == "__typename":
-                pairs.append((response_key, self.d.constant(conn_type.name)))
-            elif name == "totalCount":
-                pairs.append((response_key, self.d.number(f"({rows.count_sql()})")))
+            if (plain := self._connection_field(conn_type, name, rows)) is not None:
+                pairs.append((response_key, plain))
             elif name == "edges":
                 edges.append(self.edge(edges_type, fds, rows, r))
                 pairs.append((response_key, self.d.edges_column(g, len(edges) - 1)))
@@ -355,16 +353,22 @@ class Compiler:
         pairs = []
         for response_key, fds in fields.items():
             name = fds[0].node.name.value
-            if name == "__typename":
-                pairs.append((response_key, self.d.constant(conn_type.name)))
-            elif name == "totalCount":
-                pairs.append((response_key, self.d.number(f"({rows.count_sql()})")))
+            if (plain := self._connection_field(conn_type, name, rows)) is not None:
+                pairs.append((response_key, plain))
             elif name == "edges":
                 edge = self.edge(edges_type, fds, rows, rows.alias, rows.key_values())
                 pairs.append((response_key, self.d.edges_array(rows.array_sql(edge, self.params))))
             else:
                 raise Fallback(f"{conn_type.name}.{name} has no SQL mapping")
         return self.d.obj(pairs)
+
+    def _connection_field(self, conn_type: GraphQLObjectType, name: str, rows: Rows) -> str | None:
+        """`__typename` and `totalCount`, read the same way whatever the page; None otherwise."""
+        if name == "__typename":
+            return self.d.constant(conn_type.name)
+        if name == "totalCount":
+            return self.d.number(f"({rows.count_sql()})")
+        return None
 
     def _guarded(self, rows: Rows, value: str) -> str:
         return value if rows.guard is None else f"(CASE WHEN {rows.guard} THEN {value} ELSE {self.d.mark()} END)"
