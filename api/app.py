@@ -268,9 +268,9 @@ class _Body:
     async def receive(self) -> Message:
         if self.complete:
             return await self._receive()
-        remaining = max(self.deadline - asyncio.get_running_loop().time(), 0)
-        try:
-            message = await asyncio.wait_for(self._receive(), remaining)
+        try:  # (a timeout scope, not wait_for: no task made per message)
+            async with asyncio.timeout_at(self.deadline):
+                message = await self._receive()
         except TimeoutError:
             raise _TooSlow from None
         self.received += len(message.get("body", b""))
