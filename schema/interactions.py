@@ -145,6 +145,6 @@ INTERACTION_SQL = TypeSql(
         "properties": Column("properties", "json_object"),
         "idempotencyKey": Column("idempotency_key", "text"),
         "createdAt": Column("created_at", "datetime"),
-        "customer": Reference("Customer", "customer", "customer_id"),
+        "customer": Reference("Customer", "customer_id"),
     },
 )

@@ -462,7 +462,7 @@ STAGE_TRANSITION_SQL = TypeSql(
         "supersededAt": Column("superseded_at", "datetime"),
         "supersededReason": Column("superseded_reason", "text"),
         "model": ModelOf("model_key"),
-        "customer": Reference("Customer", "customer", "customer_id"),
-        "interaction": Reference("Interaction", "interaction", "interaction_id"),
+        "customer": Reference("Customer", "customer_id"),
+        "interaction": Reference("Interaction", "interaction_id"),
     },
 )

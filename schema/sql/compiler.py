@@ -56,7 +56,7 @@ from schema.sql.mapping import (
 from schema.sql.sources import WS, Fallback, Rows, ScopedParams, SourceContext
 
 MAX_KEYS = 50  # json_build_object takes at most 100 arguments
-NODE_TABLES = {"Customer": "customer", "Interaction": "interaction"}
+NODE_TYPES = {"Customer", "Interaction"}  # what `node` answers here (their table: their TypeSql's)
 # Node types that `node` answers through Strawberry only; any other type name is null there.
 NODE_FALLBACK = {"Workspace", "ApiKey", "AcquisitionSpend"}
 STAGE_KEY = "jornada-stage-key-5c1e"  # the key of an unknown stage, in its JSON template
@@ -123,6 +123,11 @@ class Compiler:
         if spec is None or isinstance(spec, NotCompiled):
             raise Fallback(f"{gtype.name}.{name} is not compiled")
         return spec
+
+    def table_of(self, gtype: GraphQLObjectType) -> str:
+        table = self.types[gtype.name].table
+        assert table is not None, f"{gtype.name} is not read from a table"
+        return table
 
     def object(self, gtype: GraphQLObjectType, details: FieldDetailsList, row: str | None) -> str:
         return self.object_of(gtype, self.subfields(gtype, details), row)
@@ -279,9 +284,8 @@ class Compiler:
     def reference(self, target: GraphQLObjectType, spec: Reference, details: FieldDetailsList, row: str) -> str:
         a = self._name("t")
         obj = self.object(target, details, a)
-        return self.d.nested(
-            f"SELECT {obj} FROM {spec.table} {a} WHERE {a}.workspace_id = {WS} AND {a}.id = {row}.{spec.column}"
-        )
+        where = f"{a}.workspace_id = {WS} AND {a}.id = {row}.{spec.column}"
+        return self.d.nested(f"SELECT {obj} FROM {self.table_of(target)} {a} WHERE {where}")
 
     def node(self, raw: str, details: FieldDetailsList) -> str:
         try:
@@ -290,12 +294,12 @@ class Compiler:
             raise Fallback("not a global id") from None
         if gid.type_name in NODE_FALLBACK:
             raise Fallback(f"node of a {gid.type_name}")
-        table = NODE_TABLES.get(gid.type_name)
         rid = row_id(gid.node_id)
-        if table is None or rid < 0:
+        if gid.type_name not in NODE_TYPES or rid < 0:
             return self.d.constant(None)
         target = self.schema.get_type(gid.type_name)
         assert isinstance(target, GraphQLObjectType)
+        table = self.table_of(target)
         a = self._name("t")
         obj = self.object(target, details, a)
         return self.d.nested(

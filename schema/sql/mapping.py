@@ -55,10 +55,9 @@ class Embedded:
 
 @dataclass(frozen=True)
 class Reference:
-    """The row of `table` whose id is this row's `column`, as the type `type_name`."""
+    """The row of `type_name`'s table whose id is this row's `column`."""
 
     type_name: str
-    table: str
     column: str
 
 
