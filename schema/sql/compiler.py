@@ -55,7 +55,7 @@ from schema.sql.mapping import (
 )
 from schema.sql.sources import WS, Fallback, Rows, ScopedParams, SourceContext
 
-MAX_KEYS = 50  # json_build_object takes at most 100 arguments
+MAX_KEYS = 50  # per object: SQLite's json_object takes at most 127 arguments (PostgreSQL: no limit)
 NODE_TYPES = {"Customer", "Interaction"}  # what `node` answers here (their table: their TypeSql's)
 # Node types that `node` answers through Strawberry only; any other type name is null there.
 NODE_FALLBACK = {"Workspace", "ApiKey", "AcquisitionSpend"}
@@ -311,21 +311,19 @@ class Compiler:
     def connection(
         self, conn_type: GraphQLObjectType, rows: Rows, details: FieldDetailsList, args: dict[str, Any]
     ) -> str:
-        sub = collect_subfields(self.schema, self.fragments, self.variables, self.operation, conn_type, details)
-        if len(sub.grouped_field_set) > MAX_KEYS:
-            raise Fallback(f"more than {MAX_KEYS} fields on one object")
+        fields = self.subfields(conn_type, details)
         r, g = self._name("r"), self._name("g")
         edges_type = get_named_type(conn_type.fields["edges"].type)
         assert isinstance(edges_type, GraphQLObjectType)
-        names = {fds[0].node.name.value for fds in sub.grouped_field_set.values()}
+        names = {fds[0].node.name.value for fds in fields.values()}
         if "pageInfo" not in names and self.d.reads_arrays:
-            return self._guarded(rows, self.edges_only(conn_type, edges_type, sub.grouped_field_set, rows))
+            return self._guarded(rows, self.edges_only(conn_type, edges_type, fields, rows))
         edges: list[str] = []
         wants_cursor = False
         pairs: list[tuple[str, str]] = []
         size, backwards = rows.keyset.size, rows.keyset.backwards
         more = f"({g}.n > {size})"
-        for response_key, fds in sub.grouped_field_set.items():
+        for response_key, fds in fields.items():
             name = fds[0].node.name.value
             if (plain := self._connection_field(conn_type, name, rows)) is not None:
                 pairs.append((response_key, plain))
@@ -385,9 +383,8 @@ class Compiler:
         r: str,
         keys: list[tuple[str, KeyKind]] | None = None,
     ) -> str:
-        sub = collect_subfields(self.schema, self.fragments, self.variables, self.operation, edge_type, details)
         pairs = []
-        for response_key, fds in sub.grouped_field_set.items():
+        for response_key, fds in self.subfields(edge_type, details).items():
             name = fds[0].node.name.value
             if name == "__typename":
                 pairs.append((response_key, self.d.constant(edge_type.name)))
@@ -405,7 +402,6 @@ class Compiler:
     def page_info(
         self, info_type: GraphQLObjectType, details: FieldDetailsList, g: str, has_next: str, has_prev: str
     ) -> tuple[str, bool]:
-        sub = collect_subfields(self.schema, self.fragments, self.variables, self.operation, info_type, details)
         values = {
             "__typename": self.d.constant(info_type.name),
             "hasNextPage": has_next,
@@ -415,7 +411,7 @@ class Compiler:
         }
         pairs = []
         cursors = False
-        for response_key, fds in sub.grouped_field_set.items():
+        for response_key, fds in self.subfields(info_type, details).items():
             name = fds[0].node.name.value
             if name not in values:
                 raise Fallback(f"PageInfo.{name} has no SQL mapping")
