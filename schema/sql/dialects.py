@@ -93,9 +93,34 @@ class Dialect:
 
     def page_aggregate(self, page: Page) -> str:
         """A FROM-clause subquery named `page.group` over the rows of `page.sql` (named
-        `page.rows`, numbered by their `rn` column): `edges` (the JSON array of `page.edge`), `n`
-        (rows read: one more than the page when there are more), and the cursors of the first
-        and last edge, `start_cursor` and `end_cursor`."""
+        `page.rows`, numbered by their `rn` column): `edges0`, `edges1`... (the JSON array of
+        each of `page.edges`), `n` (rows read: one more than the page when there are more), and
+        the cursors of the first and last edge, `start_cursor` and `end_cursor`."""
+        r, g = page.rows, page.group
+        within = f"FILTER (WHERE {r}.rn <= {page.size})"
+        columns = ["count(*) AS n"]
+        columns += [
+            f"{self._edges_agg(edge, r, page.backwards, within)} AS edges{n}" for n, edge in enumerate(page.edges)
+        ]
+        if page.cursor is not None:
+            columns.append(f"{self._cursors_agg(page.cursor, r, page.backwards, within)} AS curs")
+        inner = f"SELECT {', '.join(columns)} FROM {self._ordered_rows(page.sql, r, page.backwards)}"
+        if page.cursor is None:
+            return f"({inner}) AS {g}"
+        first, last = self._first_and_last(f"{g}0.curs")
+        return f"(SELECT {g}0.*, {first} AS start_cursor, {last} AS end_cursor FROM ({inner}) AS {g}0) AS {g}"
+
+    def _edges_agg(self, edge: str, rows: str, backwards: bool, within: str) -> str:
+        raise NotImplementedError
+
+    def _cursors_agg(self, cursor: str, rows: str, backwards: bool, within: str) -> str:
+        raise NotImplementedError
+
+    def _ordered_rows(self, sql: str, rows: str, backwards: bool) -> str:
+        """The page's rows as a FROM item named `rows`."""
+        raise NotImplementedError
+
+    def _first_and_last(self, array: str) -> tuple[str, str]:
         raise NotImplementedError
 
     def edges_column(self, group: str, n: int) -> str:
@@ -208,22 +233,19 @@ class Postgres(Dialect):
         encoded = f"rtrim(translate(encode(convert_to({text}, 'UTF8'), 'base64'), E'+/\\n', '-_'), '=')"
         return f"('\"' || {encoded} || '\"')"
 
-    def page_aggregate(self, page: Page) -> str:
-        r, g = page.rows, page.group
-        order = f"{r}.rn DESC" if page.backwards else f"{r}.rn"
-        within = f"FILTER (WHERE {r}.rn <= {page.size})"
-        columns = ["count(*) AS n"]
-        for n, edge in enumerate(page.edges):
-            columns.append(f"'[' || coalesce(string_agg({edge}, ',' ORDER BY {order}) {within}, '') || ']' AS edges{n}")
-        if page.cursor is not None:
-            columns.append(f"array_agg({page.cursor} ORDER BY {order}) {within} AS curs")
-        inner = f"SELECT {', '.join(columns)} FROM ({page.sql}) AS {r}"
-        if page.cursor is None:
-            return f"({inner}) AS {g}"
-        return (
-            f"(SELECT {g}0.*, {g}0.curs[1] AS start_cursor, {g}0.curs[cardinality({g}0.curs)] AS end_cursor "
-            f"FROM ({inner}) AS {g}0) AS {g}"
-        )
+    def _edges_agg(self, edge: str, rows: str, backwards: bool, within: str) -> str:
+        order = f"{rows}.rn DESC" if backwards else f"{rows}.rn"
+        return f"'[' || coalesce(string_agg({edge}, ',' ORDER BY {order}) {within}, '') || ']'"
+
+    def _cursors_agg(self, cursor: str, rows: str, backwards: bool, within: str) -> str:
+        order = f"{rows}.rn DESC" if backwards else f"{rows}.rn"
+        return f"array_agg({cursor} ORDER BY {order}) {within}"
+
+    def _ordered_rows(self, sql: str, rows: str, backwards: bool) -> str:
+        return f"({sql}) AS {rows}"
+
+    def _first_and_last(self, array: str) -> tuple[str, str]:
+        return f"{array}[1]", f"{array}[cardinality({array})]"
 
     def edges_column(self, group: str, n: int) -> str:
         return f"{group}.edges{n}"
@@ -300,23 +322,18 @@ class Sqlite(Dialect):
         kinds = "".join(kind[0] for _, kind in values)
         return f"jornada_cursor('{signature}', '{kinds}', " + ", ".join(e for e, _ in values) + ")"
 
-    def page_aggregate(self, page: Page) -> str:
-        r, g = page.rows, page.group
-        order = "rn DESC" if page.backwards else "rn"
-        within = f"FILTER (WHERE {r}.rn <= {page.size})"
-        columns = ["count(*) AS n"]
-        for n, edge in enumerate(page.edges):
-            columns.append(f"json_group_array(json({edge})) {within} AS edges{n}")
-        if page.cursor is not None:
-            columns.append(f"json_group_array({page.cursor}) {within} AS curs")
-        # The aggregates take the rows in the order of the subquery they read.
-        inner = f"SELECT {', '.join(columns)} FROM (SELECT * FROM ({page.sql}) ORDER BY {order}) AS {r}"
-        if page.cursor is None:
-            return f"({inner}) AS {g}"
-        return (
-            f"(SELECT {g}0.*, json_extract({g}0.curs, '$[0]') AS start_cursor, "
-            f"json_extract({g}0.curs, '$[#-1]') AS end_cursor FROM ({inner}) AS {g}0) AS {g}"
-        )
+    def _edges_agg(self, edge: str, rows: str, backwards: bool, within: str) -> str:
+        return f"json_group_array(json({edge})) {within}"
+
+    def _cursors_agg(self, cursor: str, rows: str, backwards: bool, within: str) -> str:
+        return f"json_group_array({cursor}) {within}"
+
+    def _ordered_rows(self, sql: str, rows: str, backwards: bool) -> str:
+        # No ORDER BY inside its aggregates: they take the rows in the order of the subquery.
+        return f"(SELECT * FROM ({sql}) ORDER BY rn{' DESC' if backwards else ''}) AS {rows}"
+
+    def _first_and_last(self, array: str) -> tuple[str, str]:
+        return f"json_extract({array}, '$[0]')", f"json_extract({array}, '$[#-1]')"
 
     def edges_column(self, group: str, n: int) -> str:
         return f"json({group}.edges{n})"
