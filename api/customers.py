@@ -81,7 +81,7 @@ ORDER_FIELDS: dict[str, SortKey] = {
     "UPDATED_AT": SortKey("updatedAt", "c.updated_at", ASC, lambda r: r.updated_at, is_datetime=True),
     "NAME": SortKey("name", "c.sort_name", ASC, lambda r: r.sort_name),
     # Customers without a prediction sort as -1 (below any value).
-    "PREDICTED_CLV": SortKey("predictedClv", "COALESCE(v.predicted_clv, -1)", ASC, lambda r: r.rank),
+    "PREDICTED_CLV": SortKey("predictedClv", "COALESCE(v.predicted_clv, -1)", ASC, lambda r: r.rank, is_float=True),
 }
 ID_KEY = SortKey("id", "c.id", ASC, lambda r: r.id)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,9 +34,11 @@ class SortKey:
     direction: str
     value: Callable[[Any], Any]
     is_datetime: bool = False
+    is_float: bool = False
 
     def reversed(self) -> SortKey:
-        return SortKey(self.name, self.sql, DESC if self.direction == ASC else ASC, self.value, self.is_datetime)
+        direction = DESC if self.direction == ASC else ASC
+        return SortKey(self.name, self.sql, direction, self.value, self.is_datetime, self.is_float)
 
 
 @dataclass(frozen=True)
@@ -72,30 +75,28 @@ def signature(keys: Sequence[SortKey]) -> str:
     return ",".join(f"{k.name}:{k.direction}" for k in keys)
 
 
-def float_text(value: float) -> str:
-    """A float as PostgreSQL writes it (shortest digits; an exponent from 1e15 or below 1e-4;
-    no ".0"), so that SQL can build the same cursor text."""
-    if value == 0:
-        return "0"
-    text = repr(value)
-    if "e" not in text and "inf" not in text and "nan" not in text and abs(value) >= 1e15:
-        digits = text.split(".")[0].lstrip("-").rstrip("0")
-        exponent = len(text.split(".")[0].lstrip("-")) - 1
-        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        text = ("-" if value < 0 else "") + f"{mantissa}e+{exponent:02d}"
-    return text[:-2] if text.endswith(".0") else text
+def float_hex(value: float) -> str:
+    """A float as the hex of its 8 bytes (IEEE 754, big-endian): exact, and what PostgreSQL's
+    `encode(float8send(x), 'hex')` writes, so that SQL builds the same cursor. (Decimal texts of
+    floats differ: PostgreSQL writes 4.7813917197202656e+16 where Python writes 4.781391719720266e+16.)"""
+    return struct.pack(">d", value).hex()
+
+
+def float_of_hex(text: str) -> float:
+    value: float = struct.unpack(">d", bytes.fromhex(text))[0]
+    return value
 
 
 def cursor_text(ordering: str, values: Sequence[Any]) -> str:
     """The opaque cursor of a row: base64url (unpadded) of the compact JSON `{"o": ordering,
-    "k": key values}`, datetimes in ISO 8601, floats as `float_text`, text as UTF-8. A compiled
-    read builds the same text in SQL (`schema.sql.dialects`)."""
+    "k": key values}`, datetimes in ISO 8601, floats as `float_hex` strings, text as UTF-8. A
+    compiled read builds the same text in SQL (`schema.sql.dialects`)."""
     parts = []
     for value in values:
         if isinstance(value, datetime):
             parts.append(f'"{value.isoformat()}"')
         elif isinstance(value, float):
-            parts.append(float_text(value))
+            parts.append(f'"{float_hex(value)}"')
         else:
             parts.append(json.dumps(value, ensure_ascii=False))
     raw = '{"o":' + json.dumps(ordering) + ',"k":[' + ",".join(parts) + "]}"
@@ -103,7 +104,20 @@ def cursor_text(ordering: str, values: Sequence[Any]) -> str:
 
 
 def encode_cursor(keys: Sequence[SortKey], row: Any) -> str:
-    return cursor_text(signature(keys), [key.value(row) for key in keys])
+    return cursor_text(signature(keys), [_key_value(key, row) for key in keys])
+
+
+def _key_value(key: SortKey, row: Any) -> Any:
+    value = key.value(row)
+    return float(value) if key.is_float else value  # (SQLite's COALESCE(x, -1) may give an int)
+
+
+def _decoded(key: SortKey, value: Any) -> Any:
+    if key.is_datetime:
+        return as_datetime(value)
+    if key.is_float:  # (cursors made before floats were hex: a JSON number)
+        return float_of_hex(value) if isinstance(value, str) else float(value)
+    return value
 
 
 def decode_cursor(keys: Sequence[SortKey], cursor: str, field: str) -> list[Any]:
@@ -117,8 +131,8 @@ def decode_cursor(keys: Sequence[SortKey], cursor: str, field: str) -> list[Any]
     if not ok:
         raise invalid((field,), "INVALID_CURSOR", f"`{field}` is not a cursor of this list and ordering.")
     try:
-        return [as_datetime(v) if k.is_datetime else v for k, v in zip(keys, values, strict=True)]
-    except (ValueError, TypeError):
+        return [_decoded(k, v) for k, v in zip(keys, values, strict=True)]
+    except (ValueError, TypeError, struct.error):
         raise invalid((field,), "INVALID_CURSOR", f"`{field}` is not a valid cursor.") from None
 
 

@@ -227,7 +227,9 @@ class Postgres(Dialect):
                 parts.append(self.datetime(expr))
             elif kind == "int":
                 parts.append(f"({expr})::text")
-            else:  # texts escaped as JSON strings, floats in PostgreSQL's shortest form (as cursor_text)
+            elif kind == "float":  # the hex of its 8 bytes (api.pagination.float_hex)
+                parts.append(f"'\"' || encode(float8send(({expr})::float8), 'hex') || '\"'")
+            else:  # a text, escaped as a JSON string
                 parts.append(f"to_json({expr})::text")
         text = f'\'{{"o":"{signature}","k":[\' || ' + " || ',' || ".join(parts) + " || ']}'"
         encoded = f"rtrim(translate(encode(convert_to({text}, 'UTF8'), 'base64'), E'+/\\n', '-_'), '=')"
