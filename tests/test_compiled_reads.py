@@ -12,6 +12,7 @@ by the API key's workspace.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from typing import Any
@@ -236,3 +237,21 @@ async def test_a_customer_not_placed_in_a_model_is_answered_by_strawberry(app: S
     assert canonical(compiled) == canonical(interpreted)
     node = json.loads(compiled)["data"]["node"]
     assert node["stage"] == {"stage": {"key": "prospect"}, "enteredAt": node["createdAt"]}
+
+
+async def test_a_fault_in_the_compiled_path_costs_speed_not_the_answer(
+    app: Starlette, api: Api, data: Data, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    view = view_of(app)
+    query = "{ customers(first: 2) { totalCount edges { node { name } } } }"
+    expected, _ = await both_answers(api, view, query, {})
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug in the planner")
+
+    monkeypatch.setattr("schema.sql.plans.ReadPlans.statement", broken)
+    with caplog.at_level(logging.ERROR, logger="jornada.compiled"):
+        response = await api.post(query)
+    assert response.status_code == 200
+    assert canonical(response.text) == canonical(expected)
+    assert "compiled read failed" in caplog.text
