@@ -26,6 +26,7 @@ from schema.sql.mapping import (
     ModelOf,
     NotCompiled,
     Reference,
+    ShareOf,
     StageOf,
     TypeSql,
 )
@@ -432,6 +433,12 @@ LIFECYCLE_MODEL_SQL = TypeSql(
         },
         "initialStage": NotCompiled("depends on the workspace's parameters for the model"),
     },
+)
+# A row of schema.sql.metrics.stage_counts.
+STAGE_COUNT_SQL = TypeSql(
+    "StageCount",
+    None,
+    {"stage": StageOf("model_key", "stage"), "count": Column("n", "int"), "share": ShareOf("n", "total")},
 )
 CUSTOMER_STAGE_SQL = TypeSql(
     "CustomerStage",

@@ -13,6 +13,7 @@ from api import metrics as m
 from api import value as value_service
 from schema.context import Info
 from schema.lifecycle import LifecycleModel, Stage, StageCount, model_type, stage_counts, stage_type
+from schema.sql.mapping import ModelOf, NotCompiled, StageCounts, TypeSql
 from schema.value import FitStatus
 
 
@@ -496,3 +497,37 @@ class Metrics:
             )
             for pt, dist in zip(points, distributions, strict=True)
         ]
+
+
+# The SQL mapping of the compiled reads (schema.sql.metrics): a row holding the model's key.
+_COMPUTED = NotCompiled("computed by api.metrics")
+METRICS_SQL = TypeSql(
+    "Metrics",
+    None,
+    {
+        "model": ModelOf("model_key"),
+        "stageDistribution": StageCounts(),
+        **{
+            n: _COMPUTED
+            for n in (
+                "period",
+                "funnel",
+                "timeInStage",
+                "velocity",
+                "churn",
+                "retention",
+                "cohorts",
+                "averageLifetime",
+                "renewalRate",
+                "revenue",
+                "historicClv",
+                "predictiveClv",
+                "cac",
+                "clvToCac",
+                "nps",
+                "csat",
+                "series",
+            )
+        },
+    },
+)

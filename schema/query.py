@@ -21,7 +21,7 @@ from schema.lifecycle import LifecycleModel, PluginInfo, model_type, plugin_info
 from schema.metrics import Metrics, PeriodInput
 from schema.permissions import IsAdmin
 from schema.sql import sources as sql_sources
-from schema.sql.mapping import Connection, KeyObject, NodeLookup, NotCompiled, TypeSql
+from schema.sql.mapping import Connection, KeyObject, MetricsOf, NodeLookup, NotCompiled, TypeSql
 from schema.workspace import AcquisitionSpend, ApiKey, Role, Viewer, Workspace
 
 NODE_TYPES = {t.__name__ for t in (Customer, Interaction, Workspace, ApiKey, AcquisitionSpend)}
@@ -184,7 +184,7 @@ QUERY_SQL = TypeSql(
         "viewer": KeyObject(),
         "customers": Connection(sql_sources.all_customers),
         "interactions": Connection(sql_sources.all_interactions),
-        "metrics": NotCompiled("metrics are computed by their own services"),
+        "metrics": MetricsOf(),
         "lifecycleModels": NotCompiled("plugin data, answered from memory"),
         "lifecycleModel": NotCompiled("plugin data, answered from memory"),
         "plugins": NotCompiled("plugin data, ADMIN only"),

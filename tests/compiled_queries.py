@@ -229,6 +229,11 @@ def _arguments(draw: st.DrawFn, type_name: str, field: str, data: Data) -> dict[
         args = draw(page_args(data.history_cursors, backwards=True))
         extra = {"model": MODELS, "includeSuperseded": st.booleans()}
         return args | draw(st.fixed_dictionaries({}, optional=extra))
+    if (type_name, field) == ("Query", "metrics"):
+        args = draw(st.fixed_dictionaries({}, optional={"model": MODELS, "segment": customer_filter()}))
+        if draw(_rare()):  # computed by the metrics service, whatever is selected
+            args["period"] = {"start": "2025-01-01T00:00:00Z"}
+        return args
     if (type_name, field) == ("Stage", "label"):
         return draw(st.fixed_dictionaries({}, optional={"locale": st.sampled_from(["pt", "pt_BR", "EN", "xx", ""])}))
     return {}

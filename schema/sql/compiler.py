@@ -31,6 +31,7 @@ from strawberry import relay
 from plugins.manager import PluginRegistry
 from schema.ids import row_id
 from schema.lifecycle import LifecycleModel, Stage
+from schema.sql import metrics
 from schema.sql.constants import constant_json
 from schema.sql.dialects import Dialect, KeyKind, Page
 from schema.sql.mapping import (
@@ -42,6 +43,7 @@ from schema.sql.mapping import (
     GlobalId,
     Key,
     KeyObject,
+    MetricsOf,
     ModelOf,
     NodeLookup,
     NotCompiled,
@@ -49,6 +51,8 @@ from schema.sql.mapping import (
     PositionIn,
     Positions,
     Reference,
+    ShareOf,
+    StageCounts,
     StageOf,
     TypeSql,
     Value,
@@ -90,6 +94,7 @@ class Compiler:
         self._names = 0
         self.now: str | None = None  # the placeholder of the request's time, once a field needs it
         self.now_index: int | None = None
+        self.segments: dict[str, str] = {}  # a Metrics row's segment: its customer ids' subquery, or ''
 
     def statement(self) -> str:
         """`SELECT role, data FROM k`: no row when the key is unknown or revoked."""
@@ -177,6 +182,9 @@ class Compiler:
         if isinstance(spec, Connection):
             assert isinstance(target, GraphQLObjectType)
             return self.connection(target, spec.source(self.sources, args, row), details, args)
+        if isinstance(spec, MetricsOf):
+            assert isinstance(target, GraphQLObjectType)
+            return metrics.metrics(self, target, details, args)
         assert row is not None, f"{gtype.name}.{name} needs a row"
         if isinstance(spec, Column):
             return self.column(f"{row}.{spec.name}", spec)
@@ -184,6 +192,8 @@ class Compiler:
             return self.d.global_id(spec.type_name, f"{row}.{spec.column}")
         if isinstance(spec, Key):
             return self.d.json_key(row, spec.name)
+        if isinstance(spec, ShareOf):
+            return self.d.share(f"{row}.{spec.count}", f"{row}.{spec.total}")
         if isinstance(spec, Embedded):
             assert isinstance(target, GraphQLObjectType)
             column = f"{row}.{spec.column}"
@@ -208,6 +218,8 @@ class Compiler:
             return self.position(target, details, args.get("model"), row)
         if isinstance(spec, Positions):
             return self.positions(target, details, row)
+        if isinstance(spec, StageCounts):
+            return metrics.stage_counts(self, target, details, row)
         raise Fallback(f"{gtype.name}.{name}: unknown mapping {spec!r}")
 
     def column(self, expr: str, spec: Column) -> str:

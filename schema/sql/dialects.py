@@ -158,6 +158,14 @@ class Dialect:
         """Days from `column` to `now`, rounded to 4 places, as `CustomerStage.daysInStage`."""
         raise NotImplementedError
 
+    def share(self, count: str, total: str) -> str:
+        """`count` ÷ `total` (integers) as `round(count / total, 6)`, 0.0 when `total` is 0."""
+        raise NotImplementedError
+
+    def code_point_order(self, expr: str) -> str:
+        """`expr` to sort texts by code point, as Python's `sorted` does."""
+        return expr
+
     def cases(self, expr: str, branches: Sequence[tuple[str, str]], otherwise: str) -> str:
         """`CASE expr WHEN key THEN value ... ELSE otherwise END` (keys are plugin keys, quoted)."""
         if not branches:
@@ -281,6 +289,20 @@ class Postgres(Dialect):
     def days_since(self, now: str, column: str) -> str:
         return self.number(f"round(extract(epoch FROM ({now}::timestamptz - {column})) / 86400, 4)")
 
+    def share(self, count: str, total: str) -> str:
+        # Millionths rounded half up in integers; an exact tie is where Python's round (of the
+        # double nearest count/total, half to even) may go either way: Strawberry answers. A
+        # float8 of millionths prints as Python prints it (shortest digits, 1e-05 style), but
+        # for whole numbers ('1' for 1.0).
+        k = f"((2000000 * {count} + {total}) / (2 * {total}))"
+        return (
+            f"(CASE WHEN {total} = 0 THEN '0.0' WHEN (2000000 * {count}) % (2 * {total}) = {total} THEN {self.mark()} "
+            f"WHEN {k} % 1000000 = 0 THEN ({k} / 1000000)::text || '.0' ELSE ({k}::float8 / 1000000)::text END)"
+        )
+
+    def code_point_order(self, expr: str) -> str:
+        return f'{expr} COLLATE "C"'
+
 
 class Sqlite(Dialect):
     name = "sqlite"
@@ -369,6 +391,9 @@ class Sqlite(Dialect):
     def days_since(self, now: str, column: str) -> str:
         return f"jornada_days({now}, {column})"
 
+    def share(self, count: str, total: str) -> str:
+        return f"json(jornada_share({count}, {total}))"
+
 
 POSTGRES = Postgres()
 SQLITE = Sqlite()
@@ -398,6 +423,10 @@ def _days(now: Any, value: Any) -> float | None:
     return round((as_datetime(now) - as_datetime(value)).total_seconds() / 86400, 4)
 
 
+def _share(count: int, total: int) -> str:
+    return json.dumps(round(count / total, 6) if total else 0.0)
+
+
 def _gid(type_name: str, value: Any) -> str | None:
     return None if value is None else global_id(type_name, int(value))
 
@@ -414,5 +443,6 @@ SQLITE_FUNCTIONS: tuple[tuple[str, int, Callable[..., Any]], ...] = (
     ("jornada_decimal", 2, _decimal),
     ("jornada_gid", 2, _gid),
     ("jornada_days", 2, _days),
+    ("jornada_share", 2, _share),
     ("jornada_cursor", -1, _cursor),
 )

@@ -132,6 +132,28 @@ class Positions:
 
 
 @dataclass(frozen=True)
+class MetricsOf:
+    """`Query.metrics`: one row, `model_key`, the model the metrics are about (the primary one
+    when `model` is omitted), read only when Strawberry would take the arguments too."""
+
+
+@dataclass(frozen=True)
+class StageCounts:
+    """`Metrics.stageDistribution`: one row per stage of the row's `model_key` (the model's
+    stages in order, then the stages it no longer has), each with `stage`, its count `n` and
+    the `total` counted, within the metrics' segment."""
+
+
+@dataclass(frozen=True)
+class ShareOf:
+    """The row's `count` ÷ its `total`, rounded to 6 places as Python rounds (0.0 when the
+    total is 0)."""
+
+    count: str
+    total: str
+
+
+@dataclass(frozen=True)
 class NotCompiled:
     """A field only Strawberry answers; `reason` says why (shown in logs and tests)."""
 
@@ -155,6 +177,9 @@ FieldSql = (
     | DaysSince
     | PositionIn
     | Positions
+    | MetricsOf
+    | StageCounts
+    | ShareOf
     | NotCompiled
 )
 

@@ -40,11 +40,13 @@ from schema.lifecycle import (
     LIFECYCLE_MODEL_SQL,
     MODEL_PARAM_SQL,
     PLUGIN_INFO_SQL,
+    STAGE_COUNT_SQL,
     STAGE_LABEL_SQL,
     STAGE_SQL,
     STAGE_TRANSITION_SQL,
     TRANSITION_RULE_SQL,
 )
+from schema.metrics import METRICS_SQL
 from schema.query import QUERY_SQL
 from schema.sql.compiler import Compiler
 from schema.sql.dialects import dialect
@@ -73,6 +75,8 @@ TYPES: dict[str, TypeSql] = {
         TRANSITION_RULE_SQL,
         MODEL_PARAM_SQL,
         PLUGIN_INFO_SQL,
+        METRICS_SQL,
+        STAGE_COUNT_SQL,
     )
 }
 
