@@ -100,10 +100,26 @@ async def test_a_compiled_page_is_one_statement_with_the_key_check(api: Api, sql
 
 
 async def test_a_metrics_request_reads_its_context_in_one_statement(api: Api, sql_log: QueryCounter) -> None:
-    """Key, workspace and models: one round trip (it was three, and a pool reset after each)."""
+    """Key, workspace, models and the distribution: one round trip (it was four).
+
+    The compiled read path answers ``metrics { stageDistribution }`` in the very
+    statement that reads the key, so nothing else reaches the database.
+    """
     await seed(api, customers=3, each=2)
     sql_log.statements.clear()
     data = await api.data("{ metrics { stageDistribution { stage { key } count } } }")
+    assert sum(s["count"] for s in data["metrics"]["stageDistribution"]) == 3
+    context = [s for s in sql_log.statements if CONTEXT_TABLES.search(s)]
+    assert len(context) == 1, sql_log.statements
+    assert len(sql_log.statements) == 1, sql_log.statements
+
+
+async def test_a_metrics_request_strawberry_answers_reads_its_context_once(api: Api, sql_log: QueryCounter) -> None:
+    """A period sends metrics to Strawberry: the context is still one statement."""
+    await seed(api, customers=3, each=2)
+    sql_log.statements.clear()
+    query = '{ metrics(period: {start: "2000-01-01T00:00:00Z"}) { stageDistribution { count } } }'
+    data = await api.data(query)
     assert sum(s["count"] for s in data["metrics"]["stageDistribution"]) == 3
     context = [s for s in sql_log.statements if CONTEXT_TABLES.search(s)]
     assert len(context) == 1, sql_log.statements
