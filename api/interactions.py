@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections import defaultdict
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -14,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 from tortoise.transactions import in_transaction
 
 from api import validation as v
+from api import webhook_events
 from api.bulk import allocate_ids, insert_rows
 from api.db import Params, connection, dialect_of, fetch, utc
 from api.db import rows as db_rows
 from api.errors import InputInvalid, Problem
+from api.ids import global_id
 from api.pagination import DESC, KeysetQuery, Page, PageRequest, SortKey
 from api.records import INTERACTION_COLUMNS, InteractionRecord, TransitionRecord, interaction_from_row
 from plugins.types import InteractionKind
@@ -188,11 +189,6 @@ def _same_event(record: InteractionRecord, item: NewInteraction) -> bool:
     )
 
 
-def global_id(type_name: str, raw: int) -> str:
-    """The Relay id clients see for a row (Strawberry's encoding: base64 of "Type:id")."""
-    return base64.b64encode(f"{type_name}:{raw}".encode()).decode()
-
-
 def _key_reused(first: InteractionRecord) -> list[Problem]:
     return [
         Problem(
@@ -349,6 +345,7 @@ async def _transaction(
                 await asyncio.wait([pending])  # never left running past the transaction
         if pending is not None:
             await pending  # its _KeyRace, if any, rolls the transaction back
+        await webhook_events.interactions_recorded(workspace_id, new)
         for (n, _), outcome in zip(valid, stored, strict=True):
             results[n] = outcome
     return results, moves

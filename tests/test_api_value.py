@@ -14,7 +14,8 @@ from starlette.applications import Starlette
 
 from api import value as value_service
 from api.customers import create_customer
-from api.interactions import NewInteraction, global_id, record_many
+from api.ids import global_id
+from api.interactions import NewInteraction, record_many
 from tests.conftest import Api, new_customer
 from tests.lifecycle_helpers import ago, record
 

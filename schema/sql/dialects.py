@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from api.db import as_datetime, as_decimal
-from api.interactions import global_id
+from api.ids import global_id
 from api.pagination import cursor_text
 from schema.sql.marks import FALLBACK_MARK
 
