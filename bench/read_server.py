@@ -130,7 +130,8 @@ async def jornada_serve(
 ) -> AsyncIterator[Server]:
     """`jornada serve` on a free port, healthy, until the block ends; then stopped."""
     port = free_port()
-    env = dict(os.environ, JORNADA_DATABASE_URL=database_url, JORNADA_LOG_LEVEL=log_level)
+    # No periodic time-based rules: a tick over the generated customers would count as read CPU.
+    env = dict(os.environ, JORNADA_DATABASE_URL=database_url, JORNADA_LOG_LEVEL=log_level, JORNADA_TICK_INTERVAL="0")
     log_path = log_dir / f"server-{port}.log"
     log = log_path.open("w")
     try:
