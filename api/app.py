@@ -39,6 +39,7 @@ from api.lifecycle import Lifecycle
 from api.persisted import PersistedQueries, PersistedQueryError
 from api.runtime import tune_gc
 from api.settings import Settings
+from api.webhook_delivery import DeliveryWorker
 from api.websockets import INIT_TIMEOUT, KeyCheckedHandler, OpenSockets
 from api.workspaces import Principal, authenticate
 from plugins.manager import PluginRegistry, load_plugins
@@ -338,10 +339,12 @@ def create_app(settings: Settings | None = None, plugins: PluginRegistry | None 
             await events.start()
             ticker = asyncio.create_task(periodic_ticks(lifecycle, settings)) if settings.tick_interval > 0 else None
             sweeper = asyncio.create_task(view.sockets.run())
+            worker = DeliveryWorker(settings.webhook_worker_settings()) if settings.webhooks_worker else None
+            deliveries = asyncio.create_task(worker.run()) if worker else None
             try:
                 yield
             finally:
-                for task in (ticker, sweeper):
+                for task in (ticker, sweeper, deliveries):
                     if task is not None:
                         task.cancel()
                         with suppress(asyncio.CancelledError):

@@ -12,6 +12,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from api import validation as v
+from api import webhook_events
 from api.countries import COUNTRY_CODES
 from api.db import Params, connection, dialect_of, fetch, utc
 from api.errors import InputInvalid, Problem, invalid
@@ -250,6 +251,7 @@ async def create_customer(
             )
             await _write_tags(workspace_id, row.id, values["tags"])
             record = (await get_customers(workspace_id, [row.id]))[row.id]
+            await webhook_events.customer_created(record)
             if lifecycle is not None:
                 moves = await lifecycle.customer_created(record, moment)
     except IntegrityError:
@@ -307,9 +309,10 @@ async def delete_customer(workspace_id: int, customer_id: int) -> bool:
     """Erase the customer and everything recorded about it. False when it does not exist."""
     async with in_transaction():
         await lock_customers([customer_id])  # not while a batch or a tick writes its journey
-        exists = await Customer.filter(id=customer_id, workspace_id=workspace_id).exists()
-        if not exists:
+        found = await Customer.filter(id=customer_id, workspace_id=workspace_id).first()
+        if found is None:
             return False
+        await webhook_events.customer_deleted(workspace_id, customer_id, found.external_id)
         await Interaction.filter(customer_id=customer_id, workspace_id=workspace_id).delete()
         await CustomerTag.filter(customer_id=customer_id).delete()
         await Customer.filter(id=customer_id, workspace_id=workspace_id).delete()

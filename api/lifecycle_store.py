@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from api import webhook_events
 from api.bulk import allocate_ids, insert_rows
 from api.db import Params, as_json, connection, dialect_of, fetch, utc
 from api.db import rows as db_rows
@@ -178,6 +179,7 @@ async def insert_transitions(items: Sequence[NewTransition]) -> list[TransitionR
         for r in records
     ]
     await insert_rows(conn, "stage_transition", TRANSITION_INSERT, rows)
+    await webhook_events.stage_changed(records)  # in the same transaction
     return records
 
 

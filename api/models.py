@@ -291,3 +291,62 @@ class CustomerValue(Model):
             Index(fields=("workspace_id", "predicted_clv"), name="customer_value_ws_clv"),
             Index(fields=("workspace_id", "p_alive"), name="customer_value_ws_alive"),
         )
+
+
+class WebhookEndpoint(Model):
+    """A URL of the business's that receives the workspace's events, signed with its secret
+    (Standard Webhooks). After a rotation the previous secret signs too, until it expires."""
+
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="webhook_endpoints", on_delete=fields.CASCADE
+    )
+    url = fields.CharField(max_length=2000)
+    description = fields.CharField(max_length=500, default="", db_default="")
+    events: fields.Field[list[str]] = fields.JSONField(default=list)
+    secret = fields.CharField(max_length=100)
+    previous_secret = fields.CharField(max_length=100, null=True)
+    previous_secret_expires_at = fields.DatetimeField(null=True)
+    enabled = fields.BooleanField(default=True, db_default=True)
+    disabled_reason = fields.TextField(null=True)
+    disabled_at = fields.DatetimeField(null=True)
+    # Set by the first failed attempt after a success, cleared by the next success.
+    failing_since = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "webhook_endpoint"
+        indexes = (Index(fields=("workspace_id", "enabled"), name="webhook_endpoint_ws"),)
+
+
+class WebhookDelivery(Model):
+    """The outbox: one event for one endpoint, written in the transaction of the change that
+    caused it, sent (and retried) by the delivery worker. `message_id` is the `webhook-id`,
+    the same on every attempt."""
+
+    id = fields.BigIntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="webhook_deliveries", on_delete=fields.CASCADE
+    )
+    endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
+        "models.WebhookEndpoint", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    message_id = fields.CharField(max_length=64)
+    event_type = fields.CharField(max_length=64)
+    payload = fields.TextField()  # the body, as sent
+    status = fields.CharField(max_length=10, default="PENDING", db_default="PENDING")  # DELIVERED, FAILED
+    attempts = fields.IntField(default=0, db_default=0)
+    next_attempt_at = fields.DatetimeField(null=True)  # NULL once delivered or given up
+    last_attempt_at = fields.DatetimeField(null=True)
+    response_status = fields.IntField(null=True)
+    last_error = fields.TextField(null=True)
+    delivered_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "webhook_delivery"
+        indexes = (
+            Index(fields=("next_attempt_at",), name="webhook_delivery_due"),
+            Index(fields=("endpoint_id", "id"), name="webhook_delivery_endpoint"),
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -17,6 +18,7 @@ from strawberry.http.websocket_origin import normalize_allowed_origins
 from tortoise.backends.base.config_generator import expand_db_url
 
 from api.db import release_connection
+from api.webhook_delivery import WorkerSettings
 
 DEFAULT_DATABASE_URL = "sqlite://jornada.sqlite3"
 MODELS_MODULE = "api.models"
@@ -85,6 +87,14 @@ class Settings:
     tick_batch: int = 500
     # Seconds an on_stage_changed hook may take for one move before it is skipped (api/hooks.py).
     hook_timeout: float = 10.0
+    # Webhooks (api/webhook_delivery.py): whether the server runs a delivery worker (off for a
+    # Settings built in code, as tests make; on from the environment), whether endpoints may be
+    # private or loopback addresses, seconds per attempt, hours of failures before an endpoint
+    # is disabled.
+    webhooks_worker: bool = False
+    webhooks_allow_private: bool = False
+    webhooks_timeout: float = 10.0
+    webhooks_disable_after_hours: int = 120
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +114,17 @@ class Settings:
             plugin_allow=_names(env.get("JORNADA_PLUGINS")),
             tick_interval=float(_int(env, "JORNADA_TICK_INTERVAL", 60)),
             hook_timeout=float(_int(env, "JORNADA_HOOK_TIMEOUT", 10)),
+            webhooks_worker=_bool(env, "JORNADA_WEBHOOKS_WORKER", True),
+            webhooks_allow_private=_bool(env, "JORNADA_WEBHOOKS_ALLOW_PRIVATE", False),
+            webhooks_timeout=float(_int(env, "JORNADA_WEBHOOKS_TIMEOUT", 10)),
+            webhooks_disable_after_hours=_int(env, "JORNADA_WEBHOOKS_DISABLE_AFTER_HOURS", 120),
+        )
+
+    def webhook_worker_settings(self) -> WorkerSettings:
+        return WorkerSettings(
+            allow_private=self.webhooks_allow_private,
+            timeout=self.webhooks_timeout,
+            disable_after=timedelta(hours=self.webhooks_disable_after_hours),
         )
 
     @property

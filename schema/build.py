@@ -29,6 +29,7 @@ from schema.query import Query
 from schema.scalars import SCALARS
 from schema.subscription import Subscription
 from schema.value import ValueMutation
+from schema.webhooks import WebhookMutation
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 log = logging.getLogger("jornada.graphql")
@@ -52,7 +53,7 @@ class JornadaSchema(strawberry.Schema):
 
 
 @strawberry.type
-class Mutation(DataMutation, LifecycleMutation, ValueMutation):
+class Mutation(DataMutation, LifecycleMutation, ValueMutation, WebhookMutation):
     pass
 
 

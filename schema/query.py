@@ -22,9 +22,10 @@ from schema.metrics import Metrics, PeriodInput
 from schema.permissions import IsAdmin
 from schema.sql import sources as sql_sources
 from schema.sql.mapping import Connection, KeyObject, MetricsOf, NodeLookup, NotCompiled, TypeSql
+from schema.webhooks import WebhookEndpoint
 from schema.workspace import AcquisitionSpend, ApiKey, Role, Viewer, Workspace
 
-NODE_TYPES = {t.__name__ for t in (Customer, Interaction, Workspace, ApiKey, AcquisitionSpend)}
+NODE_TYPES = {t.__name__ for t in (Customer, Interaction, Workspace, ApiKey, AcquisitionSpend, WebhookEndpoint)}
 
 
 def decode_customer_id(gid: relay.GlobalID | None) -> int | None:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from graphql import GraphQLError
@@ -20,6 +21,9 @@ from schema.lifecycle import LifecycleModel, WorkspaceModel, model_type, workspa
 from schema.permissions import IsAdmin
 from schema.sql.mapping import Column, GlobalId, NotCompiled, OwnWorkspace, TypeSql, Value
 from schema.value import ValueModel
+
+if TYPE_CHECKING:
+    from schema.webhooks import WebhookEndpoint
 
 
 @strawberry.enum(description="What an API key may do.")
@@ -88,6 +92,17 @@ class Workspace(relay.Node):
     )
     async def api_keys(self, info: Info) -> list[ApiKey]:
         return [ApiKey.from_record(k) for k in await service.list_api_keys(info.context.workspace_id)]
+
+    @strawberry.field(
+        description="The workspace's webhook endpoints, disabled ones included (ADMIN).",
+        permission_classes=[IsAdmin],
+    )
+    async def webhook_endpoints(
+        self, info: Info
+    ) -> list[Annotated[WebhookEndpoint, strawberry.lazy("schema.webhooks")]]:
+        from schema.webhooks import endpoints_of
+
+        return await endpoints_of(info)
 
     @strawberry.field(description="The model `customer.stage` answers for by default.")
     async def primary_model(self, info: Info) -> LifecycleModel:
@@ -169,6 +184,7 @@ WORKSPACE_SQL = TypeSql(
         "grossMargin": Column("gross_margin", "decimal", places=4),
         "createdAt": Column("created_at", "datetime"),
         "apiKeys": NotCompiled("ADMIN only"),
+        "webhookEndpoints": NotCompiled("ADMIN only"),
         "primaryModel": NotCompiled("answered from the plugins in Python"),
         "valueModel": NotCompiled("the value model's status is read by its service"),
         "models": NotCompiled("answered from the plugins in Python"),

@@ -29,6 +29,8 @@ from api.workspaces import Role, create_api_key, create_workspace
 pytest_plugins = ["tests.servers"]
 
 TABLES = (
+    "webhook_delivery",
+    "webhook_endpoint",
     "customer_value",
     "value_model",
     "stage_transition",

@@ -62,7 +62,7 @@ from schema.sql.sources import WS, Fallback, Rows, ScopedParams, SourceContext
 MAX_KEYS = 50  # per object: SQLite's json_object takes at most 127 arguments (PostgreSQL: no limit)
 NODE_TYPES = {"Customer", "Interaction"}  # what `node` answers here (their table: their TypeSql's)
 # Node types that `node` answers through Strawberry only; any other type name is null there.
-NODE_FALLBACK = {"Workspace", "ApiKey", "AcquisitionSpend"}
+NODE_FALLBACK = {"Workspace", "ApiKey", "AcquisitionSpend", "WebhookEndpoint"}
 STAGE_KEY = "jornada-stage-key-5c1e"  # the key of an unknown stage, in its JSON template
 NOW = "now"  # the request's time: set by Statement.bind
 KEY_SQL = "SELECT workspace_id AS ws, role, name FROM api_key WHERE key_hash = {} AND revoked_at IS NULL"

@@ -1,0 +1,297 @@
+"""The delivery worker: sends the outbox's due deliveries, signed as Standard Webhooks, and
+retries the failed ones.
+
+A worker claims due deliveries by pushing their `next_attempt_at` one lease ahead (on
+PostgreSQL with `FOR UPDATE SKIP LOCKED`, so workers in several processes never claim the same
+row), sends each, then records the outcome. A worker that dies mid-send leaves its claims to
+expire: after the lease another worker sends them again, with the same `webhook-id`. So every
+event is delivered at least once, and a receiver that deduplicates by `webhook-id` sees it once.
+
+Retries follow `SCHEDULE` (the first 5 s after a failure, the last ones 8 h apart: about 32 hours
+in all), then the delivery is FAILED. An endpoint whose every attempt has failed for
+`disable_after` is disabled, with the reason, until an admin enables it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import logging
+import random
+import socket
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx2
+
+from api import webhook_events as events
+from api.db import Params, as_datetime, connection, dialect_of, fetch
+from api.webhooks import address_refused
+
+log = logging.getLogger("jornada.webhooks")
+
+# Seconds to wait after each failed attempt; then the delivery is given up (sum: 32.3 hours).
+SCHEDULE = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800, 28800)
+MAX_ERROR = 500  # characters of an error kept
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    allow_private: bool = False
+    timeout: float = 10.0  # seconds per attempt
+    concurrency: int = 64  # attempts in flight
+    per_endpoint: int = 16  # attempts in flight to one endpoint: a slow one cannot take every slot
+    poll: float = 1.0  # seconds between looks at the outbox when nothing wakes the worker
+    disable_after: timedelta = timedelta(days=5)
+
+    @property
+    def lease(self) -> timedelta:
+        """A claim's life: longer than an attempt may take; after it, another worker may send."""
+        return timedelta(seconds=2 * self.timeout + 5)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    endpoint_id: int
+    message_id: str
+    payload: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    status: int | None
+    error: str | None
+
+
+def sign(secret: str, message_id: str, timestamp: int, payload: bytes) -> str:
+    """`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, keyed by the secret's bytes."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + payload, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def headers(secrets_: list[str], message_id: str, payload: bytes, now: datetime) -> dict[str, str]:
+    timestamp = int(now.timestamp())
+    return {
+        "content-type": "application/json",
+        "user-agent": "Jornada-Webhooks/1",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(sign(s, message_id, timestamp, payload) for s in secrets_),
+    }
+
+
+def retry_delay(attempts: int) -> timedelta | None:
+    """After `attempts` failed attempts, the wait before the next (±10%); None: give up."""
+    if attempts > len(SCHEDULE):
+        return None
+    return timedelta(seconds=SCHEDULE[attempts - 1] * random.uniform(0.9, 1.1))
+
+
+class DeliveryWorker:
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self._wake = asyncio.Event()
+        self._in_flight: Counter[int] = Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._http: httpx2.AsyncClient | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Send until cancelled; a failure is logged, never fatal."""
+        events.WAKE.add(self.wake)
+        try:
+            while True:
+                try:
+                    claimed = await self.send_due()
+                except Exception:
+                    log.exception("webhook delivery round failed")
+                    claimed = 0
+                if claimed == 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.settings.poll)
+                    self._wake.clear()
+        finally:
+            events.WAKE.discard(self.wake)
+            await self.close()
+
+    async def close(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def drain(self) -> int:
+        """Send everything due now and wait for the outcomes (`jornada deliver --once`, tests)."""
+        total = 0
+        while (claimed := await self.send_due()) or self._tasks:
+            total += claimed
+            if self._tasks:
+                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        return total
+
+    async def send_due(self) -> int:
+        """Claim as many due deliveries as there are free slots and start sending them."""
+        free = self.settings.concurrency - len(self._tasks)
+        if free <= 0:
+            return 0
+        busy = [e for e, n in self._in_flight.items() if n >= self.settings.per_endpoint]
+        claimed = await claim(datetime.now(UTC), free, busy, self.settings.lease)
+        if not claimed:
+            return 0
+        endpoints = await _endpoints({c.endpoint_id for c in claimed})
+        for c in claimed:
+            self._in_flight[c.endpoint_id] += 1
+            task = asyncio.create_task(self._deliver(c, endpoints.get(c.endpoint_id)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(claimed)
+
+    async def _deliver(self, c: Claimed, endpoint: dict[str, Any] | None) -> None:
+        try:
+            outcome = await self.attempt(c, endpoint) if endpoint else Outcome(False, None, "endpoint deleted")
+            await record(c, outcome, datetime.now(UTC), self.settings.disable_after)
+        except Exception:
+            log.exception("webhook delivery %s failed", c.id)  # its claim expires: it is sent again
+        finally:
+            self._in_flight[c.endpoint_id] -= 1
+            if self._in_flight[c.endpoint_id] <= 0:
+                del self._in_flight[c.endpoint_id]
+            self._wake.set()  # a slot is free
+
+    async def attempt(self, c: Claimed, endpoint: dict[str, Any]) -> Outcome:
+        now = datetime.now(UTC)
+        url = endpoint["url"]
+        if not self.settings.allow_private and (reason := await _resolved_refusal(url)):
+            return Outcome(False, None, f"not sent: the URL's host {reason}")
+        payload = c.payload.encode()
+        keys = [endpoint["secret"]]
+        expires = endpoint["previous_secret_expires_at"]
+        if endpoint["previous_secret"] and expires is not None and as_datetime(expires) > now:
+            keys.append(endpoint["previous_secret"])
+        if self._http is None:
+            limits = httpx2.Limits(max_connections=self.settings.concurrency, max_keepalive_connections=32)
+            self._http = httpx2.AsyncClient(timeout=self.settings.timeout, limits=limits, follow_redirects=False)
+        try:
+            response = await self._http.post(url, content=payload, headers=headers(keys, c.message_id, payload, now))
+        except httpx2.TimeoutException:
+            return Outcome(False, None, f"no answer within {self.settings.timeout:g} s")
+        except httpx2.HTTPError as exc:
+            return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR] or type(exc).__name__)
+        if 200 <= response.status_code < 300:
+            return Outcome(True, response.status_code, None)
+        return Outcome(False, response.status_code, f"HTTP {response.status_code}: {response.text[:200]}")
+
+
+async def _resolved_refusal(url: str) -> str | None:
+    """Why the URL's host may not be reached (its name resolved now), None when it may."""
+    host = urlsplit(url).hostname or ""
+    if reason := address_refused(host):
+        return reason
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"could not be resolved ({exc})"
+    for *_, address in found:
+        if reason := address_refused(str(address[0])):
+            return f"resolves to {address[0]}, which {reason}"
+    return None
+
+
+# --- the outbox's SQL ---------------------------------------------------------------------------------
+
+
+async def claim(now: datetime, limit: int, busy: list[int], lease: timedelta) -> list[Claimed]:
+    """Due deliveries, leased to this worker until `now + lease`."""
+    conn = connection()
+    p = Params(dialect_of(conn))
+    postgres = p.dialect == "postgres"
+    until = p(now + lease)  # first: SQLite's parameters are numbered in the order they appear
+    skip = f" AND NOT ({p.among('d.endpoint_id', busy, 'int')})" if busy else ""
+    lock = " FOR UPDATE OF d SKIP LOCKED" if postgres else ""
+    due = (
+        "SELECT d.id FROM webhook_delivery d JOIN webhook_endpoint e ON e.id = d.endpoint_id "
+        f"WHERE d.status = 'PENDING' AND d.next_attempt_at <= {p(now)} "
+        f"AND (e.enabled = {p(True)} OR d.event_type = {p(events.TEST)}){skip} "
+        f"ORDER BY d.next_attempt_at LIMIT {p(limit)}{lock}"
+    )
+    sql = (
+        f"UPDATE webhook_delivery SET next_attempt_at = {until} WHERE id IN ({due}) "
+        "RETURNING id, endpoint_id, message_id, payload, attempts"
+    )
+    rows = await fetch(sql, p, conn)
+    return [
+        Claimed(int(r["id"]), int(r["endpoint_id"]), r["message_id"], r["payload"], int(r["attempts"])) for r in rows
+    ]
+
+
+async def _endpoints(ids: set[int]) -> dict[int, dict[str, Any]]:
+    p = Params(dialect_of(connection()))
+    sql = (
+        "SELECT id, url, secret, previous_secret, previous_secret_expires_at FROM webhook_endpoint "
+        f"WHERE {p.among('id', sorted(ids), 'int')}"
+    )
+    return {int(r["id"]): r for r in await fetch(sql, p)}
+
+
+async def record(c: Claimed, outcome: Outcome, now: datetime, disable_after: timedelta) -> None:
+    """The attempt's outcome on the delivery, and on its endpoint (failing since when; disabled
+    once failing for `disable_after`)."""
+    conn = connection()
+    p = Params(dialect_of(conn))
+    attempts = c.attempts + 1
+    if outcome.ok:
+        state = f"status = 'DELIVERED', delivered_at = {p(now)}, next_attempt_at = NULL, last_error = NULL"
+    else:
+        delay = retry_delay(attempts)
+        later = "NULL" if delay is None else p(now + delay)
+        state = f"status = '{'FAILED' if delay is None else 'PENDING'}', next_attempt_at = {later}, "
+        state += f"last_error = {p((outcome.error or 'failed')[:MAX_ERROR])}"
+    sql = (
+        f"UPDATE webhook_delivery SET {state}, attempts = {p(attempts)}, last_attempt_at = {p(now)}, "
+        f"response_status = {p(outcome.status)} WHERE id = {p(c.id)} AND status = 'PENDING'"
+    )
+    await conn.execute_query(sql, p.values)
+    await _endpoint_health(c.endpoint_id, outcome, now, disable_after)
+
+
+async def _endpoint_health(endpoint_id: int, outcome: Outcome, now: datetime, disable_after: timedelta) -> None:
+    conn = connection()
+    p = Params(dialect_of(conn))
+    if outcome.ok:
+        where = f"id = {p(endpoint_id)} AND failing_since IS NOT NULL"
+        sql = f"UPDATE webhook_endpoint SET failing_since = NULL WHERE {where}"
+        await conn.execute_query(sql, p.values)
+        return
+    sql = f"UPDATE webhook_endpoint SET failing_since = {p(now)} WHERE id = {p(endpoint_id)} AND failing_since IS NULL"
+    await conn.execute_query(sql, p.values)
+    q = Params(p.dialect)
+    since = now - disable_after
+    reason = (
+        f"Disabled automatically on {now.isoformat(timespec='seconds')}: every delivery failed for "
+        f"{_span(disable_after)}; the last one: {outcome.error or 'failed'}"
+    )[:MAX_ERROR]
+    sql = (
+        f"UPDATE webhook_endpoint SET enabled = {q(False)}, disabled_at = {q(now)}, disabled_reason = {q(reason)} "
+        f"WHERE id = {q(endpoint_id)} AND enabled = {q(True)} AND failing_since <= {q(since)}"
+    )
+    updated = await conn.execute_query(sql, q.values)
+    if updated[0]:
+        log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+
+
+def _span(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours / 24:g} days" if hours >= 48 else f"{hours:g} hours"
