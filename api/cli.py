@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from api import cli_data, cli_keys
+from api import cli_data, cli_keys, cli_webhooks
 from api.cli_common import database_label, positive_int
 from api.migrate import apply_migrations
 from api.settings import Settings
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply migrations to JORNADA_DATABASE_URL").set_defaults(func=cmd_migrate)
     cli_keys.add_parsers(sub)
     cli_data.add_parsers(sub)
+    cli_webhooks.add_parsers(sub)
     return parser
 
 

@@ -104,6 +104,9 @@ class DeliveryWorker:
         self._in_flight: Counter[int] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: httpx2.AsyncClient | None = None
+        # Attempts made, by the delivery's status after them: DELIVERED, PENDING (to be retried)
+        # or FAILED (given up).
+        self.outcomes: Counter[str] = Counter()
 
     def wake(self) -> None:
         self._wake.set()
@@ -162,7 +165,7 @@ class DeliveryWorker:
     async def _deliver(self, c: Claimed, endpoint: dict[str, Any] | None) -> None:
         try:
             outcome = await self.attempt(c, endpoint) if endpoint else Outcome(False, None, "endpoint deleted")
-            await record(c, outcome, datetime.now(UTC), self.settings.disable_after)
+            self.outcomes[await record(c, outcome, datetime.now(UTC), self.settings.disable_after)] += 1
         except Exception:
             log.exception("webhook delivery %s failed", c.id)  # its claim expires: it is sent again
         finally:
@@ -246,18 +249,20 @@ async def _endpoints(ids: set[int]) -> dict[int, dict[str, Any]]:
     return {int(r["id"]): r for r in await fetch(sql, p)}
 
 
-async def record(c: Claimed, outcome: Outcome, now: datetime, disable_after: timedelta) -> None:
+async def record(c: Claimed, outcome: Outcome, now: datetime, disable_after: timedelta) -> str:
     """The attempt's outcome on the delivery, and on its endpoint (failing since when; disabled
-    once failing for `disable_after`)."""
+    once failing for `disable_after`); returns the delivery's status now."""
     conn = connection()
     p = Params(dialect_of(conn))
     attempts = c.attempts + 1
     if outcome.ok:
+        status = "DELIVERED"
         state = f"status = 'DELIVERED', delivered_at = {p(now)}, next_attempt_at = NULL, last_error = NULL"
     else:
         delay = retry_delay(attempts)
+        status = "FAILED" if delay is None else "PENDING"
         later = "NULL" if delay is None else p(now + delay)
-        state = f"status = '{'FAILED' if delay is None else 'PENDING'}', next_attempt_at = {later}, "
+        state = f"status = '{status}', next_attempt_at = {later}, "
         state += f"last_error = {p((outcome.error or 'failed')[:MAX_ERROR])}"
     sql = (
         f"UPDATE webhook_delivery SET {state}, attempts = {p(attempts)}, last_attempt_at = {p(now)}, "
@@ -265,6 +270,7 @@ async def record(c: Claimed, outcome: Outcome, now: datetime, disable_after: tim
     )
     await conn.execute_query(sql, p.values)
     await _endpoint_health(c.endpoint_id, outcome, now, disable_after)
+    return status
 
 
 async def _endpoint_health(endpoint_id: int, outcome: Outcome, now: datetime, disable_after: timedelta) -> None:

@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 from api import validation as v
 from api import webhook_events as events
 from api.errors import InputInvalid, Problem, invalid
+from api.ids import global_id
 from api.models import WebhookDelivery, WebhookEndpoint
 
 MAX_URL = 2000
@@ -280,7 +281,7 @@ async def send_test(workspace_id: int, endpoint_id: int) -> DeliveryRecord:
     """A `webhook.test` event to this endpoint only (even a disabled one is tried)."""
     row = await _own(workspace_id, endpoint_id)
     now = datetime.now(UTC)
-    data = {"endpointId": row.id, "message": "A test event from Jornada."}
+    data = {"endpointId": global_id("WebhookEndpoint", row.id), "message": "A test event from Jornada."}
     delivery = await WebhookDelivery.create(
         workspace_id=workspace_id,
         endpoint_id=row.id,

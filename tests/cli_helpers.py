@@ -63,9 +63,9 @@ def ok(run: Run) -> Run:
 
 
 @asynccontextmanager
-async def served(url: str) -> AsyncIterator[httpx2.AsyncClient]:
+async def served(url: str, **settings: Any) -> AsyncIterator[httpx2.AsyncClient]:
     """The app on the same database, in this process, with its lifespan (and the ORM) open."""
-    app = create_app(Settings(database_url=url))
+    app = create_app(Settings(database_url=url, **settings))
     async with app.router.lifespan_context(app):
         transport = httpx2.ASGITransport(app=app)
         async with httpx2.AsyncClient(transport=transport, base_url="http://t") as client:

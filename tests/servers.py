@@ -80,7 +80,20 @@ def running_server(
 ) -> Iterator[str]:
     """A `jornada serve` process on a free port, stopped on exit (`extra_env`: more settings).
     Its output goes to a file, printed at teardown: pytest shows it when the test fails."""
-    port = free_port()
+    with server_process(database_url, tmp_path, name, extra_env) as (base_url, _):
+        yield base_url
+
+
+@contextmanager
+def server_process(
+    database_url: str,
+    tmp_path: Path,
+    name: str = "server",
+    extra_env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """As `running_server`, with the process too (a test may kill it), on `port` if given."""
+    port = port or free_port()
     log_path = tmp_path / f"{name}.log"
     env = {**os.environ, "JORNADA_DATABASE_URL": database_url, **(extra_env or {})}
     base_url = f"http://127.0.0.1:{port}"
@@ -95,7 +108,7 @@ def running_server(
         )
     try:
         _wait_healthy(proc, base_url, log_path)
-        yield base_url
+        yield base_url, proc
     finally:
         _stop(proc)
         print(f"--- jornada serve output (exit status {proc.returncode}) ---")

@@ -32,12 +32,14 @@ class Receiver:
     delay: float = 0.0  # seconds before answering
     received: list[Received] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)  # why a request did not verify
+    raw: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)  # every request: body, headers
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def handle(self, body: bytes, headers: dict[str, str]) -> int:
         if self.delay:
             time.sleep(self.delay)
         with self.lock:
+            self.raw.append((body, headers))
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return 500
