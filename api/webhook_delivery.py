@@ -146,26 +146,41 @@ class DeliveryWorker:
         return total
 
     async def send_due(self) -> int:
-        """Claim as many due deliveries as there are free slots and start sending them."""
+        """Claim due deliveries for the free slots and start sending them; returns how many."""
         free = self.settings.concurrency - len(self._tasks)
-        if free <= 0:
-            return 0
+        if free <= 0 or (self._tasks and free < self.settings.concurrency // 8):
+            return 0  # claim in batches, not one statement per finished attempt
         busy = [e for e, n in self._in_flight.items() if n >= self.settings.per_endpoint]
         claimed = await claim(datetime.now(UTC), free, busy, self.settings.lease)
         if not claimed:
             return 0
-        endpoints = await _endpoints({c.endpoint_id for c in claimed})
-        for c in claimed:
-            self._in_flight[c.endpoint_id] += 1
+        started, extra = self._within_room(claimed)
+        if extra:
+            await release([c.id for c in extra])  # due again at once, for whichever worker has room
+        endpoints = await _endpoints({c.endpoint_id for c in started})
+        for c in started:
             task = asyncio.create_task(self._deliver(c, endpoints.get(c.endpoint_id)))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return len(claimed)
+        return len(started)
+
+    def _within_room(self, claimed: list[Claimed]) -> tuple[list[Claimed], list[Claimed]]:
+        """The claims each endpoint has room for (`per_endpoint` in flight), counted in; the rest."""
+        started, extra = [], []
+        for c in claimed:
+            if self._in_flight[c.endpoint_id] < self.settings.per_endpoint:
+                self._in_flight[c.endpoint_id] += 1
+                started.append(c)
+            else:
+                extra.append(c)
+        return started, extra
 
     async def _deliver(self, c: Claimed, endpoint: dict[str, Any] | None) -> None:
         try:
             outcome = await self.attempt(c, endpoint) if endpoint else Outcome(False, None, "endpoint deleted")
-            self.outcomes[await record(c, outcome, datetime.now(UTC), self.settings.disable_after)] += 1
+            healthy = endpoint is not None and endpoint["failing_since"] is None
+            status = await record(c, outcome, datetime.now(UTC), self.settings.disable_after, healthy=healthy)
+            self.outcomes[status] += 1
         except Exception:
             log.exception("webhook delivery %s failed", c.id)  # its claim expires: it is sent again
         finally:
@@ -220,16 +235,18 @@ async def claim(now: datetime, limit: int, busy: list[int], lease: timedelta) ->
     """Due deliveries, leased to this worker until `now + lease`."""
     conn = connection()
     p = Params(dialect_of(conn))
-    postgres = p.dialect == "postgres"
-    until = p(now + lease)  # first: SQLite's parameters are numbered in the order they appear
-    skip = f" AND NOT ({p.among('d.endpoint_id', busy, 'int')})" if busy else ""
-    lock = " FOR UPDATE OF d SKIP LOCKED" if postgres else ""
+    # Parameters in the order they appear in the text: SQLite's `?` are numbered that way.
+    until = p(now + lease)
     due = (
         "SELECT d.id FROM webhook_delivery d JOIN webhook_endpoint e ON e.id = d.endpoint_id "
         f"WHERE d.status = 'PENDING' AND d.next_attempt_at <= {p(now)} "
-        f"AND (e.enabled = {p(True)} OR d.event_type = {p(events.TEST)}){skip} "
-        f"ORDER BY d.next_attempt_at LIMIT {p(limit)}{lock}"
+        f"AND (e.enabled = {p(True)} OR d.event_type = {p(events.TEST)})"
     )
+    if busy:
+        due += f" AND NOT ({p.among('d.endpoint_id', busy, 'int')})"
+    due += f" ORDER BY d.next_attempt_at LIMIT {p(limit)}"
+    if p.dialect == "postgres":
+        due += " FOR UPDATE OF d SKIP LOCKED"
     sql = (
         f"UPDATE webhook_delivery SET next_attempt_at = {until} WHERE id IN ({due}) "
         "RETURNING id, endpoint_id, message_id, payload, attempts"
@@ -240,18 +257,31 @@ async def claim(now: datetime, limit: int, busy: list[int], lease: timedelta) ->
     ]
 
 
+async def release(ids: list[int]) -> None:
+    """Give claims back unsent: due now again."""
+    conn = connection()
+    p = Params(dialect_of(conn))
+    sql = f"UPDATE webhook_delivery SET next_attempt_at = {p(datetime.now(UTC))} WHERE {p.among('id', ids, 'int')}"
+    await conn.execute_query(sql, p.values)
+
+
 async def _endpoints(ids: set[int]) -> dict[int, dict[str, Any]]:
+    if not ids:
+        return {}
     p = Params(dialect_of(connection()))
     sql = (
-        "SELECT id, url, secret, previous_secret, previous_secret_expires_at FROM webhook_endpoint "
+        "SELECT id, url, secret, previous_secret, previous_secret_expires_at, failing_since FROM webhook_endpoint "
         f"WHERE {p.among('id', sorted(ids), 'int')}"
     )
     return {int(r["id"]): r for r in await fetch(sql, p)}
 
 
-async def record(c: Claimed, outcome: Outcome, now: datetime, disable_after: timedelta) -> str:
+async def record(
+    c: Claimed, outcome: Outcome, now: datetime, disable_after: timedelta, *, healthy: bool = False
+) -> str:
     """The attempt's outcome on the delivery, and on its endpoint (failing since when; disabled
-    once failing for `disable_after`); returns the delivery's status now."""
+    once failing for `disable_after`); returns the delivery's status now. `healthy`: the
+    endpoint was not failing when claimed, so a success leaves it as it is (one statement less)."""
     conn = connection()
     p = Params(dialect_of(conn))
     attempts = c.attempts + 1
@@ -269,7 +299,8 @@ async def record(c: Claimed, outcome: Outcome, now: datetime, disable_after: tim
         f"response_status = {p(outcome.status)} WHERE id = {p(c.id)} AND status = 'PENDING'"
     )
     await conn.execute_query(sql, p.values)
-    await _endpoint_health(c.endpoint_id, outcome, now, disable_after)
+    if not (outcome.ok and healthy):
+        await _endpoint_health(c.endpoint_id, outcome, now, disable_after)
     return status
 
 

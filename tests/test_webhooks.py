@@ -354,3 +354,20 @@ async def test_the_payload_is_the_body_sent(api: Api, hooks: Receiver) -> None:
     assert d["payload"] == json.loads(row["payload"])
     assert d["payload"]["type"] == "customer.created"
     assert d["payload"]["data"]["name"] == "Zoë"
+
+
+async def test_a_slow_endpoint_cannot_take_every_slot(api: Api) -> None:
+    with receiver() as slow, receiver() as fast:
+        for hooks in (slow, fast):
+            hooks.secrets.append((await create_endpoint(api, hooks.url, ["customer.created"]))[1])
+        slow.delay = 0.5
+        for n in range(8):
+            await new_customer(api, name=f"Cliente {n}")
+        draining = asyncio.create_task(worker(concurrency=8, per_endpoint=2).drain())
+        try:
+            await asyncio.to_thread(fast.wait_for, 8, 10)
+            assert len(slow.received) <= 2  # the fast one was served while the slow one kept its two
+        finally:
+            assert await draining == 16
+    assert slow.most_in_flight == 2
+    assert len(slow.received) == 8

@@ -33,11 +33,23 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)  # why a request did not verify
     raw: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)  # every request: body, headers
+    in_flight: int = 0  # requests being answered now
+    most_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def handle(self, body: bytes, headers: dict[str, str]) -> int:
-        if self.delay:
-            time.sleep(self.delay)
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            return self._answer(body, headers)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def _answer(self, body: bytes, headers: dict[str, str]) -> int:
         with self.lock:
             self.raw.append((body, headers))
             if self.fail_next > 0:
