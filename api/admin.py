@@ -15,6 +15,7 @@ FOLDER = Path(__file__).with_name("admin_static")
 FILES = {
     "": ("index.html", "text/html"),
     "admin.js": ("admin.js", "text/javascript"),
+    "webhooks.js": ("webhooks.js", "text/javascript"),
     "admin.css": ("admin.css", "text/css"),
 }
 HEADERS = {

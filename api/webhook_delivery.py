@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx2
+import aiohttp
 
 from api import webhook_events as events
 from api.db import Params, as_datetime, connection, dialect_of, fetch
@@ -103,7 +103,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._in_flight: Counter[int] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._http: httpx2.AsyncClient | None = None
+        self._http: aiohttp.ClientSession | None = None
         # Attempts made, by the delivery's status after them: DELIVERED, PENDING (to be retried)
         # or FAILED (given up).
         self.outcomes: Counter[str] = Counter()
@@ -133,16 +133,20 @@ class DeliveryWorker:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._http is not None:
-            await self._http.aclose()
+            await self._http.close()
             self._http = None
 
     async def drain(self) -> int:
-        """Send everything due now and wait for the outcomes (`jornada deliver --once`, tests)."""
+        """Send everything due now, wait for the outcomes, close the connections (`jornada
+        deliver --once`, tests)."""
         total = 0
-        while (claimed := await self.send_due()) or self._tasks:
-            total += claimed
-            if self._tasks:
-                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            while (claimed := await self.send_due()) or self._tasks:
+                total += claimed
+                if self._tasks:
+                    await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await self.close()
         return total
 
     async def send_due(self) -> int:
@@ -199,18 +203,26 @@ class DeliveryWorker:
         expires = endpoint["previous_secret_expires_at"]
         if endpoint["previous_secret"] and expires is not None and as_datetime(expires) > now:
             keys.append(endpoint["previous_secret"])
-        if self._http is None:
-            limits = httpx2.Limits(max_connections=self.settings.concurrency, max_keepalive_connections=32)
-            self._http = httpx2.AsyncClient(timeout=self.settings.timeout, limits=limits, follow_redirects=False)
         try:
-            response = await self._http.post(url, content=payload, headers=headers(keys, c.message_id, payload, now))
-        except httpx2.TimeoutException:
+            async with self._session().post(
+                url, data=payload, headers=headers(keys, c.message_id, payload, now), allow_redirects=False
+            ) as response:
+                if 200 <= response.status < 300:
+                    return Outcome(True, response.status, None)
+                text = (await response.content.read(200)).decode(errors="replace")
+                return Outcome(False, response.status, f"HTTP {response.status}: {text}")
+        except TimeoutError:
             return Outcome(False, None, f"no answer within {self.settings.timeout:g} s")
-        except httpx2.HTTPError as exc:
-            return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR] or type(exc).__name__)
-        if 200 <= response.status_code < 300:
-            return Outcome(True, response.status_code, None)
-        return Outcome(False, response.status_code, f"HTTP {response.status_code}: {response.text[:200]}")
+        except aiohttp.ClientError as exc:
+            return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR])
+
+    def _session(self) -> aiohttp.ClientSession:
+        """One session per worker (made in its loop): its pool keeps connections to each host."""
+        if self._http is None:
+            connector = aiohttp.TCPConnector(limit=self.settings.concurrency, limit_per_host=self.settings.per_endpoint)
+            timeout = aiohttp.ClientTimeout(total=self.settings.timeout)
+            self._http = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False)
+        return self._http
 
 
 async def _resolved_refusal(url: str) -> str | None:

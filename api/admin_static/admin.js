@@ -65,6 +65,8 @@ const TEXT = {
   },
 };
 
+for (const locale of Object.keys(TEXT)) Object.assign(TEXT[locale], WEBHOOK_TEXT[locale]);  // webhooks.js
+
 const state = { key: sessionStorage.getItem("jornada.key"), locale: pickLocale(), mode: "CUMULATIVE" };
 const $ = (selector) => document.querySelector(selector);
 
@@ -150,7 +152,7 @@ function show(view) {
   for (const el of document.querySelectorAll(".view")) el.hidden = el.id !== `view-${view}`;
   for (const b of document.querySelectorAll("nav button")) b.classList.toggle("active", b.dataset.view === view);
   state.view = view;
-  const load = { funnel: loadFunnel, models: loadModels, live: startLive, keys: loadKeys }[view];
+  const load = { funnel: loadFunnel, models: loadModels, live: startLive, keys: loadKeys, webhooks: loadWebhooks }[view];
   return load().catch(report);
 }
 
@@ -465,6 +467,7 @@ $("#period-form").addEventListener("submit", (e) => {
   $("#funnel-error").textContent = "";
   loadFunnel().catch(report);
 });
+wireWebhooks();
 $("#apply-switch").addEventListener("click", () => applySwitch().catch(report));
 $("#locale").addEventListener("change", (e) => {
   state.locale = e.target.value;
