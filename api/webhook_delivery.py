@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import errno
 import hashlib
 import hmac
 import logging
@@ -29,6 +30,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 from api import webhook_events as events
 from api.db import Params, as_datetime, connection, dialect_of, fetch
@@ -196,7 +199,7 @@ class DeliveryWorker:
     async def attempt(self, c: Claimed, endpoint: dict[str, Any]) -> Outcome:
         now = datetime.now(UTC)
         url = endpoint["url"]
-        if not self.settings.allow_private and (reason := await _resolved_refusal(url)):
+        if not self.settings.allow_private and (reason := address_refused(urlsplit(url).hostname or "")):
             return Outcome(False, None, f"not sent: the URL's host {reason}")
         payload = c.payload.encode()
         keys = [endpoint["secret"]]
@@ -219,25 +222,34 @@ class DeliveryWorker:
     def _session(self) -> aiohttp.ClientSession:
         """One session per worker (made in its loop): its pool keeps connections to each host."""
         if self._http is None:
-            connector = aiohttp.TCPConnector(limit=self.settings.concurrency, limit_per_host=self.settings.per_endpoint)
+            connector = aiohttp.TCPConnector(
+                limit=self.settings.concurrency,
+                limit_per_host=self.settings.per_endpoint,
+                resolver=None if self.settings.allow_private else PublicOnlyResolver(),
+            )
             timeout = aiohttp.ClientTimeout(total=self.settings.timeout)
             self._http = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False)
         return self._http
 
 
-async def _resolved_refusal(url: str) -> str | None:
-    """Why the URL's host may not be reached (its name resolved now), None when it may."""
-    host = urlsplit(url).hostname or ""
-    if reason := address_refused(host):
-        return reason
-    try:
-        found = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        return f"could not be resolved ({exc})"
-    for *_, address in found:
-        if reason := address_refused(str(address[0])):
-            return f"resolves to {address[0]}, which {reason}"
-    return None
+class PublicOnlyResolver(AbstractResolver):
+    """Names resolved as usual, refused when any address is private or local: checked at the
+    connection itself, so a name that changes its answer after the check cannot reach inside."""
+
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner or ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        for r in found:
+            if reason := address_refused(r["host"]):
+                raise OSError(errno.EACCES, f"not sent: {host} resolves to {r['host']}, which {reason}")
+        return found
+
+    async def close(self) -> None:
+        await self._inner.close()
 
 
 # --- the outbox's SQL ---------------------------------------------------------------------------------

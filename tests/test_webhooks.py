@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp.abc import AbstractResolver
 from tortoise.transactions import in_transaction
 
 from api import webhook_events as events
 from api.db import connection
 from api.models import WebhookDelivery, WebhookEndpoint
 from api.settings import Settings
-from api.webhook_delivery import claim
+from api.webhook_delivery import DeliveryWorker, PublicOnlyResolver, WorkerSettings, claim
 from schema.workspace import Role
 from tests.conftest import Api, new_customer, raw_id
 from tests.lifecycle_helpers import ago, record
@@ -371,3 +375,41 @@ async def test_a_slow_endpoint_cannot_take_every_slot(api: Api) -> None:
             assert await draining == 16
     assert slow.most_in_flight == 2
     assert len(slow.received) == 8
+
+
+async def test_a_worker_that_may_not_reach_private_hosts_sends_nothing_there(api: Api, hooks: Receiver) -> None:
+    """The endpoint was made while private hosts were allowed; a worker without that setting
+    (as in production) does not send to it, and says why."""
+    hooks.secrets.append((await create_endpoint(api, hooks.url, ["customer.created"]))[1])
+    await new_customer(api, name="Ana")
+    await DeliveryWorker(WorkerSettings(allow_private=False, timeout=2.0)).drain()
+    assert hooks.raw == []
+    (d,) = await deliveries(api)
+    assert d["status"] == "PENDING"
+    assert d["lastError"] == "not sent: the URL's host is a loopback address"
+
+
+class _Names(AbstractResolver):
+    """A DNS of the test's own: every name is 127.0.0.1 (a name turned to an inside address)."""
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[Any]:
+        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": family, "proto": 0, "flags": 0}]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_name_resolving_to_a_private_address_is_refused_when_connecting(hooks: Receiver) -> None:
+    port = hooks.url.split(":")[2].split("/")[0]
+    connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(_Names()))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        with pytest.raises(aiohttp.ClientConnectorDNSError, match=r"resolves to 127\.0\.0\.1, which is a loopback"):
+            await session.post(f"http://hooks.example.test:{port}/hooks", data=b"{}")
+    assert hooks.raw == []
+    # The same name through a resolver that allows it reaches the receiver: the refusal above is the check's.
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=_Names())) as session,
+        session.post(f"http://hooks.example.test:{port}/hooks", data=b"{}") as response,
+    ):
+        assert response.status == 401  # unsigned: the receiver refuses it, but it got there
+    assert len(hooks.raw) == 1
