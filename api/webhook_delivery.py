@@ -212,8 +212,8 @@ class DeliveryWorker:
             ) as response:
                 if 200 <= response.status < 300:
                     return Outcome(True, response.status, None)
-                text = (await response.content.read(200)).decode(errors="replace")
-                return Outcome(False, response.status, f"HTTP {response.status}: {text}")
+                text = (await response.content.read(200)).decode(errors="replace").strip()
+                return Outcome(False, response.status, f"HTTP {response.status}" + (f": {text}" if text else ""))
         except TimeoutError:
             return Outcome(False, None, f"no answer within {self.settings.timeout:g} s")
         except aiohttp.ClientError as exc:

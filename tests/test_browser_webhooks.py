@@ -41,7 +41,7 @@ async def test_an_admin_manages_an_endpoint_and_sees_its_deliveries(
         await page.click("#login-form button")
         await page.wait_for_selector("#funnel")
         await open_webhooks(page)
-        assert "No endpoints yet." in (await page.text_content("#hooks") or "")
+        await until(page, "document.querySelector('#hooks').textContent.includes('No endpoints yet.')")
 
         # A URL that is not http(s) is refused with the reason, nothing is made.
         await page.fill("#hook-url", "ftp://files.example.com/in")

@@ -95,7 +95,8 @@ function deliveriesTable(deliveries) {
   for (const d of deliveries) {
     const row = element("tr", null, `delivery status-${d.status}`);
     row.dataset.delivery = d.id;
-    const detail = d.lastError || (d.nextAttemptAt ? t("next_attempt", { when: moment(d.nextAttemptAt) }) : "");
+    const next = d.status === "PENDING" && d.nextAttemptAt ? t("next_attempt", { when: moment(d.nextAttemptAt) }) : "";
+    const detail = [d.lastError, next].filter(Boolean).join(" — ");
     for (const text of [moment(d.createdAt), d.eventType, t(`status_${d.status}`), String(d.attempts),
       d.responseStatus == null ? "—" : String(d.responseStatus), detail]) {
       row.append(element("td", text));
