@@ -344,11 +344,16 @@ def create_app(settings: Settings | None = None, plugins: PluginRegistry | None 
             try:
                 yield
             finally:
-                for task in (ticker, sweeper, deliveries):
+                if worker is not None:
+                    worker.stop()
+                for task in (ticker, sweeper):
                     if task is not None:
                         task.cancel()
                         with suppress(asyncio.CancelledError):
                             await task
+                if deliveries is not None:  # its attempts in flight end (a timeout at most), then it does
+                    with suppress(asyncio.CancelledError, TimeoutError):
+                        await asyncio.wait_for(deliveries, settings.webhooks_timeout + 5)
                 await events.stop()
 
     app = Starlette(

@@ -15,11 +15,12 @@ from typing import Any
 
 from api.cli_common import emit, run_db
 from api.settings import Settings
-from api.webhook_delivery import DeliveryWorker
 
 
 def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
     """Send due webhook deliveries: until stopped, or once (`--once`) and exit."""
+    from api.webhook_delivery import DeliveryWorker  # not at start-up of every other command
+
     worker = DeliveryWorker(settings.webhook_worker_settings())
 
     async def once() -> int:
@@ -32,7 +33,7 @@ def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
         task = asyncio.create_task(worker.run())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, worker.stop)  # the attempts in flight finish first
         print("delivering webhooks; stop with Ctrl-C or SIGTERM", flush=True)
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -11,14 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from strawberry.http.websocket_origin import normalize_allowed_origins
 from tortoise.backends.base.config_generator import expand_db_url
 
 from api.db import release_connection
-from api.webhook_delivery import WorkerSettings
+
+if TYPE_CHECKING:
+    from api.webhook_delivery import WorkerSettings
 
 DEFAULT_DATABASE_URL = "sqlite://jornada.sqlite3"
 MODELS_MODULE = "api.models"
@@ -121,6 +123,8 @@ class Settings:
         )
 
     def webhook_worker_settings(self) -> WorkerSettings:
+        from api.webhook_delivery import WorkerSettings  # the HTTP client is imported only to send
+
         return WorkerSettings(
             allow_private=self.webhooks_allow_private,
             timeout=self.webhooks_timeout,

@@ -104,6 +104,7 @@ class DeliveryWorker:
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         self._wake = asyncio.Event()
+        self._stopping = False
         self._in_flight: Counter[int] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: aiohttp.ClientSession | None = None
@@ -114,17 +115,23 @@ class DeliveryWorker:
     def wake(self) -> None:
         self._wake.set()
 
+    def stop(self) -> None:
+        """End `run` after its current round, with the attempts in flight finished and recorded
+        (cancelling instead could leave a statement running past the database's close)."""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        """Send until cancelled; a failure is logged, never fatal."""
+        """Send until stopped (or cancelled); a failure is logged, never fatal."""
         events.WAKE.add(self.wake)
         try:
-            while True:
+            while not self._stopping:
                 try:
                     claimed = await self.send_due()
                 except Exception:
                     log.exception("webhook delivery round failed")
                     claimed = 0
-                if claimed == 0:
+                if claimed == 0 and not self._stopping:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.settings.poll)
                     self._wake.clear()

@@ -28,8 +28,16 @@ class Progress:
 
     @pytest.hookimpl
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.total = len(session.items)
-        self.say(f"{self.total} tests collected")
+        if session.items or not session.config.pluginmanager.has_plugin("dsession"):
+            self.total = len(session.items)
+            self.say(f"{self.total} tests collected")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        """With pytest-xdist the workers collect: the first to finish gives the count."""
+        if not self.total:
+            self.total = len(ids)
+            self.say(f"{self.total} tests collected")
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -49,5 +57,6 @@ class Progress:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if _FD is not None:
+    # Under pytest-xdist only the controller reports: the workers do not hold the descriptor.
+    if _FD is not None and not hasattr(config, "workerinput"):
         config.pluginmanager.register(Progress(int(_FD)), "jornada-progress")

@@ -147,12 +147,14 @@ async def test_a_failing_receiver_gets_the_event_again_within_ten_seconds(api: A
     hooks.secrets.append((await create_endpoint(api, hooks.url, ["customer.created"]))[1])
     hooks.fail_next = 1
     started = time.monotonic()
-    running = asyncio.create_task(worker().run())
+    delivering = worker()
+    running = asyncio.create_task(delivering.run())
     try:
         await new_customer(api, name="Ana")
         await asyncio.to_thread(hooks.wait_for, 1, 15)
     finally:
-        running.cancel()
+        delivering.stop()
+        await running  # its last writes end before the database closes
     assert hooks.received, "the retry never arrived"
     assert time.monotonic() - started < 10
     (delivery,) = await deliveries(api)
