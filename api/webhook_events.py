@@ -101,11 +101,22 @@ async def stage_changed(transitions: Sequence[TransitionRecord]) -> None:
     for t in transitions:
         by_workspace.setdefault(t.workspace_id, []).append(t)
     for workspace_id, moves in by_workspace.items():
-        endpoints = await subscribed(workspace_id, STAGE_CHANGED)
-        if endpoints:
-            external = await _external_ids(workspace_id, {t.customer_id for t in moves})
-            items = [_move(t, external.get(t.customer_id)) for t in moves]
-            await enqueue(workspace_id, STAGE_CHANGED, items, endpoints)
+        await _of_customers(workspace_id, STAGE_CHANGED, moves, _move)
+
+
+async def _of_customers(
+    workspace_id: int,
+    event_type: str,
+    records: Sequence[Any],
+    data: Callable[[Any, str | None], dict[str, Any]],
+) -> None:
+    """One event per record (each with a `customer_id`), its data given the customer's
+    external id, read only when an endpoint wants the event."""
+    endpoints = await subscribed(workspace_id, event_type) if records else []
+    if endpoints:
+        external = await _external_ids(workspace_id, {r.customer_id for r in records})
+        items = [data(r, external.get(r.customer_id)) for r in records]
+        await enqueue(workspace_id, event_type, items, endpoints)
 
 
 def _move(t: TransitionRecord, external_id: str | None) -> dict[str, Any]:
@@ -157,11 +168,7 @@ async def customer_deleted(workspace_id: int, customer_id: int, external_id: str
 
 
 async def interactions_recorded(workspace_id: int, interactions: Sequence[InteractionRecord]) -> None:
-    endpoints = await subscribed(workspace_id, INTERACTION_RECORDED) if interactions else []
-    if endpoints:
-        external = await _external_ids(workspace_id, {i.customer_id for i in interactions})
-        items = [_interaction(i, external.get(i.customer_id)) for i in interactions]
-        await enqueue(workspace_id, INTERACTION_RECORDED, items, endpoints)
+    await _of_customers(workspace_id, INTERACTION_RECORDED, interactions, _interaction)
 
 
 def _interaction(i: InteractionRecord, external_id: str | None) -> dict[str, Any]:

@@ -8,7 +8,6 @@ import json
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,23 +34,20 @@ from tests.webhook_helpers import (
     deliveries,
     endpoints,
     execute,
+    hooks,
+    private_settings,
     worker,
 )
 from tests.webhook_receiver import Receiver, receiver
+
+__all__ = ["hooks", "private_settings"]  # fixtures
 
 pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    """The receivers of these tests listen on 127.0.0.1."""
-    return Settings(database_url=database_url, webhooks_allow_private=True)
-
-
-@pytest.fixture
-def hooks() -> Iterator[Receiver]:
-    with receiver() as r:
-        yield r
+def settings(private_settings: Settings) -> Settings:
+    return private_settings
 
 
 async def test_every_event_arrives_signed_and_complete(api: Api, hooks: Receiver) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +15,18 @@ from api.webhook_delivery import SCHEDULE
 from api.webhook_events import EVENT_TYPES, TEST
 from tests.conftest import Api, new_customer
 from tests.lifecycle_helpers import ago, record
-from tests.webhook_helpers import SEND_TEST, create_endpoint, worker
-from tests.webhook_receiver import Receiver, receiver
+from tests.webhook_helpers import SEND_TEST, create_endpoint, hooks, private_settings, worker
+from tests.webhook_receiver import Receiver
+
+__all__ = ["hooks", "private_settings"]  # fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "webhooks.md").read_text()
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, webhooks_allow_private=True)
-
-
-@pytest.fixture
-def hooks() -> Iterator[Receiver]:
-    with receiver() as r:
-        yield r
+def settings(private_settings: Settings) -> Settings:
+    return private_settings
 
 
 def documented_event(name: str) -> dict[str, Any]:

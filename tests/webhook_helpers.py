@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 from api.db import connection
+from api.settings import Settings
 from api.webhook_delivery import DeliveryWorker, WorkerSettings
 from tests.conftest import Api
+from tests.webhook_receiver import Receiver, receiver
 
 CREATE = """
 mutation($input: CreateWebhookEndpointInput!) {
@@ -95,3 +100,16 @@ def worker(**changes: Any) -> DeliveryWorker:
 async def execute(sql: str) -> None:
     """A statement that moves the clock of the outbox for a test (no parameters)."""
     await connection().execute_query(sql)
+
+
+@pytest.fixture
+def private_settings(database_url: str) -> Settings:
+    """Settings whose endpoints may be on 127.0.0.1, where the tests' receivers listen."""
+    return Settings(database_url=database_url, webhooks_allow_private=True)
+
+
+@pytest.fixture
+def hooks() -> Iterator[Receiver]:
+    """A real receiver on 127.0.0.1 for the test."""
+    with receiver() as r:
+        yield r
