@@ -21,6 +21,7 @@ class Measurement:
     seconds: float
     latencies_ms: list[float]
     cpu_ms: float = 0.0  # CPU per request of the side measured: the server process, or this client
+    client_cpu_ms: float = 0.0  # CPU per request of this process, the client (the anchor: = cpu_ms)
     db_cpu_ms: float = 0.0  # CPU per request of the PostgreSQL backends (0 on SQLite: in-process)
 
     @property
