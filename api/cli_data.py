@@ -9,6 +9,8 @@ import sys
 from typing import Any
 
 from api.cli_common import emit, fail, int_between, iso_date, positive_int, rate, run_db
+from api.customer_filters import CustomerFilter
+from api.errors import InputInvalid
 from api.events import live_lifecycle
 from api.runtime import tune_gc
 from api.settings import Settings
@@ -194,6 +196,17 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return 2 if report.fatal else 1 if report.failed else 0
 
 
+async def segment_filter(settings: Settings, workspace_id: int, key: str) -> CustomerFilter:
+    """The saved segment `key` as a filter, read as the API reads it (InputInvalid if unknown)."""
+    from schema.build import build_schema
+    from schema.customer_filter import FilterScope
+    from schema.customer_filter import segment_filter as read
+
+    lifecycle = live_lifecycle(settings, load_plugins(autoload=settings.plugin_autoload, allow=settings.plugin_allow))
+    scope = FilterScope(workspace_id, lambda: lifecycle.tracked(workspace_id), build_schema(settings))
+    return await read(scope, key)
+
+
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     """Write a workspace's customers or interactions as CSV, in the format `import` reads."""
     from api import csv_export
@@ -201,11 +214,14 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     async def work() -> csv_export.Exported | None:
         if not await workspace_exists(args.workspace):
             return None
+        only = await segment_filter(settings, args.workspace, args.segment) if args.segment else None
         with csv_export.output(args.output) as out:
-            return await csv_export.write_csv(args.what, args.workspace, out)
+            return await csv_export.write_csv(args.what, args.workspace, out, only)
 
     try:
         done = run_db(settings, work, existing=True)
+    except InputInvalid as exc:  # an unknown segment
+        fail(settings, exc.problems[0].message)
     except BrokenPipeError:  # e.g. `jornada export ... | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
@@ -270,4 +286,5 @@ def add_parsers(sub: Any) -> None:
     exp.add_argument("what", choices=["customers", "interactions"])
     exp.add_argument("--workspace", type=positive_int, required=True)
     exp.add_argument("--output", help="write to this file instead of standard output")
+    exp.add_argument("--segment", help="only the customers of this saved segment (and their interactions)")
     exp.set_defaults(func=cmd_export)

@@ -28,7 +28,8 @@ from api.csv_source import (
     PROP,
     TAG_SEPARATOR,
 )
-from api.customers import CustomerFilter, list_customers
+from api.customer_filters import CustomerFilter, filter_conditions
+from api.customers import list_customers
 from api.db import Params, as_datetime, as_decimal, as_json, connection, dialect_of, fetch
 from api.pagination import ASC, PageRequest, SortKey, after_clause, order_clause
 from api.records import CustomerRecord
@@ -79,11 +80,11 @@ async def json_keys(workspace_id: int, table: str, column: str) -> list[str]:
     return sorted(str(r["k"]) for r in await fetch(sql, p, conn))
 
 
-async def _customers(workspace_id: int) -> AsyncIterator[list[CustomerRecord]]:
+async def _customers(workspace_id: int, only: CustomerFilter) -> AsyncIterator[list[CustomerRecord]]:
     after: str | None = None
     while True:
         page = await list_customers(
-            workspace_id, CustomerFilter(), [("CREATED_AT", ASC)], PageRequest(first=PAGE, after=after), max_size=PAGE
+            workspace_id, only, [("CREATED_AT", ASC)], PageRequest(first=PAGE, after=after), max_size=PAGE
         )
         if page.rows:
             yield page.rows
@@ -104,12 +105,14 @@ def customer_row(c: CustomerRecord, attribute_keys: list[str]) -> list[str]:
     return [*(values[column] for column in CUSTOMER_CSV_COLUMNS), *(cell(c.attributes.get(k)) for k in attribute_keys)]
 
 
-async def _interactions(workspace_id: int) -> AsyncIterator[list[dict[str, Any]]]:
+async def _interactions(workspace_id: int, only: CustomerFilter) -> AsyncIterator[list[dict[str, Any]]]:
     last: list[Any] | None = None
     while True:
         conn = connection()
         p = Params(dialect_of(conn))
         where = [f"i.workspace_id = {p(workspace_id)}"]
+        if only != CustomerFilter():
+            where += filter_conditions(workspace_id, only, p)
         if last is not None:
             where.append(after_clause(TIME_ORDER, last, p))
         sql = (
@@ -141,21 +144,23 @@ def interaction_row(r: dict[str, Any], property_keys: list[str]) -> list[str]:
     return [*(values[column] for column in INTERACTION_CSV_COLUMNS), *(cell(properties.get(k)) for k in property_keys)]
 
 
-async def write_csv(what: str, workspace_id: int, out: TextIO) -> Exported:
-    """Write the workspace's customers or interactions to `out` as CSV, header first."""
+async def write_csv(what: str, workspace_id: int, out: TextIO, only: CustomerFilter | None = None) -> Exported:
+    """Write the workspace's customers or interactions to `out` as CSV, header first; `only`
+    the customers `only` takes (a saved segment, say) and their interactions."""
+    only = only or CustomerFilter()
     writer = csv.writer(out, lineterminator="\n")
     result = Exported(what)
     if what == CUSTOMERS:
         keys = await json_keys(workspace_id, "customer", "attributes")
         writer.writerow([*CUSTOMER_CSV_COLUMNS, *(ATTR + k for k in keys)])
-        async for customers in _customers(workspace_id):
+        async for customers in _customers(workspace_id, only):
             writer.writerows(customer_row(c, keys) for c in customers)
             result.rows += len(customers)
             result.without_external_id += sum(1 for c in customers if not c.external_id)
     else:
         keys = await json_keys(workspace_id, "interaction", "properties")
         writer.writerow([*INTERACTION_CSV_COLUMNS, *(PROP + k for k in keys)])
-        async for interactions in _interactions(workspace_id):
+        async for interactions in _interactions(workspace_id, only):
             writer.writerows(interaction_row(r, keys) for r in interactions)
             result.rows += len(interactions)
             result.without_external_id += sum(1 for r in interactions if not r["customer_external_id"])

@@ -44,11 +44,9 @@ from api.csv_source import (
     batched,
     cell,
     column_problems,
-    datetime_message,
     in_column_order,
     open_source,
     parse_amount,
-    parse_datetime,
     width_problem,
 )
 from api.customers import clean_customer_fields, create_customer
@@ -58,6 +56,7 @@ from api.interactions import NewInteraction, record_many, validate
 from api.lifecycle import Lifecycle, Tracked
 from api.lifecycle_admin import rebuild_tracked
 from api.records import TransitionRecord
+from api.validation import datetime_message, parse_datetime
 from plugins.manager import PluginRegistry
 from plugins.types import InteractionKind
 

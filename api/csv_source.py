@@ -10,15 +10,12 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from itertools import chain
 from typing import Any, TextIO, TypeVar
 
 from api.customers import API_NAMES, clean_customer_fields
-from api.db import utc
 from api.errors import InputInvalid, Problem
-from api.validation import FIRST_YEAR, LAST_YEAR, in_range
 
 T = TypeVar("T")
 
@@ -310,20 +307,6 @@ def width_problem(header: Header, cells: Sequence[str]) -> list[tuple[str, str]]
     if len(cells) == header.width:
         return []
     return [("row", f"has {len(cells)} fields; the header has {header.width}.")]
-
-
-def parse_datetime(raw: str) -> datetime | None:
-    try:
-        moment = utc(datetime.fromisoformat(raw))
-    except (ValueError, OverflowError):  # a year-1 time with an offset overflows
-        return None
-    return moment if in_range(moment) else None
-
-
-def datetime_message(raw: str) -> str:
-    return (
-        f"{raw!r} is not an ISO 8601 date and time from {FIRST_YEAR} to {LAST_YEAR} (e.g. 2024-05-01T14:30:00-03:00)."
-    )
 
 
 _AMOUNT = {

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +13,7 @@ from tortoise.transactions import in_transaction
 from api import validation as v
 from api import webhook_events
 from api.countries import COUNTRY_CODES
+from api.customer_filters import CustomerFilter, filter_conditions
 from api.db import Params, connection, dialect_of, fetch, utc
 from api.errors import InputInvalid, Problem, invalid
 from api.journey import RULE
@@ -46,35 +46,6 @@ SOCIAL_FIELDS = {"network": 50, "url": 500, "handle": 200}
 
 def api_name(name: str) -> str:
     return API_NAMES.get(name, name)
-
-
-Scalar = str | int | float | bool | None
-
-
-@dataclass(frozen=True)
-class AttributeEquals:
-    key: str
-    value: Scalar
-
-
-@dataclass(frozen=True)
-class CustomerFilter:
-    """Every condition must hold. Text matches name, email or company, case-insensitively."""
-
-    text: str | None = None
-    email: str | None = None
-    tag: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    acquisition_channel: str | None = None
-    attributes: tuple[AttributeEquals, ...] = field(default_factory=tuple)
-    ids: tuple[int, ...] | None = None
-    # In any of `stages` of the model `stage_model` (resolved by the caller: the primary by default).
-    stages: tuple[str, ...] = ()
-    stage_model: str | None = None
-    # The probability of being alive from the value model: below / at least (None: no condition).
-    p_alive_below: float | None = None
-    p_alive_at_least: float | None = None
 
 
 ORDER_FIELDS: dict[str, SortKey] = {
@@ -336,65 +307,6 @@ async def get_customers(workspace_id: int, ids: Sequence[int]) -> dict[int, Cust
         f"WHERE c.workspace_id = {p(workspace_id)} AND {p.among('c.id', sorted(set(ids)))}"
     )
     return {r.id: r for r in map(customer_from_row, await fetch(sql, p, conn))}
-
-
-def _like_pattern(text: str) -> str:
-    escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _attribute_condition(cond: AttributeEquals, p: Params) -> str:
-    """Exact equality of one scalar attribute, type included ("1" is not 1, true is not 1)."""
-    if p.dialect == "postgres":
-        return f"c.attributes -> {p(cond.key)} = {p(json.dumps(cond.value))}::jsonb"
-    path = f'$."{cond.key}"'
-    value = cond.value
-    if value is None:
-        return f"json_type(c.attributes, {p(path)}) = 'null'"
-    if isinstance(value, bool):
-        return f"json_type(c.attributes, {p(path)}) = {p('true' if value else 'false')}"
-    types = "('text')" if isinstance(value, str) else "('integer', 'real')"
-    return f"(json_type(c.attributes, {p(path)}) IN {types} AND json_extract(c.attributes, {p(path)}) = {p(value)})"
-
-
-def filter_conditions(workspace_id: int, f: CustomerFilter, p: Params) -> list[str]:
-    """SQL conditions for a filter, always scoped to the workspace first."""
-    out = [f"c.workspace_id = {p(workspace_id)}"]
-    if f.text:
-        out.append(f"c.search_text LIKE {p(_like_pattern(f.text))} ESCAPE '\\'")
-    if f.email:
-        out.append(f"c.email = {p(f.email.strip().lower())}")
-    if f.tag:
-        out.append(
-            "EXISTS (SELECT 1 FROM customer_tag t WHERE t.customer_id = c.id "
-            f"AND t.workspace_id = {p(workspace_id)} AND t.tag = {p(f.tag.strip())})"
-        )
-    if f.created_after:
-        out.append(f"c.created_at >= {p(utc(f.created_after))}")
-    if f.created_before:
-        out.append(f"c.created_at < {p(utc(f.created_before))}")
-    if f.acquisition_channel:
-        out.append(f"c.acquisition_channel = {p(f.acquisition_channel)}")
-    if f.ids is not None:
-        out.append(f"c.id IN ({p.many(list(f.ids))})" if f.ids else "1 = 0")
-    out.extend(_attribute_condition(cond, p) for cond in f.attributes)
-    if f.p_alive_below is not None:
-        out.append(
-            "EXISTS (SELECT 1 FROM customer_value v2 WHERE v2.customer_id = c.id "
-            f"AND v2.workspace_id = {p(workspace_id)} AND v2.p_alive < {p(f.p_alive_below)})"
-        )
-    if f.p_alive_at_least is not None:
-        out.append(
-            "EXISTS (SELECT 1 FROM customer_value v2 WHERE v2.customer_id = c.id "
-            f"AND v2.workspace_id = {p(workspace_id)} AND v2.p_alive >= {p(f.p_alive_at_least)})"
-        )
-    if f.stages and f.stage_model:
-        out.append(
-            "EXISTS (SELECT 1 FROM stage_assignment a WHERE a.customer_id = c.id "
-            f"AND a.workspace_id = {p(workspace_id)} AND a.model_key = {p(f.stage_model)} "
-            f"AND a.stage IN ({p.many(list(f.stages))}))"
-        )
-    return out
 
 
 async def list_customers(

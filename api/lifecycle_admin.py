@@ -14,8 +14,9 @@ from tortoise.transactions import in_transaction
 
 from api import lifecycle_store as store
 from api.bulk import refresh_statistics
-from api.customers import CustomerFilter, get_customers
-from api.customers import filter_conditions as customer_conditions
+from api.customer_filters import CustomerFilter
+from api.customer_filters import filter_conditions as customer_conditions
+from api.customers import get_customers
 from api.db import Params, connection, dialect_of, fetch
 from api.errors import InputInvalid, Problem, invalid
 from api.lifecycle import MANUAL, MAPPING, REPLAY, Lifecycle, Tracked, facts_at

@@ -10,7 +10,7 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
-from api.customers import CustomerFilter, filter_conditions
+from api.customer_filters import CustomerFilter, filter_conditions
 from api.db import Params, connection, dialect_of, read, utc
 from api.sqlfn import false, ts
 from plugins.types import LifecycleModel, StageCategory

@@ -350,3 +350,23 @@ class WebhookDelivery(Model):
             Index(fields=("next_attempt_at",), name="webhook_delivery_due"),
             Index(fields=("endpoint_id", "id"), name="webhook_delivery_endpoint"),
         )
+
+
+class Segment(Model):
+    """A saved customer filter with a key of the workspace's choosing (`vip`), usable wherever a
+    filter is: `definition` is the `CustomerFilter` input as a client would send it in variables."""
+
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="segments", on_delete=fields.CASCADE
+    )
+    key = fields.CharField(max_length=64)
+    name = fields.CharField(max_length=200)
+    description = fields.CharField(max_length=1000, default="", db_default="")
+    definition: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "segment"
+        unique_together = (("workspace", "key"),)

@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from api.db import utc
 from api.errors import Problem
 
 # Pragmatic, not RFC 5322: one @, no spaces, a dot in the domain, no empty labels.
@@ -17,7 +18,8 @@ _EMAIL = re.compile(
 )
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-_ATTRIBUTE_KEY = re.compile(r'^[^"\\\x00-\x1f]{1,100}$')
+ATTRIBUTE_KEY = re.compile(r'^[^"\\\x00-\x1f]{1,100}$')
+ATTRIBUTE_KEY_RULE = "Attribute keys have 1 to 100 characters and no quotes, backslashes or control characters."
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 100
 
@@ -71,6 +73,20 @@ def in_range(value: datetime) -> bool:
     return FIRST_YEAR <= value.year <= LAST_YEAR
 
 
+def parse_datetime(raw: str) -> datetime | None:
+    try:
+        moment = utc(datetime.fromisoformat(raw))
+    except (ValueError, OverflowError):  # a year-1 time with an offset overflows
+        return None
+    return moment if in_range(moment) else None
+
+
+def datetime_message(raw: str) -> str:
+    return (
+        f"{raw!r} is not an ISO 8601 date and time from {FIRST_YEAR} to {LAST_YEAR} (e.g. 2024-05-01T14:30:00-03:00)."
+    )
+
+
 def bad_string(value: str) -> str | None:
     """What makes text unstorable as given, or None: a NUL (PostgreSQL refuses it, SQLite cuts it)
     or a lone surrogate (not Unicode text, not encodable as UTF-8). GraphQL input is checked with
@@ -112,12 +128,8 @@ def attributes(value: Any, path: tuple[str, ...]) -> dict[str, Any] | Problem:
     if not isinstance(value, dict):
         return Problem(path, "INVALID_ATTRIBUTES", "Attributes must be a JSON object.")
     for key in value:
-        if not _ATTRIBUTE_KEY.match(key):
-            return Problem(
-                (*path, key),
-                "INVALID_ATTRIBUTE_KEY",
-                "Attribute keys have 1 to 100 characters and no quotes, backslashes or control characters.",
-            )
+        if not ATTRIBUTE_KEY.match(key):
+            return Problem((*path, key), "INVALID_ATTRIBUTE_KEY", ATTRIBUTE_KEY_RULE)
     return value
 
 

@@ -54,7 +54,7 @@ from tortoise.transactions import in_transaction
 
 from api import metrics as m
 from api import value, value_fit
-from api.customers import CustomerFilter
+from api.customer_filters import CustomerFilter
 from api.db import Params, connection, dialect_of
 from api.lifecycle import Lifecycle
 from api.lifecycle_admin import rebuild_tracked

@@ -27,6 +27,7 @@ from schema.lifecycle_mutations import LifecycleMutation
 from schema.mutations import DataMutation
 from schema.query import Query
 from schema.scalars import SCALARS
+from schema.segments import SegmentMutation
 from schema.subscription import Subscription
 from schema.value import ValueMutation
 from schema.webhooks import WebhookMutation
@@ -53,7 +54,7 @@ class JornadaSchema(strawberry.Schema):
 
 
 @strawberry.type
-class Mutation(DataMutation, LifecycleMutation, ValueMutation, WebhookMutation):
+class Mutation(DataMutation, LifecycleMutation, SegmentMutation, ValueMutation, WebhookMutation):
     pass
 
 

@@ -6,13 +6,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from api import customers as service
 from api import interactions as interactions_service
 from api import lifecycle_store
 from api.errors import InputInvalid, invalid
@@ -235,64 +234,6 @@ class StageTransitionConnection(relay.Connection[StageTransition]):
     @strawberry.field(description="How many moves the history holds, over all pages.")
     async def total_count(self) -> int:
         return await self.count()
-
-
-@strawberry.input(description="Equality on one custom attribute (scalar values only).")
-class AttributeEquals:
-    key: str
-    value: JSON = strawberry.field(description="A string, number, boolean or null; types must match.")
-
-
-@strawberry.input(description="Conditions on customers; all must hold.")
-class CustomerFilter:
-    text: str | None = strawberry.field(default=None, description="Contained in name, email or company (any case).")
-    email: str | None = strawberry.field(default=None, description="Exactly this email (any case).")
-    tag: str | None = strawberry.field(default=None, description="Has this tag.")
-    created_after: datetime | None = strawberry.field(default=None, description="Created at or after.")
-    created_before: datetime | None = strawberry.field(default=None, description="Created before.")
-    acquisition_channel: str | None = strawberry.field(default=None, description="Acquired through this channel.")
-    attributes: list[AttributeEquals] | None = strawberry.field(
-        default=None, description="Each attribute equals its value."
-    )
-    stage: str | None = strawberry.field(default=None, description="In this stage of `model`.")
-    stages: list[str] | None = strawberry.field(default=None, description="In any of these stages of `model`.")
-    model: str | None = strawberry.field(
-        default=None,
-        description="The model `stage`/`stages` refer to; the workspace's primary model if omitted.",
-    )
-    p_alive_below: float | None = strawberry.field(
-        default=None, description="P(alive) from the value model below this (who is slipping away?)."
-    )
-    p_alive_at_least: float | None = strawberry.field(default=None, description="P(alive) at least this.")
-
-    async def to_service(self, info: Info) -> service.CustomerFilter:
-        """The service's filter; stage conditions are checked against the workspace's models."""
-        conds = []
-        for n, a in enumerate(self.attributes or []):
-            if isinstance(a.value, (dict, list)):
-                path = ("filter", "attributes", str(n), "value")
-                raise bad_input(invalid(path, "INVALID_FILTER", "Attribute filters compare scalar values only."))
-            conds.append(service.AttributeEquals(a.key, cast(service.Scalar, a.value)))
-        stages = tuple([self.stage] if self.stage else []) + tuple(self.stages or ())
-        model = await tracked_model(info, self.model) if stages or self.model else None
-        unknown = [s for s in stages if model and model.model.stage(s) is None]
-        if unknown:
-            raise bad_input(
-                invalid(("filter", "stage"), "UNKNOWN_STAGE", f"{model and model.key} has no stage {unknown}")
-            )
-        return service.CustomerFilter(
-            text=self.text,
-            email=self.email,
-            tag=self.tag,
-            created_after=self.created_after,
-            created_before=self.created_before,
-            acquisition_channel=self.acquisition_channel,
-            attributes=tuple(conds),
-            stages=stages,
-            stage_model=model.key if model else None,
-            p_alive_below=self.p_alive_below,
-            p_alive_at_least=self.p_alive_at_least,
-        )
 
 
 async def history_model(info: Info, key: str | None) -> str:

@@ -14,7 +14,8 @@ from api.lifecycle import MAPPING, REPLAY
 from api.lifecycle_store import workspace_models
 from api.workspaces import Role, get_workspace
 from schema.context import Info
-from schema.customers import Customer, CustomerFilter
+from schema.customer_filter import CustomerFilter
+from schema.customers import Customer
 from schema.errors import UserError, user_errors
 from schema.lifecycle import (
     Stage,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
+from typing import Annotated
 
 import strawberry
 from strawberry import relay
@@ -13,13 +15,15 @@ from api.errors import InputInvalid, invalid
 from api.pagination import PageRequest
 from api.workspaces import get_workspace
 from schema.context import Info
-from schema.customers import Customer, CustomerConnection, CustomerFilter, CustomerOrder, tracked_model
+from schema.customer_filter import CustomerFilter
+from schema.customers import Customer, CustomerConnection, CustomerOrder, tracked_model
 from schema.errors import bad_input
 from schema.ids import row_id
 from schema.interactions import Interaction, InteractionConnection, InteractionFilter, InteractionKind
 from schema.lifecycle import LifecycleModel, PluginInfo, model_type, plugin_infos
 from schema.metrics import Metrics, PeriodInput
 from schema.permissions import IsAdmin
+from schema.segments import Segment, all_segments, one_segment
 from schema.sql import sources as sql_sources
 from schema.sql.mapping import Connection, KeyObject, MetricsOf, NodeLookup, NotCompiled, TypeSql
 from schema.webhooks import WebhookEndpoint
@@ -64,9 +68,14 @@ class Query:
         before: str | None = None,
         filter: CustomerFilter | None = None,
         order_by: list[CustomerOrder] | None = None,
+        segment: Annotated[
+            str | None, strawberry.argument(description="Only the customers of this saved segment (and `filter`).")
+        ] = None,
     ) -> CustomerConnection | None:
         ws = info.context.workspace_id
         f = await (filter or CustomerFilter()).to_service(info)
+        if segment is not None:  # (at the path (), an error names the argument `segment` itself)
+            f = replace(f, all_of=(*f.all_of, await CustomerFilter(segment=segment).to_service(info, ())))
         order = [(o.field.value, o.direction.value) for o in order_by or []]
         try:
             page = await customers.list_customers(
@@ -165,6 +174,11 @@ class Query:
     def plugins(self, info: Info) -> list[PluginInfo] | None:
         return plugin_infos(info.context.registry)
 
+    segments: list[Segment] = strawberry.field(
+        resolver=all_segments, description="The workspace's saved segments, by key."
+    )
+    segment: Segment | None = strawberry.field(resolver=one_segment, description="The saved segment with this key.")
+
     @strawberry.field(description="Every kind of interaction that can be recorded, from every plugin.")
     def interaction_kinds(self, info: Info) -> list[InteractionKind]:
         info.context.caller  # noqa: B018 - authenticated callers only
@@ -190,5 +204,7 @@ QUERY_SQL = TypeSql(
         "lifecycleModel": NotCompiled("plugin data, answered from memory"),
         "plugins": NotCompiled("plugin data, ADMIN only"),
         "interactionKinds": NotCompiled("plugin data, answered from memory"),
+        "segments": NotCompiled("saved segments, few and small"),
+        "segment": NotCompiled("saved segments, few and small"),
     },
 )

@@ -171,9 +171,29 @@ def _rare() -> st.SearchStrategy[bool]:
     return st.integers(0, 19).map(lambda n: n == 0)
 
 
+CONDITIONS = st.sampled_from(
+    [
+        {"field": "attributes.plan", "value": "pro"},
+        {"field": "attributes.seats", "op": "GT", "value": 2},
+        {"field": "attributes.seats", "op": "IN", "values": [1, 4, "4"]},
+        {"field": "attributes.plan", "op": "EXISTS"},
+        {"field": "acquisitionChannel", "op": "LT", "value": "b"},
+        {"field": "createdAt", "op": "GTE", "value": "2026-01-01T00:00:00Z"},
+        {"field": "industry", "op": "EXISTS", "value": "x"},  # refused: Strawberry's error
+    ]
+)
+
+
 @st.composite
-def customer_filter(draw: st.DrawFn) -> dict[str, Any]:
+def customer_filter(draw: st.DrawFn, depth: int = 1) -> dict[str, Any]:
+    """A filter, its comparisons and (down to `depth`) its AND/OR/NOT groups."""
+    groups: dict[str, Any] = {}
+    if depth > 0:
+        inner = customer_filter(depth - 1)
+        groups = {"not": inner, "and": st.lists(inner, max_size=2), "or": st.lists(inner, max_size=2)}
     options = {
+        **groups,
+        "where": st.lists(CONDITIONS, max_size=2),
         "text": STRINGS,
         "email": st.sampled_from(["c1@example.com", "C2@EXAMPLE.COM", "none@x"]),
         "tag": st.sampled_from(["vip", "b2b", "zzz"]),

@@ -498,3 +498,43 @@ async def test_an_import_refreshes_the_planner_statistics_of_the_tables_it_fille
     stored = await fetch("SELECT COUNT(*) AS n FROM interaction", Params(dialect_of(connection())))
     assert await _planner_row_estimate("interaction") == int(stored[0]["n"])
     assert await _planner_row_estimate("customer") == 40
+
+
+async def test_export_of_a_saved_segment_writes_its_customers_and_their_interactions(
+    db_url: str, tmp_path: Path
+) -> None:
+    ws = await new_workspace(db_url, tmp_path)
+    rows = [
+        ["external_id", "name", "industry", "attr.employees"],
+        ["c-1", "Ana", "retail", "12"],
+        ["c-2", "Bruno", "software", "250"],
+        ["c-3", "Carla", "software", "8"],
+    ]
+    flags = ("--workspace", str(ws.id))
+    ok(await jornada(db_url, "import", "customers", str(write_csv(tmp_path / "c.csv", rows)), *flags, cwd=tmp_path))
+    moves = [
+        ["customer_external_id", "kind", "occurred_at"],
+        *([f"c-{n}", "form_submitted", f"2026-01-0{n}T10:00:00Z"] for n in (1, 2, 3)),
+    ]
+    ok(await jornada(db_url, "import", "interactions", str(write_csv(tmp_path / "i.csv", moves)), *flags, cwd=tmp_path))
+    # (CSV cells are texts: attr.employees is "12", compared as text)
+    big = {"where": [{"field": "attributes.employees", "op": "IN", "values": ["12", "250"]}]}
+    async with served(db_url) as client:
+        response = await client.post(
+            "/graphql",
+            json={
+                "query": 'mutation($f: CustomerFilter!) { createSegment(input: {key: "big", name: "Big", filter: $f}) '
+                "{ segment { customerCount } userErrors { code } } }",
+                "variables": {"f": big},
+            },
+            headers={"Authorization": f"Bearer {ws.key}"},
+        )
+    assert response.json()["data"]["createSegment"] == {"segment": {"customerCount": 2}, "userErrors": []}
+    exported = ok(await jornada(db_url, "export", "customers", *flags, "--segment", "big", cwd=tmp_path))
+    assert [line.split(",")[0] for line in exported.stdout.splitlines()[1:]] == ["c-1", "c-2"]
+    assert "exported 2 customers" in exported.stderr
+    interactions = ok(await jornada(db_url, "export", "interactions", *flags, "--segment", "big", cwd=tmp_path))
+    assert [line.split(",")[0] for line in interactions.stdout.splitlines()[1:]] == ["c-1", "c-2"]
+    unknown = await jornada(db_url, "export", "customers", *flags, "--segment", "nope", cwd=tmp_path)
+    assert unknown.status == 2
+    assert "This workspace has no segment 'nope'." in unknown.stderr

@@ -9,7 +9,7 @@ import pytest
 from starlette.applications import Starlette
 
 from api import metrics
-from api.customers import CustomerFilter
+from api.customer_filters import CustomerFilter
 from api.demo import create_demo
 
 pytestmark = pytest.mark.asyncio

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from starlette.applications import Starlette
 
 from api import metrics
-from api.customers import CustomerFilter
+from api.customer_filters import CustomerFilter
 from api.metrics_value import customer_months
 from api.models import Customer, StageTransition
 from api.workspaces import create_workspace

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from graphql import GraphQLObjectType
 from graphql.execution.collect_fields import FieldDetailsList
 
-from api import customers
+from api import customer_filters
 from schema.sql.sources import WORKSPACE, WS, Fallback, customer_filter
 
 if TYPE_CHECKING:
@@ -50,11 +50,11 @@ def metrics(c: Compiler, target: GraphQLObjectType, details: FieldDetailsList, a
     )
 
 
-def _segment_ids(c: Compiler, segment: customers.CustomerFilter) -> str:
+def _segment_ids(c: Compiler, segment: customer_filters.CustomerFilter) -> str:
     """The segment's customer ids ('' for the whole workspace), as api.metrics_scope reads them."""
-    if segment == customers.CustomerFilter():
+    if segment == customer_filters.CustomerFilter():
         return ""
-    conditions = customers.filter_conditions(WORKSPACE, segment, c.params)
+    conditions = customer_filters.filter_conditions(WORKSPACE, segment, c.params)
     return f"SELECT c.id FROM customer c WHERE {' AND '.join(conditions)}"
 
 

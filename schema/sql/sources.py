@@ -11,11 +11,12 @@ from typing import Any, cast
 
 from strawberry import relay
 
-from api import customers, interactions
+from api import customer_filters, customers, interactions
 from api.db import Params
-from api.errors import InputInvalid
+from api.errors import InputInvalid, Problem
 from api.lifecycle_store import HISTORY_KEYS, history_where
 from api.pagination import KeysetQuery, PageRequest, SortKey, signature
+from api.validation import ATTRIBUTE_KEY
 from plugins.types import LifecycleModel
 from schema.ids import row_id
 from schema.sql.dialects import KeyKind
@@ -130,18 +131,24 @@ def _keyset(keys: Sequence[SortKey], args: Mapping[str, Any], max_size: int) -> 
         raise Fallback(f"invalid page: {exc}") from None
 
 
-def customer_filter(given: Mapping[str, Any] | None, ctx: SourceContext) -> tuple[customers.CustomerFilter, str | None]:
+def customer_filter(
+    given: Mapping[str, Any] | None, ctx: SourceContext
+) -> tuple[customer_filters.CustomerFilter, str | None]:
     """The service's filter for a `CustomerFilter` argument (as coerced by graphql-core), and
-    what must hold for Strawberry to take it too (a tracked model that has the stages named)."""
+    what must hold for Strawberry to take it too (a tracked model that has the stages named).
+    A saved segment is read when the request runs, so a filter naming one is Strawberry's."""
     f = given or {}
+    if f.get("segment") is not None:
+        raise Fallback("a saved segment is read when the request runs")
     conditions = []
     for item in f.get("attributes") or []:
-        if isinstance(item["value"], (dict, list)):
-            raise Fallback("an attribute filter compares a scalar only")
-        conditions.append(customers.AttributeEquals(item["key"], cast(customers.Scalar, item["value"])))
+        if isinstance(item["value"], (dict, list)) or not ATTRIBUTE_KEY.match(item["key"]):
+            raise Fallback("an attribute filter compares a scalar only, under a valid key")
+        conditions.append(customer_filters.AttributeEquals(item["key"], cast(customer_filters.Scalar, item["value"])))
     stages = tuple([f["stage"]] if f.get("stage") else []) + tuple(f.get("stages") or ())
     model_key, guard = _stage_model(ctx, f.get("model"), stages) if stages or f.get("model") else (None, None)
-    service_filter = customers.CustomerFilter(
+    any_of = None if f.get("or") is None else tuple(_group(sub, ctx) for sub in f["or"])
+    service_filter = customer_filters.CustomerFilter(
         text=f.get("text"),
         email=f.get("email"),
         tag=f.get("tag"),
@@ -153,8 +160,27 @@ def customer_filter(given: Mapping[str, Any] | None, ctx: SourceContext) -> tupl
         stage_model=model_key,
         p_alive_below=f.get("pAliveBelow"),
         p_alive_at_least=f.get("pAliveAtLeast"),
+        where=tuple(_comparison(c) for c in f.get("where") or []),
+        all_of=tuple(_group(sub, ctx) for sub in f.get("and") or []),
+        any_of=any_of,
+        negated=_group(f["not"], ctx) if f.get("not") is not None else None,
     )
     return service_filter, guard
+
+
+def _group(given: Mapping[str, Any], ctx: SourceContext) -> customer_filters.CustomerFilter:
+    nested, guard = customer_filter(given, ctx)
+    if guard is not None:  # (one guard per filter is what the compiler checks)
+        raise Fallback("a stage condition inside and/or/not")
+    return nested
+
+
+def _comparison(given: Mapping[str, Any]) -> customer_filters.Comparison:
+    op = customer_filters.Op(given["op"].value)
+    checked = customer_filters.comparison(given["field"], op, given.get("value"), given.get("values"), ())
+    if isinstance(checked, Problem):
+        raise Fallback(f"a comparison Strawberry refuses: {checked.message}")
+    return checked
 
 
 def _stage_model(ctx: SourceContext, model: str | None, stages: tuple[str, ...]) -> tuple[Any, str]:
@@ -177,6 +203,8 @@ def _stage_model(ctx: SourceContext, model: str | None, stages: tuple[str, ...])
 
 def all_customers(ctx: SourceContext, args: Mapping[str, Any], parent: str | None) -> Rows:
     """`Query.customers`."""
+    if args.get("segment") is not None:
+        raise Fallback("a saved segment is read when the request runs")
     f, guard = customer_filter(args.get("filter"), ctx)
     order = [(o["field"].value, o["direction"].value) for o in args.get("orderBy") or []]
     keyset = _keyset(customers.sort_keys(order), args, ctx.max_page_size)
@@ -184,7 +212,7 @@ def all_customers(ctx: SourceContext, args: Mapping[str, Any], parent: str | Non
     joins = ""
     if any(field == "PREDICTED_CLV" for field, _ in order):
         joins = f" LEFT JOIN customer_value v ON v.customer_id = c.id AND v.workspace_id = {WS}"
-    return Rows("customer", "c", tuple(customers.filter_conditions(WORKSPACE, f, p)), keyset, joins, guard)
+    return Rows("customer", "c", tuple(customer_filters.filter_conditions(WORKSPACE, f, p)), keyset, joins, guard)
 
 
 def interaction_filter(given: Mapping[str, Any] | None, customer_id: int | None) -> interactions.InteractionFilter:
