@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import cast
+from typing import Protocol, cast
 
 from api.db import Params, utc
 from api.errors import Problem
@@ -69,6 +69,20 @@ class Comparison:
         return self.field[len(ATTRIBUTE_PREFIX) :] if self.field.startswith(ATTRIBUTE_PREFIX) else None
 
 
+class Dimension(Protocol):
+    """A way of grouping customers (`api.metrics_groups`): the condition of being in a group."""
+
+    def condition(self, workspace_id: int, value: str | None, p: Params) -> str: ...
+
+
+@dataclass(frozen=True)
+class Member:
+    """In the group `value` (None: the customers without a value) of `dimension`."""
+
+    dimension: Dimension
+    value: str | None
+
+
 @dataclass(frozen=True)
 class CustomerFilter:
     """Every condition must hold. Text matches name, email or company, case-insensitively."""
@@ -91,6 +105,7 @@ class CustomerFilter:
     all_of: tuple[CustomerFilter, ...] = ()
     any_of: tuple[CustomerFilter, ...] | None = None  # () matches no one
     negated: CustomerFilter | None = None
+    member: Member | None = None  # a breakdown's group (not part of the API's filter)
 
 
 def _like_pattern(text: str) -> str:
@@ -214,6 +229,8 @@ def _conditions(workspace_id: int, f: CustomerFilter, p: Params) -> list[str]:
         out.append("(" + " OR ".join(_group(workspace_id, sub, p) for sub in f.any_of) + ")" if f.any_of else "1 = 0")
     if f.negated is not None:
         out.append(f"NOT {_group(workspace_id, f.negated, p)}")
+    if f.member is not None:
+        out.append(f.member.dimension.condition(workspace_id, f.member.value, p))
     return out
 
 

@@ -78,6 +78,10 @@ class Scope:
     margin: Decimal = Decimal(1)
     # The workspace's time zone: its months and days are the ones metrics group by.
     tz: tzinfo = UTC
+    # Whose acquisition spend CAC divides: by default all of it, or the segment's channel's; a
+    # breakdown's group sets it (a channel, '' for spend without one), or says none is known.
+    spend_channel: str | None = None
+    spend_unknown: bool = False
 
     def months(self) -> list[Period]:
         return months(self.period, self.tz)

@@ -170,8 +170,12 @@ async def acquisition(scope: Scope) -> Acquisition:
     end_at = scope.local(scope.period.end)
     end = end_at.date() + (timedelta(days=1) if end_at.time() != time(0) else timedelta(0))
     # Spend is recorded per channel, not per customer: a segment narrows it only by channel.
-    only = scope.segment.acquisition_channel
+    only = scope.spend_channel if scope.spend_channel is not None else scope.segment.acquisition_channel
     channel = f" AND s.channel = {p(only)}" if only else ""
+    if only == "":  # a breakdown's group of the customers without a channel: the spend without one
+        channel = " AND COALESCE(s.channel, '') = ''"
+    if scope.spend_unknown:
+        channel = " AND 1 = 0"
     spend_sql = (
         "SELECT COALESCE(s.channel, '') AS channel, "
         f"SUM({number(p, 's.amount')} * {overlap_days(p, start, end)} / "

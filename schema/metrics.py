@@ -10,9 +10,12 @@ from enum import Enum
 import strawberry
 
 from api import metrics as m
+from api import metrics_groups
 from api import value as value_service
+from api.metrics_groups import GroupBy
 from schema.context import Info
 from schema.lifecycle import LifecycleModel, Stage, StageCount, model_type, stage_counts, stage_type
+from schema.metrics_groups import MetricsGroups, groups_of
 from schema.sql.mapping import ModelOf, NotCompiled, StageCounts, TypeSql
 from schema.value import FitStatus
 
@@ -184,6 +187,10 @@ class PredictiveClv:
 
 NO_SPEND = "No acquisition spend recorded for the period: the cost is unknown, not free."
 NO_CHANNEL_SPEND = "No acquisition spend recorded for this channel in the period: the cost is unknown, not free."
+NO_GROUP_SPEND = (
+    "Acquisition spend is recorded per channel: a group of another breakdown has no spend of its own, so its "
+    "cost is unknown (break down by acquisitionChannel for CAC per channel)."
+)
 NO_ACQUIRED = "No customers acquired in the period: there is nothing to divide the spend by."
 
 
@@ -267,6 +274,15 @@ def _ratio(a: int, b: int) -> float | None:
 class Metrics:
     scope: strawberry.Private[m.Scope]
     cache: strawberry.Private[dict[str, object]]
+    by: strawberry.Private[GroupBy | None] = None
+
+    @strawberry.field(
+        description="With `metrics(by: ...)`: the same metrics for each group of the customers (null without `by`)."
+    )
+    async def groups(self) -> MetricsGroups | None:
+        if self.by is None:
+            return None
+        return groups_of(await metrics_groups.groups(self.scope, self.by))
 
     @strawberry.field(description="The model the stage metrics are about.")
     def model(self, info: Info) -> LifecycleModel:
@@ -438,10 +454,11 @@ class Metrics:
     @strawberry.field(description="Customer acquisition cost, overall and per channel.")
     async def cac(self) -> Cac:
         a = await self._acquisition()
+        unknown = self.scope.spend_unknown
         per = []
         for c in sorted(set(a.spend) | set(a.acquired)):
             spend = a.spend.get(c)
-            cac, reason = _cac(spend, a.acquired.get(c, 0), NO_CHANNEL_SPEND)
+            cac, reason = _cac(spend, a.acquired.get(c, 0), NO_GROUP_SPEND if unknown else NO_CHANNEL_SPEND)
             per.append(
                 ChannelCac(
                     channel=c or None,
@@ -452,7 +469,7 @@ class Metrics:
                 )
             )
         total = a.total_spend if a.spend else None
-        value, reason = _cac(total, a.total_acquired, NO_SPEND)
+        value, reason = _cac(total, a.total_acquired, NO_GROUP_SPEND if unknown else NO_SPEND)
         return Cac(
             value=value,
             spend=total.quantize(m.MONEY) if total is not None else None,
@@ -510,6 +527,7 @@ METRICS_SQL = TypeSql(
         **{
             n: _COMPUTED
             for n in (
+                "groups",
                 "period",
                 "funnel",
                 "timeInStage",

@@ -22,6 +22,7 @@ from schema.ids import row_id
 from schema.interactions import Interaction, InteractionConnection, InteractionFilter, InteractionKind
 from schema.lifecycle import LifecycleModel, PluginInfo, model_type, plugin_infos
 from schema.metrics import Metrics, PeriodInput
+from schema.metrics_groups import MetricsBy
 from schema.permissions import IsAdmin
 from schema.segments import Segment, all_segments, one_segment
 from schema.sql import sources as sql_sources
@@ -133,6 +134,10 @@ class Query:
         model: str | None = None,
         period: PeriodInput | None = None,
         segment: CustomerFilter | None = None,
+        by: Annotated[
+            MetricsBy | None,
+            strawberry.argument(description="Also answer every metric per group of customers: see `Metrics.groups`."),
+        ] = None,
     ) -> Metrics | None:
         now = datetime.now(UTC)
         # Read with the key (a query changes nothing meanwhile); else now.
@@ -153,7 +158,7 @@ class Query:
             margin=workspace.gross_margin,
             tz=tz,
         )
-        return Metrics(scope=scope, cache={})
+        return Metrics(scope=scope, cache={}, by=by.to_service() if by is not None else None)
 
     @strawberry.field(description="Every installed lifecycle model, from every plugin (built-in ones included).")
     def lifecycle_models(self, info: Info) -> list[LifecycleModel]:

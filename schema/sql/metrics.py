@@ -26,6 +26,8 @@ def metrics(c: Compiler, target: GraphQLObjectType, details: FieldDetailsList, a
     period is given (its checks and time zone are the metrics service's)."""
     if args.get("period") is not None:
         raise Fallback("metrics over a period are computed by api.metrics")
+    if args.get("by") is not None:
+        raise Fallback("breakdowns are computed by api.metrics_groups")
     m = c._name("m")
     given = args.get("model")
     if given is None:
