@@ -18,11 +18,13 @@ from api.errors import InputInvalid, invalid
 from api.lifecycle import Tracked
 from api.pagination import ASC, DESC, KeysetQuery, Page, PageRequest
 from api.records import AssignmentRecord, CustomerRecord
+from schema import insights
 from schema.connections import edges, page_info
 from schema.context import Info
 from schema.errors import bad_input
 from schema.facts import CustomerFacts, lead_points, lead_score
 from schema.ids import row_id
+from schema.insights import Recommendation
 from schema.interactions import InteractionConnection, InteractionFilter
 from schema.lifecycle import CustomerStage, StageTransition
 from schema.sql import sources as sql_sources
@@ -125,6 +127,13 @@ class Customer(relay.Node):
         # First pages of every customer in the response come from one batched query.
         page = await loaders.customer_interactions.load((self.id, size, f))
         return InteractionConnection.from_page(page, count)
+
+    @strawberry.field(
+        description="Products to suggest from past purchases (item-to-item co-occurrence, ranked by lift; at most "
+        "50): never one it bought, never one without co-purchase evidence (docs/metrics.md, Recommendations)."
+    )
+    async def recommendations(self, info: Info, first: int = 5) -> list[Recommendation]:
+        return await insights.recommendations(info, self.id, first)
 
     @strawberry.field(description="Revenue so far and predicted value (see CustomerValue).")
     async def value(self, info: Info) -> CustomerValue:
@@ -410,6 +419,7 @@ CUSTOMER_SQL = TypeSql(
         "updatedAt": Column("updated_at", "datetime"),
         "interactions": Connection(sql_sources.customer_interactions),
         "value": NotCompiled("predictions are read with the value model's status"),
+        "recommendations": NotCompiled("co-occurrence over the workspace's purchases, one statement each"),
         "leadScore": NotCompiled("computed from the facts in Python"),
         "facts": NotCompiled("computed from the facts in Python"),
         "stage": PositionIn(),
