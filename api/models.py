@@ -18,6 +18,8 @@ class Workspace(Model):
     timezone = fields.CharField(max_length=64, default="UTC")
     # Gross margin applied to revenue in CLV figures; 1 means CLV is stated in revenue.
     gross_margin = fields.DecimalField(max_digits=5, decimal_places=4, default=1, db_default=1)
+    # The weights of the health score's parts (api.health); null: the defaults.
+    health_weights: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

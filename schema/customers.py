@@ -24,7 +24,7 @@ from schema.context import Info
 from schema.errors import bad_input
 from schema.facts import CustomerFacts, lead_points, lead_score
 from schema.ids import row_id
-from schema.insights import Recommendation
+from schema.insights import CustomerHealth, Recommendation
 from schema.interactions import InteractionConnection, InteractionFilter
 from schema.lifecycle import CustomerStage, StageTransition
 from schema.sql import sources as sql_sources
@@ -134,6 +134,13 @@ class Customer(relay.Node):
     )
     async def recommendations(self, info: Info, first: int = 5) -> list[Recommendation]:
         return await insights.recommendations(info, self.id, first)
+
+    @strawberry.field(
+        description="The health score (0-100) and its parts: P(alive) or recency, latest NPS and CSAT, open "
+        "tickets, renewals vs cancellations, weighted by the workspace (docs/metrics.md, Health score)."
+    )
+    async def health(self, info: Info) -> CustomerHealth | None:
+        return await insights.customer_health(info, self.id)
 
     @strawberry.field(description="Revenue so far and predicted value (see CustomerValue).")
     async def value(self, info: Info) -> CustomerValue:
@@ -419,6 +426,7 @@ CUSTOMER_SQL = TypeSql(
         "updatedAt": Column("updated_at", "datetime"),
         "interactions": Connection(sql_sources.customer_interactions),
         "value": NotCompiled("predictions are read with the value model's status"),
+        "health": NotCompiled("aggregated from the interactions with the workspace's weights"),
         "recommendations": NotCompiled("co-occurrence over the workspace's purchases, one statement each"),
         "leadScore": NotCompiled("computed from the facts in Python"),
         "facts": NotCompiled("computed from the facts in Python"),

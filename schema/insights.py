@@ -3,8 +3,12 @@ score). Definitions: docs/metrics.md."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
 import strawberry
 
+from api import health
 from api import recommendations as service
 from schema.context import Info
 
@@ -25,3 +29,69 @@ class Recommendation:
 async def recommendations(info: Info, customer_id: int, first: int) -> list[Recommendation]:
     found = await service.recommendations(info.context.workspace_id, customer_id, first)
     return [Recommendation(product=s.product, score=s.score, support=s.support, based_on=s.based_on) for s in found]
+
+
+# --- health ---------------------------------------------------------------------------------
+
+
+@strawberry.type(description="One part of the health score.")
+class HealthPart:
+    name: str = strawberry.field(
+        description="alive (P(alive), or recency without a prediction), nps, csat, openTickets, renewals."
+    )
+    value: float | None = strawberry.field(description="From 0 to 1; null when unknown (then left out of the score).")
+    weight: float = strawberry.field(description="The workspace's weight of this part (Workspace.healthWeights).")
+
+
+@strawberry.type(description="A score from 0 to 100 of how the relationship is going, with its parts.")
+class CustomerHealth:
+    score: float | None = strawberry.field(
+        description="100 × Σ weight × value ÷ Σ weight over the known parts, to 0.1; null when no part is known."
+    )
+    alive_source: str = strawberry.field(description="What `alive` is: pAlive (the value model's) or recency.")
+    parts: list[HealthPart]
+
+
+@strawberry.type(description="The weights of the health score's parts (updateWorkspace sets them).")
+class HealthWeights:
+    alive: float
+    nps: float
+    csat: float
+    open_tickets: float
+    renewals: float
+
+    @classmethod
+    def of(cls, w: health.HealthWeights) -> HealthWeights:
+        return cls(alive=w.alive, nps=w.nps, csat=w.csat, open_tickets=w.open_tickets, renewals=w.renewals)
+
+
+@strawberry.input(description="New weights (from 0 to 1000 each, some above 0); what is left out stays.")
+class HealthWeightsInput:
+    alive: float | None = None
+    nps: float | None = None
+    csat: float | None = None
+    open_tickets: float | None = None
+    renewals: float | None = None
+
+    def given(self) -> dict[str, float]:
+        names = {"alive": self.alive, "nps": self.nps, "csat": self.csat}
+        names |= {"openTickets": self.open_tickets, "renewals": self.renewals}
+        return {k: v for k, v in names.items() if v is not None}
+
+
+async def weights_of(info: Info) -> health.HealthWeights:
+    """The workspace's weights, read once per request."""
+    loaders = info.context.loaders
+    if loaders.health_weights is None:
+        loaders.health_weights = asyncio.ensure_future(health.workspace_weights(info.context.workspace_id))
+    return await loaders.health_weights
+
+
+async def customer_health(info: Info, customer_id: int) -> CustomerHealth | None:
+    weights = await weights_of(info)
+    found = await health.customer_health(info.context.workspace_id, customer_id, weights, datetime.now(UTC))
+    if found is None:
+        return None
+    by_part = weights.by_part()
+    parts = [HealthPart(name=k, value=found.parts[k], weight=by_part[k]) for k in health.PARTS]
+    return CustomerHealth(score=found.score, alive_source=found.alive_source, parts=parts)

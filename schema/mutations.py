@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from api import customers, interactions, workspaces
+from api import customers, health, interactions, workspaces
 from api.errors import InputInvalid, Problem
 from api.interactions import NewInteraction, Recorded
 from plugins.manager import PluginRegistry
@@ -23,6 +23,7 @@ from schema.customers import (
 )
 from schema.errors import UserError, user_errors
 from schema.ids import row_id
+from schema.insights import HealthWeightsInput
 from schema.interactions import Interaction
 from schema.lifecycle import StageTransition
 from schema.permissions import IsAdmin, IsEditor
@@ -134,6 +135,9 @@ class UpdateWorkspaceInput:
     timezone: str | None = strawberry.UNSET
     gross_margin: Decimal | None = strawberry.field(
         default=strawberry.UNSET, description="Above 0 and at most 1; used by the CLV figures."
+    )
+    health_weights: HealthWeightsInput | None = strawberry.field(
+        default=strawberry.UNSET, description="The weights of the health score's parts."
     )
 
 
@@ -285,13 +289,20 @@ class DataMutation:
         return RevokeApiKeyPayload(api_key=ApiKey.from_record(record))
 
     @strawberry.mutation(
-        description="Change the workspace's name, time zone or gross margin (ADMIN).", permission_classes=[IsAdmin]
+        description="Change the workspace's name, time zone, gross margin or health weights (ADMIN).",
+        permission_classes=[IsAdmin],
     )
     async def update_workspace(self, info: Info, input: UpdateWorkspaceInput) -> UpdateWorkspacePayload:
         names = {"name": input.name, "timezone": input.timezone, "gross_margin": input.gross_margin}
         changes = {k: v for k, v in names.items() if v is not strawberry.UNSET}
         try:
+            weights = None
+            if input.health_weights not in (None, strawberry.UNSET):
+                current = (await health.workspace_weights(info.context.workspace_id)).by_part()
+                weights = health.checked_weights(current | input.health_weights.given())
             record = await workspaces.update_workspace(info.context.workspace_id, changes)
+            if weights is not None:
+                await health.set_weights(info.context.workspace_id, weights)
         except InputInvalid as exc:
             return UpdateWorkspacePayload(user_errors=user_errors(exc.problems))
         return UpdateWorkspacePayload(workspace=Workspace.from_record(record))

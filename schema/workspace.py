@@ -17,6 +17,7 @@ from api import workspaces as service
 from api.records import ApiKeyRecord, SpendRecord, WorkspaceRecord
 from schema.context import Info
 from schema.ids import row_id
+from schema.insights import HealthWeights, weights_of
 from schema.lifecycle import LifecycleModel, WorkspaceModel, model_type, workspace_model_type
 from schema.permissions import IsAdmin
 from schema.sql.mapping import Column, GlobalId, NotCompiled, OwnWorkspace, TypeSql, Value
@@ -104,6 +105,10 @@ class Workspace(relay.Node):
 
         return await endpoints_of(info)
 
+    @strawberry.field(description="The weights of the health score's parts (docs/metrics.md, Health score).")
+    async def health_weights(self, info: Info) -> HealthWeights:
+        return HealthWeights.of(await weights_of(info))
+
     @strawberry.field(description="The model `customer.stage` answers for by default.")
     async def primary_model(self, info: Info) -> LifecycleModel:
         rows = await info.context.loaders.workspace_models()
@@ -188,5 +193,6 @@ WORKSPACE_SQL = TypeSql(
         "primaryModel": NotCompiled("answered from the plugins in Python"),
         "valueModel": NotCompiled("the value model's status is read by its service"),
         "models": NotCompiled("answered from the plugins in Python"),
+        "healthWeights": NotCompiled("read by api.health"),
     },
 )

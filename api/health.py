@@ -1,0 +1,156 @@
+"""The health score of customers: 0 to 100, a weighted mean of five parts, computed in SQL from
+the interactions (event time) and the value model's P(alive), so that it can be shown, filtered,
+ordered and summed up in the metrics alike. Definitions: docs/metrics.md, "Health score".
+
+Parts, each from 0 to 1 (null when unknown, and then left out of the mean):
+- `alive`: P(alive) of the value model where it has a prediction for the customer; else recency,
+  1 − days since the latest interaction (or the creation, without one) ÷ 365, at least 0;
+- `nps`: the latest NPS answer ÷ 10;
+- `csat`: (the latest CSAT answer − 1) ÷ 4;
+- `openTickets`: 1 ÷ (1 + open tickets), open = opened − resolved (at least 0): 1 with none open;
+- `renewals`: renewals ÷ (renewals + cancellations); unknown without either.
+score = 100 × Σ weight × value ÷ Σ weight, over the known parts; rounded to 0.1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from api.db import Params, connection, dialect_of, fetch, utc
+from api.errors import InputInvalid, Problem
+from api.models import Workspace
+from api.sqlfn import days_between
+
+RECENCY_DAYS = 365
+PARTS = ("alive", "nps", "csat", "openTickets", "renewals")
+
+
+@dataclass(frozen=True)
+class HealthWeights:
+    """A workspace's weights of the parts (any non-negative numbers, some above 0)."""
+
+    alive: float = 0.35
+    nps: float = 0.2
+    csat: float = 0.15
+    open_tickets: float = 0.15
+    renewals: float = 0.15
+
+    def by_part(self) -> dict[str, float]:
+        return dict(zip(PARTS, (getattr(self, f.name) for f in fields(self)), strict=True))
+
+    @classmethod
+    def of(cls, stored: dict[str, Any] | None) -> HealthWeights:
+        if not stored:
+            return cls()
+        return cls(**{f.name: float(stored.get(f.name, getattr(cls(), f.name))) for f in fields(cls)})
+
+
+def checked_weights(given: dict[str, float]) -> HealthWeights:
+    """Weights from the API's input (names as in PARTS); InputInvalid naming a bad one."""
+    merged = HealthWeights().by_part() | given
+    problems = [
+        Problem(("healthWeights", k), "INVALID_WEIGHT", "A weight is a number from 0 to 1000.")
+        for k, w in given.items()
+        if not 0 <= w <= 1000
+    ]
+    if not problems and sum(merged.values()) <= 0:
+        problems.append(Problem(("healthWeights",), "INVALID_WEIGHT", "At least one weight must be above 0."))
+    if problems:
+        raise InputInvalid(problems)
+    values = list(merged[p] for p in PARTS)
+    return HealthWeights(*values)
+
+
+async def workspace_weights(workspace_id: int) -> HealthWeights:
+    rows = await Workspace.filter(id=workspace_id).values_list("health_weights", flat=True)
+    return HealthWeights.of(rows[0] if rows else None)  # type: ignore[arg-type]
+
+
+async def set_weights(workspace_id: int, weights: HealthWeights) -> None:
+    stored = {f.name: getattr(weights, f.name) for f in fields(weights)}
+    await Workspace.filter(id=workspace_id).update(health_weights=stored)
+
+
+def _greatest(dialect: str, a: str, b: str) -> str:
+    return f"GREATEST({a}, {b})" if dialect == "postgres" else f"MAX({a}, {b})"
+
+
+def health_sql(
+    workspace_id: int, weights: HealthWeights, now: datetime, dialect: str, customer_id: int | None = None
+) -> str:
+    """A subquery with, per customer of the workspace (or just `customer_id`), `customer_id`, each
+    part's value (`alive`, `alive_source` 'pAlive' or 'recency', `nps`, `csat`, `open_tickets`,
+    `renewals`) and `score`.
+
+    It holds no placeholders: its values (ids, weights, the time) are numbers and a time made
+    here, written as literals, so that it can sit anywhere in a statement whatever the order in
+    which the statement's own parameters are bound."""
+    ws = int(workspace_id)
+    one = f" AND i.customer_id = {int(customer_id)}" if customer_id is not None else ""
+    activity = (
+        "SELECT i.customer_id, MAX(i.occurred_at) AS last_at, "
+        "SUM(CASE WHEN i.kind = 'support_ticket_opened' THEN 1 ELSE 0 END) AS opened, "
+        "SUM(CASE WHEN i.kind = 'support_ticket_resolved' THEN 1 ELSE 0 END) AS resolved, "
+        "SUM(CASE WHEN i.kind = 'renewal' THEN 1 ELSE 0 END) AS renewals, "
+        "SUM(CASE WHEN i.kind = 'subscription_cancelled' THEN 1 ELSE 0 END) AS cancels "
+        f"FROM interaction i WHERE i.workspace_id = {ws}{one} GROUP BY i.customer_id"
+    )
+    latest = (
+        "SELECT x.customer_id, MAX(CASE WHEN x.kind = 'nps_response' THEN x.score END) AS nps, "
+        "MAX(CASE WHEN x.kind = 'csat_response' THEN x.score END) AS csat FROM (SELECT i.customer_id, i.kind, "
+        "i.score, ROW_NUMBER() OVER (PARTITION BY i.customer_id, i.kind ORDER BY i.occurred_at DESC, i.id DESC) AS r "
+        f"FROM interaction i WHERE i.workspace_id = {ws}{one} AND i.kind IN ('nps_response', 'csat_response') "
+        "AND i.score IS NOT NULL) x WHERE x.r = 1 GROUP BY x.customer_id"
+    )
+    moment = utc(now).isoformat()
+    at = f"'{moment}'::timestamptz" if dialect == "postgres" else f"'{moment}'"
+    since = days_between(Params(dialect), "COALESCE(a.last_at, c.created_at)", at)
+    recency = _greatest(dialect, "0.0", f"1.0 - {since} / {RECENCY_DAYS}.0")
+    open_tickets = _greatest(dialect, "0", "COALESCE(a.opened, 0) - COALESCE(a.resolved, 0)")
+    parts = (
+        f"SELECT c.id AS customer_id, COALESCE(v.p_alive, {recency}) AS alive, "
+        "CASE WHEN v.p_alive IS NULL THEN 'recency' ELSE 'pAlive' END AS alive_source, "
+        f"s.nps / 10.0 AS nps, (s.csat - 1) / 4.0 AS csat, 1.0 / (1 + {open_tickets}) AS open_tickets, "
+        "CASE WHEN COALESCE(a.renewals, 0) + COALESCE(a.cancels, 0) > 0 "
+        "THEN a.renewals * 1.0 / (a.renewals + a.cancels) END AS renewals "
+        f"FROM customer c LEFT JOIN ({activity}) a ON a.customer_id = c.id "
+        f"LEFT JOIN ({latest}) s ON s.customer_id = c.id "
+        f"LEFT JOIN customer_value v ON v.customer_id = c.id AND v.workspace_id = {ws} "
+        f"WHERE c.workspace_id = {ws}" + (f" AND c.id = {int(customer_id)}" if customer_id is not None else "")
+    )
+    w = weights.by_part()
+    columns = {"alive": "alive", "nps": "nps", "csat": "csat", "openTickets": "open_tickets", "renewals": "renewals"}
+    known = [(repr(float(w[k])), col) for k, col in columns.items() if w[k] > 0]
+    numerator = " + ".join(f"{weight} * COALESCE(h.{col}, 0)" for weight, col in known)
+    denominator = " + ".join(f"(CASE WHEN h.{col} IS NULL THEN 0 ELSE {weight} END)" for weight, col in known)
+    mean = f"100.0 * ({numerator}) / NULLIF({denominator}, 0)"
+    score = f"ROUND(CAST({mean} AS NUMERIC), 1)" if dialect == "postgres" else f"ROUND({mean}, 1)"
+    return f"SELECT h.*, {score} AS score FROM ({parts}) h"
+
+
+@dataclass(frozen=True)
+class Health:
+    score: float | None
+    alive_source: str
+    parts: dict[str, float | None]  # by PARTS
+    weights: HealthWeights
+
+
+async def customer_health(workspace_id: int, customer_id: int, weights: HealthWeights, now: datetime) -> Health | None:
+    conn = connection()
+    p = Params(dialect_of(conn))
+    rows = await fetch(health_sql(workspace_id, weights, now, p.dialect, customer_id), p, conn)
+    if not rows:
+        return None
+    r = rows[0]
+
+    def part(name: str) -> float | None:
+        value = r[name]
+        return None if value is None else round(float(value), 6)
+
+    parts = {"alive": part("alive"), "nps": part("nps"), "csat": part("csat")}
+    parts |= {"openTickets": part("open_tickets"), "renewals": part("renewals")}
+    score = None if r["score"] is None else float(r["score"])
+    return Health(score, str(r["alive_source"]), parts, weights)
