@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from api.cli_common import emit, fail, int_between, iso_date, positive_int, rate, run_db
 from api.customer_filters import CustomerFilter
 from api.errors import InputInvalid
 from api.events import live_lifecycle
+from api.health import workspace_weights
 from api.runtime import tune_gc
 from api.settings import Settings
 from api.workspaces import workspace_exists
@@ -203,7 +205,13 @@ async def segment_filter(settings: Settings, workspace_id: int, key: str) -> Cus
     from schema.customer_filter import segment_filter as read
 
     lifecycle = live_lifecycle(settings, load_plugins(autoload=settings.plugin_autoload, allow=settings.plugin_allow))
-    scope = FilterScope(workspace_id, lambda: lifecycle.tracked(workspace_id), build_schema(settings))
+    scope = FilterScope(
+        workspace_id,
+        lambda: lifecycle.tracked(workspace_id),
+        build_schema(settings),
+        lambda: workspace_weights(workspace_id),
+        datetime.now(UTC),
+    )
     return await read(scope, key)
 
 
@@ -216,7 +224,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
             return None
         only = await segment_filter(settings, args.workspace, args.segment) if args.segment else None
         with csv_export.output(args.output) as out:
-            return await csv_export.write_csv(args.what, args.workspace, out, only)
+            return await csv_export.write_csv(args.what, args.workspace, out, only, args.order)
 
     try:
         done = run_db(settings, work, existing=True)
@@ -287,4 +295,10 @@ def add_parsers(sub: Any) -> None:
     exp.add_argument("--workspace", type=positive_int, required=True)
     exp.add_argument("--output", help="write to this file instead of standard output")
     exp.add_argument("--segment", help="only the customers of this saved segment (and their interactions)")
+    exp.add_argument(
+        "--order",
+        choices=["created", "value-at-risk", "health"],
+        default="created",
+        help="customers: oldest first (default), most value at risk first, or least healthy first",
+    )
     exp.set_defaults(func=cmd_export)

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
@@ -31,7 +32,8 @@ from api.csv_source import (
 from api.customer_filters import CustomerFilter, filter_conditions
 from api.customers import list_customers
 from api.db import Params, as_datetime, as_decimal, as_json, connection, dialect_of, fetch
-from api.pagination import ASC, PageRequest, SortKey, after_clause, order_clause
+from api.health import workspace_weights
+from api.pagination import ASC, DESC, PageRequest, SortKey, after_clause, order_clause
 from api.records import CustomerRecord
 
 PAGE = 1000
@@ -80,11 +82,15 @@ async def json_keys(workspace_id: int, table: str, column: str) -> list[str]:
     return sorted(str(r["k"]) for r in await fetch(sql, p, conn))
 
 
-async def _customers(workspace_id: int, only: CustomerFilter) -> AsyncIterator[list[CustomerRecord]]:
+ORDERS = {"created": ("CREATED_AT", ASC), "value-at-risk": ("VALUE_AT_RISK", DESC), "health": ("HEALTH", ASC)}
+
+
+async def _customers(workspace_id: int, only: CustomerFilter, order: str) -> AsyncIterator[list[CustomerRecord]]:
     after: str | None = None
+    health = (await workspace_weights(workspace_id), datetime.now(UTC)) if order == "health" else None
     while True:
         page = await list_customers(
-            workspace_id, only, [("CREATED_AT", ASC)], PageRequest(first=PAGE, after=after), max_size=PAGE
+            workspace_id, only, [ORDERS[order]], PageRequest(first=PAGE, after=after), max_size=PAGE, health=health
         )
         if page.rows:
             yield page.rows
@@ -144,16 +150,20 @@ def interaction_row(r: dict[str, Any], property_keys: list[str]) -> list[str]:
     return [*(values[column] for column in INTERACTION_CSV_COLUMNS), *(cell(properties.get(k)) for k in property_keys)]
 
 
-async def write_csv(what: str, workspace_id: int, out: TextIO, only: CustomerFilter | None = None) -> Exported:
+async def write_csv(
+    what: str, workspace_id: int, out: TextIO, only: CustomerFilter | None = None, order: str = "created"
+) -> Exported:
     """Write the workspace's customers or interactions to `out` as CSV, header first; `only`
-    the customers `only` takes (a saved segment, say) and their interactions."""
+    the customers `only` takes (a saved segment, say) and their interactions; customers in
+    `order` (a key of ORDERS: the oldest first, the most value at risk first, the least healthy
+    first)."""
     only = only or CustomerFilter()
     writer = csv.writer(out, lineterminator="\n")
     result = Exported(what)
     if what == CUSTOMERS:
         keys = await json_keys(workspace_id, "customer", "attributes")
         writer.writerow([*CUSTOMER_CSV_COLUMNS, *(ATTR + k for k in keys)])
-        async for customers in _customers(workspace_id, only):
+        async for customers in _customers(workspace_id, only, order):
             writer.writerows(customer_row(c, keys) for c in customers)
             result.rows += len(customers)
             result.without_external_id += sum(1 for c in customers if not c.external_id)

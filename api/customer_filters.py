@@ -75,6 +75,12 @@ class Dimension(Protocol):
     def condition(self, workspace_id: int, value: str | None, p: Params) -> str: ...
 
 
+class Condition(Protocol):
+    """A condition computed by another service (`api.health`): SQL on the customer `c`."""
+
+    def condition(self, workspace_id: int, p: Params) -> str: ...
+
+
 @dataclass(frozen=True)
 class Member:
     """In the group `value` (None: the customers without a value) of `dimension`."""
@@ -106,6 +112,7 @@ class CustomerFilter:
     any_of: tuple[CustomerFilter, ...] | None = None  # () matches no one
     negated: CustomerFilter | None = None
     member: Member | None = None  # a breakdown's group (not part of the API's filter)
+    computed: tuple[Condition, ...] = ()  # health ranges, re-engagement
 
 
 def _like_pattern(text: str) -> str:
@@ -231,6 +238,7 @@ def _conditions(workspace_id: int, f: CustomerFilter, p: Params) -> list[str]:
         out.append(f"NOT {_group(workspace_id, f.negated, p)}")
     if f.member is not None:
         out.append(f.member.dimension.condition(workspace_id, f.member.value, p))
+    out.extend(c.condition(workspace_id, p) for c in f.computed)
     return out
 
 

@@ -16,6 +16,7 @@ from api.countries import COUNTRY_CODES
 from api.customer_filters import CustomerFilter, filter_conditions
 from api.db import Params, connection, dialect_of, fetch, utc
 from api.errors import InputInvalid, Problem, invalid
+from api.health import HealthWeights, health_sql
 from api.journey import RULE
 from api.live_state import lock_customers
 from api.models import Customer, CustomerTag, Interaction
@@ -54,7 +55,14 @@ ORDER_FIELDS: dict[str, SortKey] = {
     "NAME": SortKey("name", "c.sort_name", ASC, lambda r: r.sort_name),
     # Customers without a prediction sort as -1 (below any value).
     "PREDICTED_CLV": SortKey("predictedClv", "COALESCE(v.predicted_clv, -1)", ASC, lambda r: r.rank, is_float=True),
+    # predicted CLV × (1 − P(alive)): what is lost if the customer slips away; -1 without a prediction.
+    "VALUE_AT_RISK": SortKey(
+        "valueAtRisk", "COALESCE(v.predicted_clv * (1 - v.p_alive), -1)", ASC, lambda r: r.rank, is_float=True
+    ),
+    # The health score (api.health); -1 when no part is known.
+    "HEALTH": SortKey("health", "COALESCE(h.score, -1)", ASC, lambda r: r.rank, is_float=True),
 }
+RANKED = ("PREDICTED_CLV", "VALUE_AT_RISK", "HEALTH")  # computed orderings: one at a time
 ID_KEY = SortKey("id", "c.id", ASC, lambda r: r.id)
 
 
@@ -316,14 +324,26 @@ async def list_customers(
     page: PageRequest,
     *,
     max_size: int = 100,
+    health: tuple[HealthWeights, datetime] | None = None,
 ) -> Page[CustomerRecord]:
+    """A page of the filter's customers in `order`; ordering by HEALTH needs `health`, the
+    workspace's weights and the time the scores are for."""
+    ranked = sorted({field for field, _ in order if field in RANKED})
+    if len(ranked) > 1:
+        raise invalid(("orderBy",), "INVALID_ORDER", f"Order by one of {list(RANKED)} at a time, not {ranked}.")
     query = KeysetQuery.build(sort_keys(order), page, max_size, max_size)
     conn = connection()
     p = Params(dialect_of(conn))
-    ranked = any(field == "PREDICTED_CLV" for field, _ in order)
     columns, source = CUSTOMER_COLUMNS, "customer c"
     if ranked:  # (before the conditions: SQLite's placeholders bind in the order they appear)
-        columns += f", {ORDER_FIELDS['PREDICTED_CLV'].sql} AS rank"
+        columns += f", {ORDER_FIELDS[ranked[0]].sql} AS rank"
+    if ranked and ranked[0] == "HEALTH":
+        weights, now = health or (HealthWeights(), datetime.now(UTC))
+        real = "DOUBLE PRECISION" if p.dialect == "postgres" else "REAL"
+        scores = health_sql(workspace_id, weights, now, p.dialect)
+        source += f" LEFT JOIN (SELECT x.customer_id, CAST(x.score AS {real}) AS score FROM ({scores}) x) h"
+        source += " ON h.customer_id = c.id"
+    elif ranked:
         source += f" LEFT JOIN customer_value v ON v.customer_id = c.id AND v.workspace_id = {p(workspace_id)}"
     where = filter_conditions(workspace_id, f, p) + query.conditions(p)
     sql = (

@@ -154,3 +154,93 @@ async def customer_health(workspace_id: int, customer_id: int, weights: HealthWe
     parts |= {"openTickets": part("open_tickets"), "renewals": part("renewals")}
     score = None if r["score"] is None else float(r["score"])
     return Health(score, str(r["alive_source"]), parts, weights)
+
+
+# --- conditions on customers (CustomerFilter.computed) --------------------------------------
+
+
+@dataclass(frozen=True)
+class HealthRange:
+    """The health score is in [at_least, below) (either bound may be left out)."""
+
+    weights: HealthWeights
+    now: datetime
+    below: float | None = None
+    at_least: float | None = None
+
+    def condition(self, workspace_id: int, p: Params) -> str:
+        bounds = []
+        if self.below is not None:
+            bounds.append(f"h.score < {p(self.below)}")
+        if self.at_least is not None:
+            bounds.append(f"h.score >= {p(self.at_least)}")
+        where = " AND ".join(bounds) or "h.score IS NOT NULL"
+        scores = health_sql(workspace_id, self.weights, self.now, p.dialect)
+        return f"c.id IN (SELECT h.customer_id FROM ({scores}) h WHERE {where})"
+
+
+PAYING = ("purchase", "renewal", "subscription_started")
+
+
+@dataclass(frozen=True)
+class Reengage:
+    """Worth winning back now: a customer who has paid (a purchase, renewal or subscription)
+    whose P(alive) is below `p_alive_below` or whose health is below `health_below`."""
+
+    weights: HealthWeights
+    now: datetime
+    p_alive_below: float = 0.5
+    health_below: float = 40.0
+
+    def condition(self, workspace_id: int, p: Params) -> str:
+        paid = (
+            f"EXISTS (SELECT 1 FROM interaction i WHERE i.customer_id = c.id AND i.workspace_id = {p(workspace_id)} "
+            f"AND i.kind IN ({', '.join(repr(k) for k in PAYING)}))"
+        )
+        scores = health_sql(workspace_id, self.weights, self.now, p.dialect)
+        slipping = f"(h.alive_source = 'pAlive' AND h.alive < {p(self.p_alive_below)})"
+        at_risk = (
+            f"c.id IN (SELECT h.customer_id FROM ({scores}) h WHERE {slipping} OR h.score < {p(self.health_below)})"
+        )
+        return f"({paid} AND {at_risk})"
+
+
+# --- the distribution, for the metrics ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Distribution:
+    customers: int  # with a score
+    mean: float | None
+    median: float | None
+    buckets: list[int]  # customers scoring [0, 10), [10, 20), ..., [90, 100]
+
+
+async def distribution(
+    workspace_id: int, weights: HealthWeights, now: datetime, segment_ids: str, p: Params
+) -> Distribution:
+    """The health scores of the segment's customers now (`segment_ids`: a subquery of their ids,
+    '' for the whole workspace, with its placeholders in `p`)."""
+    scores = health_sql(workspace_id, weights, now, p.dialect)
+    within = f" AND h.customer_id IN ({segment_ids})" if segment_ids else ""
+    scored = f"SELECT h.score FROM ({scores}) h WHERE h.score IS NOT NULL{within}"
+    bucket = "CASE WHEN s.score >= 100 THEN 9 ELSE CAST(s.score / 10 AS INTEGER) END"
+    if p.dialect == "postgres":
+        bucket = "LEAST(FLOOR(s.score / 10), 9)::int"
+    conn = connection()
+    rows = await fetch(
+        f"SELECT {bucket} AS b, COUNT(*) AS n, SUM(s.score) AS total FROM ({scored}) s GROUP BY 1", p, conn
+    )
+    buckets = [0] * 10
+    total = 0.0
+    for r in rows:
+        buckets[int(r["b"])] = int(r["n"])
+        total += float(r["total"])
+    n = sum(buckets)
+    if not n:
+        return Distribution(0, None, None, buckets)
+    middle = await fetch(
+        f"SELECT s.score FROM ({scored}) s ORDER BY s.score LIMIT {2 - n % 2} OFFSET {(n - 1) // 2}", p, conn
+    )
+    median = sum(float(r["score"]) for r in middle) / len(middle)
+    return Distribution(n, round(total / n, 1), round(median, 2), buckets)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, cast
 
@@ -23,7 +23,7 @@ from strawberry.types.base import has_object_definition
 from strawberry.types.unset import UNSET
 
 from api import customer_filters as service
-from api import segments
+from api import health, segments
 from api.errors import InputInvalid, Problem, invalid
 from api.lifecycle import Tracked
 from api.validation import ATTRIBUTE_KEY, ATTRIBUTE_KEY_RULE
@@ -42,10 +42,20 @@ class FilterScope:
     workspace_id: int
     tracked: Callable[[], Awaitable[list[Tracked]]]
     schema: strawberry.Schema
+    weights: Callable[[], Awaitable[health.HealthWeights]]  # the health score's
+    now: datetime
 
     @classmethod
     def of(cls, info: Info) -> FilterScope:
-        return cls(info.context.workspace_id, info.context.loaders.tracked, info.schema)
+        from schema.insights import weights_of
+
+        return cls(
+            info.context.workspace_id,
+            info.context.loaders.tracked,
+            info.schema,
+            lambda: weights_of(info),
+            datetime.now(UTC),
+        )
 
 
 @strawberry.enum(description="How a `FieldCondition` compares.")
@@ -81,6 +91,15 @@ class FieldCondition:
     )
     value: JSON | None = strawberry.field(default=None, description="The value for EQ, GT, GTE, LT and LTE.")
     values: list[JSON] | None = strawberry.field(default=None, description="The values for IN (1 to 1000).")
+
+
+@strawberry.input(
+    description="Customers worth winning back now: they have paid (a purchase, renewal or subscription) and their "
+    "P(alive) or their health fell below its threshold. Order them by VALUE_AT_RISK."
+)
+class ReengageInput:
+    p_alive_below: float = strawberry.field(default=0.5, description="From 0 to 1.")
+    health_below: float = strawberry.field(default=40.0, description="From 0 to 100.")
 
 
 @strawberry.input(description="Conditions on customers; all must hold.")
@@ -120,6 +139,11 @@ class CustomerFilter:
     segment: str | None = strawberry.field(
         default=None, description="In the saved segment with this key (see `segments`); combines with the rest."
     )
+    health_below: float | None = strawberry.field(default=None, description="Health score (0-100) below this.")
+    health_at_least: float | None = strawberry.field(default=None, description="Health score at least this.")
+    reengage: ReengageInput | None = strawberry.field(
+        default=None, description="Worth winning back now (see ReengageInput); the list a campaign would use."
+    )
 
     async def to_service(self, info: Info, path: Path = ("filter",)) -> service.CustomerFilter:
         """The service's filter, for a query's argument: a problem is the query's error."""
@@ -140,6 +164,7 @@ async def convert(
     all_of = [await convert(sub, scope, (*path, "and", str(n)), seen) for n, sub in enumerate(f.and_ or [])]
     if f.segment is not None:
         all_of.append(await _segment(scope, f.segment, (*path, "segment"), seen))
+    computed = await _computed(f, scope, path)
     any_of = None
     if f.or_ is not None:
         any_of = [await convert(sub, scope, (*path, "or", str(n)), seen) for n, sub in enumerate(f.or_)]
@@ -159,7 +184,26 @@ async def convert(
         all_of=tuple(all_of),
         any_of=None if any_of is None else tuple(any_of),
         negated=await convert(f.not_, scope, (*path, "not"), seen) if f.not_ is not None else None,
+        computed=computed,
     )
+
+
+async def _computed(f: CustomerFilter, scope: FilterScope, path: Path) -> tuple[service.Condition, ...]:
+    """The health and re-engagement conditions, checked (scores 0-100, probabilities 0-1)."""
+    out: list[service.Condition] = []
+    for name, value, top in (("healthBelow", f.health_below, 100), ("healthAtLeast", f.health_at_least, 100)):
+        if value is not None and not 0 <= value <= top:
+            raise invalid((*path, name), "OUT_OF_RANGE", f"{name} is a health score, from 0 to 100.")
+    if f.health_below is not None or f.health_at_least is not None:
+        out.append(health.HealthRange(await scope.weights(), scope.now, f.health_below, f.health_at_least))
+    if f.reengage is not None:
+        r = f.reengage
+        if not 0 <= r.p_alive_below <= 1:
+            raise invalid((*path, "reengage", "pAliveBelow"), "OUT_OF_RANGE", "pAliveBelow is from 0 to 1.")
+        if not 0 <= r.health_below <= 100:
+            raise invalid((*path, "reengage", "healthBelow"), "OUT_OF_RANGE", "healthBelow is from 0 to 100.")
+        out.append(health.Reengage(await scope.weights(), scope.now, r.p_alive_below, r.health_below))
+    return tuple(out)
 
 
 def _attributes(given: list[AttributeEquals], path: Path) -> tuple[service.AttributeEquals, ...]:

@@ -24,7 +24,7 @@ from schema.context import Info
 from schema.errors import bad_input
 from schema.facts import CustomerFacts, lead_points, lead_score
 from schema.ids import row_id
-from schema.insights import CustomerHealth, Recommendation
+from schema.insights import CustomerHealth, Recommendation, Reengagement
 from schema.interactions import InteractionConnection, InteractionFilter
 from schema.lifecycle import CustomerStage, StageTransition
 from schema.sql import sources as sql_sources
@@ -141,6 +141,13 @@ class Customer(relay.Node):
     )
     async def health(self, info: Info) -> CustomerHealth | None:
         return await insights.customer_health(info, self.id)
+
+    @strawberry.field(
+        description="Worth winning back now? With the value at risk and the reasons (thresholds as in "
+        "`CustomerFilter.reengage`)."
+    )
+    async def reengagement(self, info: Info, p_alive_below: float = 0.5, health_below: float = 40.0) -> Reengagement:
+        return await insights.reengagement(info, self.id, p_alive_below, health_below)
 
     @strawberry.field(description="Revenue so far and predicted value (see CustomerValue).")
     async def value(self, info: Info) -> CustomerValue:
@@ -281,6 +288,8 @@ class CustomerOrderField(Enum):
     UPDATED_AT = "UPDATED_AT"
     NAME = "NAME"
     PREDICTED_CLV = "PREDICTED_CLV"
+    VALUE_AT_RISK = "VALUE_AT_RISK"
+    HEALTH = "HEALTH"
 
 
 @strawberry.enum(description="Ascending or descending.")
@@ -427,6 +436,7 @@ CUSTOMER_SQL = TypeSql(
         "interactions": Connection(sql_sources.customer_interactions),
         "value": NotCompiled("predictions are read with the value model's status"),
         "health": NotCompiled("aggregated from the interactions with the workspace's weights"),
+        "reengagement": NotCompiled("from the value model and the health score"),
         "recommendations": NotCompiled("co-occurrence over the workspace's purchases, one statement each"),
         "leadScore": NotCompiled("computed from the facts in Python"),
         "facts": NotCompiled("computed from the facts in Python"),

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import strawberry
 
 from api import health
 from api import recommendations as service
+from api.metrics_scope import Scope, new_params, segment_ids
 from schema.context import Info
 
 
@@ -95,3 +97,71 @@ async def customer_health(info: Info, customer_id: int) -> CustomerHealth | None
     by_part = weights.by_part()
     parts = [HealthPart(name=k, value=found.parts[k], weight=by_part[k]) for k in health.PARTS]
     return CustomerHealth(score=found.score, alive_source=found.alive_source, parts=parts)
+
+
+# --- re-engagement --------------------------------------------------------------------------
+
+
+@strawberry.type(description="Whether the customer is worth winning back now, how much is at stake, and why.")
+class Reengagement:
+    worth_winning_back: bool = strawberry.field(
+        description="Has paid, and P(alive) or health is below its threshold (as `filter: {reengage: ...}`)."
+    )
+    value_at_risk: Decimal | None = strawberry.field(
+        description="Predicted CLV × (1 − P(alive)); null without a prediction."
+    )
+    reasons: list[str] = strawberry.field(description="What puts the customer here (or keeps it out), in words.")
+
+
+def _days(moment: datetime, now: datetime) -> int:
+    return max(0, int((now - moment).total_seconds() // 86400))
+
+
+async def reengagement(info: Info, customer_id: int, p_alive_below: float, health_below: float) -> Reengagement:
+    loaders = info.context.loaders
+    value, facts = await loaders.value.load(customer_id), await loaders.facts.load(customer_id)
+    found = await customer_health(info, customer_id)
+    now = datetime.now(UTC)
+    p_alive = value.p_alive if value else None
+    at_risk = None
+    if value and value.predicted_clv is not None and p_alive is not None:
+        at_risk = Decimal(str(value.predicted_clv * (1 - p_alive))).quantize(Decimal("0.01"))
+    paid = [facts.last_at[k] for k in health.PAYING if k in facts.last_at]
+    reasons = []
+    slipping = p_alive is not None and p_alive < p_alive_below
+    if slipping:
+        reasons.append(f"P(alive) {p_alive:.2f} is below {p_alive_below:g}")
+    score = found.score if found else None
+    unhealthy = score is not None and score < health_below
+    if unhealthy:
+        reasons.append(f"health {score:g} is below {health_below:g}")
+    if paid:
+        last = max(paid)
+        reasons.append(f"last paid on {last.date().isoformat()} ({_days(last, now)} days ago)")
+    else:
+        reasons.append("has never paid")
+    return Reengagement(
+        worth_winning_back=bool(paid) and (slipping or unhealthy), value_at_risk=at_risk, reasons=reasons
+    )
+
+
+@strawberry.type(description="Customers per 10 points of health.")
+class HealthBucket:
+    from_score: int = strawberry.field(name="from", description="At least this score.")
+    to_score: int = strawberry.field(name="to", description="Below this score (the last bucket: up to 100).")
+    customers: int
+
+
+@strawberry.type(description="The health scores of the segment's customers now (not over the period).")
+class HealthDistribution:
+    customers: int = strawberry.field(description="Customers with a score.")
+    mean: float | None
+    median: float | None
+    buckets: list[HealthBucket]
+
+
+async def health_distribution(info: Info, scope: Scope) -> HealthDistribution:
+    p = new_params()
+    found = await health.distribution(scope.workspace_id, await weights_of(info), scope.now, segment_ids(scope, p), p)
+    buckets = [HealthBucket(from_score=10 * n, to_score=10 * n + 10, customers=c) for n, c in enumerate(found.buckets)]
+    return HealthDistribution(customers=found.customers, mean=found.mean, median=found.median, buckets=buckets)

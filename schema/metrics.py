@@ -14,6 +14,7 @@ from api import metrics_groups
 from api import value as value_service
 from api.metrics_groups import GroupBy
 from schema.context import Info
+from schema.insights import HealthDistribution, health_distribution
 from schema.lifecycle import LifecycleModel, Stage, StageCount, model_type, stage_counts, stage_type
 from schema.metrics_groups import MetricsGroups, groups_of
 from schema.sql.mapping import ModelOf, NotCompiled, StageCounts, TypeSql
@@ -489,6 +490,13 @@ class Metrics:
             return None
         return round(float(h.value / cac), 4)
 
+    @strawberry.field(
+        description="The distribution of the health score (docs/metrics.md, Health score) over the segment's "
+        "customers now: mean, median and customers per 10 points."
+    )
+    async def health(self, info: Info) -> HealthDistribution:
+        return await health_distribution(info, self.scope)
+
     @strawberry.field(description="Net Promoter Score in the period.")
     async def nps(self) -> Nps:
         return Nps.of(await m.nps(self.scope))
@@ -528,6 +536,7 @@ METRICS_SQL = TypeSql(
             n: _COMPUTED
             for n in (
                 "groups",
+                "health",
                 "period",
                 "funnel",
                 "timeInStage",

@@ -19,6 +19,7 @@ from schema.customer_filter import CustomerFilter
 from schema.customers import Customer, CustomerConnection, CustomerOrder, tracked_model
 from schema.errors import bad_input
 from schema.ids import row_id
+from schema.insights import weights_of
 from schema.interactions import Interaction, InteractionConnection, InteractionFilter, InteractionKind
 from schema.lifecycle import LifecycleModel, PluginInfo, model_type, plugin_infos
 from schema.metrics import Metrics, PeriodInput
@@ -85,6 +86,7 @@ class Query:
                 order,
                 PageRequest(first, after, last, before),
                 max_size=info.context.settings.max_page_size,
+                health=(await weights_of(info), datetime.now(UTC)) if any(o[0] == "HEALTH" for o in order) else None,
             )
         except InputInvalid as exc:
             raise bad_input(exc) from None

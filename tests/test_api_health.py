@@ -27,12 +27,14 @@ def ago(days: float) -> str:
     return (datetime.now(UTC) - timedelta(days=days)).isoformat()
 
 
-async def record(api: Api, customer: str, kind: str, days_ago: float, score: int | None = None) -> None:
+async def record(
+    api: Api, customer: str, kind: str, days_ago: float, score: int | None = None, amount: str | None = None
+) -> None:
     item: dict[str, Any] = {"customerId": customer, "kind": kind, "occurredAt": ago(days_ago)}
     if score is not None:
         item["score"] = score
-    if kind == "renewal":
-        item["amount"] = "99"
+    if amount is not None or kind == "renewal":
+        item["amount"] = amount or "99"
     data = await api.data(RECORD, {"input": item})
     assert data["recordInteraction"]["userErrors"] == []
 

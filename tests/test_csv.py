@@ -18,6 +18,7 @@ import pytest
 from api import csv_export, csv_import
 from api.db import Params, connection, dialect_of, fetch
 from api.events import live_lifecycle
+from api.models import Customer, CustomerValue
 from api.settings import Settings
 from plugins.hookspecs import hookimpl
 from plugins.manager import build_registry, get_plugin_manager
@@ -538,3 +539,40 @@ async def test_export_of_a_saved_segment_writes_its_customers_and_their_interact
     unknown = await jornada(db_url, "export", "customers", *flags, "--segment", "nope", cwd=tmp_path)
     assert unknown.status == 2
     assert "This workspace has no segment 'nope'." in unknown.stderr
+
+
+async def test_export_of_the_reengagement_list_most_value_at_risk_first(db_url: str, tmp_path: Path) -> None:
+    ws = await new_workspace(db_url, tmp_path)
+    flags = ("--workspace", str(ws.id))
+    rows = [["external_id", "name", "email"], *([f"c-{n}", f"C{n}", f"c{n}@x.com"] for n in (1, 2, 3))]
+    ok(await jornada(db_url, "import", "customers", str(write_csv(tmp_path / "c.csv", rows)), *flags, cwd=tmp_path))
+    buys = [["customer_external_id", "kind", "occurred_at", "amount"]]
+    buys += [[f"c-{n}", "purchase", "2026-01-05T10:00:00Z", "50"] for n in (1, 2, 3)]
+    ok(await jornada(db_url, "import", "interactions", str(write_csv(tmp_path / "i.csv", buys)), *flags, cwd=tmp_path))
+    async with served(db_url) as client:
+        for external_id, p_alive, clv in (("c-1", 0.4, 500.0), ("c-2", 0.1, 900.0), ("c-3", 0.95, 5000.0)):
+            customer = await Customer.get(workspace_id=ws.id, external_id=external_id)
+            await CustomerValue.create(
+                workspace_id=ws.id,
+                customer_id=customer.id,
+                frequency=1,
+                recency_weeks=1.0,
+                age_weeks=2.0,
+                monetary=50.0,
+                p_alive=p_alive,
+                predicted_clv=clv,
+                computed_at=datetime.now(UTC),
+            )
+        query = (
+            'mutation { createSegment(input: {key: "winback", name: "Win back", filter: {reengage: {}}}) '
+            "{ userErrors { code } } }"
+        )
+        response = await client.post("/graphql", json={"query": query}, headers={"Authorization": f"Bearer {ws.key}"})
+        assert response.json()["data"]["createSegment"]["userErrors"] == []
+    exported = ok(
+        await jornada(
+            db_url, "export", "customers", *flags, "--segment", "winback", "--order", "value-at-risk", cwd=tmp_path
+        )
+    )
+    # at risk: c-2 900 × 0.9 = 810, c-1 500 × 0.6 = 300; c-3 (P(alive) 0.95, healthy) is not in the list
+    assert [line.split(",")[0] for line in exported.stdout.splitlines()[1:]] == ["c-2", "c-1"]

@@ -131,6 +131,28 @@ def _keyset(keys: Sequence[SortKey], args: Mapping[str, Any], max_size: int) -> 
         raise Fallback(f"invalid page: {exc}") from None
 
 
+COMPILED_FILTER_FIELDS = frozenset(
+    {
+        "text",
+        "email",
+        "tag",
+        "createdAfter",
+        "createdBefore",
+        "acquisitionChannel",
+        "attributes",
+        "stage",
+        "stages",
+        "model",
+        "pAliveBelow",
+        "pAliveAtLeast",
+        "where",
+        "and",
+        "or",
+        "not",
+    }
+)
+
+
 def customer_filter(
     given: Mapping[str, Any] | None, ctx: SourceContext
 ) -> tuple[customer_filters.CustomerFilter, str | None]:
@@ -140,6 +162,9 @@ def customer_filter(
     f = given or {}
     if f.get("segment") is not None:
         raise Fallback("a saved segment is read when the request runs")
+    unknown = [k for k, v in f.items() if v is not None and k not in COMPILED_FILTER_FIELDS]
+    if unknown:  # (a field added to CustomerFilter is Strawberry's until compiled here)
+        raise Fallback(f"filter fields {unknown} are not compiled")
     conditions = []
     for item in f.get("attributes") or []:
         if isinstance(item["value"], (dict, list)) or not ATTRIBUTE_KEY.match(item["key"]):
@@ -207,6 +232,8 @@ def all_customers(ctx: SourceContext, args: Mapping[str, Any], parent: str | Non
         raise Fallback("a saved segment is read when the request runs")
     f, guard = customer_filter(args.get("filter"), ctx)
     order = [(o["field"].value, o["direction"].value) for o in args.get("orderBy") or []]
+    if any(field in ("VALUE_AT_RISK", "HEALTH") for field, _ in order):
+        raise Fallback("ordered by a computed value")
     keyset = _keyset(customers.sort_keys(order), args, ctx.max_page_size)
     p = ctx.params
     joins = ""
