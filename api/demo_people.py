@@ -46,14 +46,15 @@ MAIL_DOMAINS = (
     ("gmail.com", 40), ("hotmail.com", 18), ("outlook.com", 10), ("yahoo.com.br", 8),
     ("uol.com.br", 5), ("bol.com.br", 4), ("terra.com.br", 3), ("icloud.com", 3),
 )
-COMPANY_TYPES = (
+COMPANY_TYPES = (  # (kind of business, industry): eight industries, so each has customers enough
     ("Padaria", "Alimentação"), ("Construtora", "Construção civil"), ("Clínica", "Saúde"),
     ("Mercado", "Varejo"), ("Farmácia", "Saúde"), ("Escola", "Educação"),
-    ("Transportadora", "Logística"), ("Ótica", "Varejo"), ("Pet Shop", "Serviços"),
-    ("Café", "Alimentação"), ("Estúdio", "Serviços criativos"), ("Contabilidade", "Serviços"),
-    ("Distribuidora", "Atacado"), ("Restaurante", "Alimentação"), ("Academia", "Bem-estar"),
-    ("Imobiliária", "Imobiliário"), ("Auto Peças", "Automotivo"), ("Agropecuária", "Agronegócio"),
-    ("Tecnologia", "Software"), ("Consultoria", "Serviços profissionais"),
+    ("Transportadora", "Logística"), ("Ótica", "Varejo"), ("Pet Shop", "Varejo"),
+    ("Café", "Alimentação"), ("Estúdio", "Serviços"), ("Contabilidade", "Serviços"),
+    ("Distribuidora", "Logística"), ("Restaurante", "Alimentação"), ("Academia", "Saúde"),
+    ("Imobiliária", "Serviços"), ("Auto Peças", "Varejo"), ("Agropecuária", "Alimentação"),
+    ("Tecnologia", "Software"), ("Consultoria", "Serviços"), ("Software House", "Software"),
+    ("Faculdade", "Educação"), ("Engenharia", "Construção civil"),
 )
 COMPANY_NAMES = (
     "Horizonte", "Paulista", "Bom Preço", "Nordeste", "Cerrado", "Vida", "Aprender", "Rápida",
@@ -139,3 +140,46 @@ def postal_code(rng: random.Random, prefix: str) -> str:
     """A CEP, NNNNN-NNN, starting with the region's digits."""
     rest = 5 - len(prefix)
     return f"{prefix}{rng.randrange(10**rest):0{rest}d}-{rng.randrange(1000):03d}"
+
+
+# What goes with what: a buyer's next purchase is often one of these (the recommendations have
+# co-purchases to find).
+GOES_WITH = {
+    "Plano Básico": ("Kit Inicial", "Plano Pro"),
+    "Plano Pro": ("Treinamento", "Consultoria (hora)"),
+    "Plano Empresa": ("Consultoria (hora)", "Treinamento", "Assinatura Anual"),
+    "Kit Inicial": ("Plano Básico", "Cesta Premium"),
+    "Consultoria (hora)": ("Treinamento", "Plano Empresa"),
+    "Treinamento": ("Consultoria (hora)", "Plano Pro"),
+    "Cesta Premium": ("Kit Inicial",),
+    "Assinatura Anual": ("Treinamento", "Plano Empresa"),
+}
+# How much a customer spends, relative to others, by industry and by company size: the
+# breakdowns by industry and size then differ in value, as real ones do.
+SPEND_BY_INDUSTRY = {
+    "Software": 2.6,
+    "Serviços": 1.6,
+    "Saúde": 1.3,
+    "Construção civil": 1.2,
+    "Logística": 1.0,
+    "Educação": 0.9,
+    "Varejo": 0.7,
+    "Alimentação": 0.5,
+}
+COMPANY_SIZES = (("pequeno", 1, 19, 0.7), ("médio", 20, 199, 1.1), ("grande", 200, 2000, 1.8))
+# Which stories a channel brings more (×2) or fewer (×0.5) of: referrals and events bring loyal
+# buyers, paid social more who leave.
+CHANNEL_STORIES = {
+    "referral": {"repeat_buyer": 2.0, "advocate": 2.0, "churned": 0.5, "lost": 0.5},
+    "events": {"big_spender": 2.0, "repeat_buyer": 2.0, "lost": 0.5},
+    "meta_ads": {"churned": 2.0, "lost": 2.0, "repeat_buyer": 0.5, "advocate": 0.5},
+    "instagram": {"churned": 1.8, "visitor": 1.5, "advocate": 0.6},
+}
+# And which an industry brings more or fewer of: software firms subscribe and stay, food
+# businesses come and go.
+INDUSTRY_STORIES = {
+    "Software": {"subscriber": 2.5, "repeat_buyer": 1.5, "churned": 0.5, "cancelled": 0.6},
+    "Serviços": {"repeat_buyer": 1.5, "advocate": 1.5},
+    "Alimentação": {"churned": 2.0, "lost": 1.5, "repeat_buyer": 0.6},
+    "Varejo": {"churned": 1.5, "cancelled": 1.5},
+}

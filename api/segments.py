@@ -121,6 +121,8 @@ async def list_segments(workspace_id: int) -> list[SegmentRecord]:
 
 
 async def get_segment(workspace_id: int, key: str) -> SegmentRecord | None:
+    if not KEY.match(key):  # no segment has such a key (and the column could not even hold it)
+        return None
     row = await Segment.get_or_none(workspace_id=workspace_id, key=key)
     return _record(row) if row else None
 
