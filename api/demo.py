@@ -253,7 +253,7 @@ STORIES: tuple[tuple[Story, int], ...] = (
     (recent_first_purchase, 5),
     (repeat_buyer, 9),
     (big_spender, 3),
-    (advocate, 5),
+    (advocate, 7),
     (churned, 10),
     (won_back, 5),
     (subscriber, 6),
