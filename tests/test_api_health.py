@@ -39,6 +39,21 @@ async def record(
     assert data["recordInteraction"]["userErrors"] == []
 
 
+async def predicted(api: Api, customer: str, p_alive: float, clv: float | None = None) -> None:
+    """A value-model prediction for the customer, as a fit would store it."""
+    await CustomerValue.create(
+        workspace_id=api.workspace_id,
+        customer_id=raw_id(customer),
+        frequency=2,
+        recency_weeks=1.0,
+        age_weeks=2.0,
+        monetary=10.0,
+        p_alive=p_alive,
+        predicted_clv=clv,
+        computed_at=datetime.now(UTC),
+    )
+
+
 async def health(api: Api, customer: str) -> dict[str, Any]:
     found: dict[str, Any] = (await api.data(HEALTH, {"id": customer}))["node"]["health"]
     return found
@@ -80,16 +95,7 @@ async def test_the_score_is_the_weighted_mean_of_its_known_parts(api: Api) -> No
 async def test_p_alive_replaces_recency_and_weights_are_the_workspaces(api: Api) -> None:
     ana = (await new_customer(api, name="Ana", createdAt=ago(10)))["id"]
     await record(api, ana, "nps_response", 5, score=10)
-    await CustomerValue.create(
-        workspace_id=api.workspace_id,
-        customer_id=raw_id(ana),
-        frequency=2,
-        recency_weeks=1.0,
-        age_weeks=2.0,
-        monetary=10.0,
-        p_alive=0.3,
-        computed_at=datetime.now(UTC),
-    )
+    await predicted(api, ana, p_alive=0.3)
     found = await health(api, ana)
     assert (found["aliveSource"], parts(found)["alive"]) == ("pAlive", 0.3)
     # 100 × (0.35·0.3 + 0.2·1 + 0.15·1) ÷ 0.7 = 65.0

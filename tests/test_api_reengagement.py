@@ -3,15 +3,13 @@ back now, ordered by value at risk, with the reasons; hand-worked on five custom
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
-from api.models import CustomerValue
-from tests.conftest import Api, new_customer, raw_id
-from tests.test_api_health import ago, record
+from tests.conftest import Api, new_customer
+from tests.test_api_health import ago, predicted, record
 
 pytestmark = pytest.mark.asyncio
 
@@ -21,20 +19,6 @@ query($filter: CustomerFilter, $orderBy: [CustomerOrder!]) {
     name health { score } reengagement { worthWinningBack valueAtRisk reasons } } } }
 }
 """
-
-
-async def predicted(api: Api, customer: str, p_alive: float, clv: float) -> None:
-    await CustomerValue.create(
-        workspace_id=api.workspace_id,
-        customer_id=raw_id(customer),
-        frequency=2,
-        recency_weeks=1.0,
-        age_weeks=2.0,
-        monetary=10.0,
-        p_alive=p_alive,
-        predicted_clv=clv,
-        computed_at=datetime.now(UTC),
-    )
 
 
 @pytest_asyncio.fixture
