@@ -106,15 +106,16 @@ def health_sql(
     )
     moment = utc(now).isoformat()
     at = f"'{moment}'::timestamptz" if dialect == "postgres" else f"'{moment}'"
+    f8 = "::float8" if dialect == "postgres" else ""  # (float arithmetic: the parts are ratios)
     since = days_between(Params(dialect), "COALESCE(a.last_at, c.created_at)", at)
-    recency = _greatest(dialect, "0.0", f"1.0 - {since} / {RECENCY_DAYS}.0")
+    recency = _greatest(dialect, f"0.0{f8}", f"1.0{f8} - ({since}){f8} / {RECENCY_DAYS}.0")
     open_tickets = _greatest(dialect, "0", "COALESCE(a.opened, 0) - COALESCE(a.resolved, 0)")
     parts = (
         f"SELECT c.id AS customer_id, COALESCE(v.p_alive, {recency}) AS alive, "
         "CASE WHEN v.p_alive IS NULL THEN 'recency' ELSE 'pAlive' END AS alive_source, "
-        f"s.nps / 10.0 AS nps, (s.csat - 1) / 4.0 AS csat, 1.0 / (1 + {open_tickets}) AS open_tickets, "
+        f"s.nps / 10.0{f8} AS nps, (s.csat - 1) / 4.0{f8} AS csat, 1.0{f8} / (1 + {open_tickets}) AS open_tickets, "
         "CASE WHEN COALESCE(a.renewals, 0) + COALESCE(a.cancels, 0) > 0 "
-        "THEN a.renewals * 1.0 / (a.renewals + a.cancels) END AS renewals "
+        f"THEN a.renewals * 1.0{f8} / (a.renewals + a.cancels) END AS renewals "
         f"FROM customer c LEFT JOIN ({activity}) a ON a.customer_id = c.id "
         f"LEFT JOIN ({latest}) s ON s.customer_id = c.id "
         f"LEFT JOIN customer_value v ON v.customer_id = c.id AND v.workspace_id = {ws} "
@@ -122,7 +123,7 @@ def health_sql(
     )
     w = weights.by_part()
     columns = {"alive": "alive", "nps": "nps", "csat": "csat", "openTickets": "open_tickets", "renewals": "renewals"}
-    known = [(repr(float(w[k])), col) for k, col in columns.items() if w[k] > 0]
+    known = [(repr(float(w[k])) + f8, col) for k, col in columns.items() if w[k] > 0]
     numerator = " + ".join(f"{weight} * COALESCE(h.{col}, 0)" for weight, col in known)
     denominator = " + ".join(f"(CASE WHEN h.{col} IS NULL THEN 0 ELSE {weight} END)" for weight, col in known)
     mean = f"100.0 * ({numerator}) / NULLIF({denominator}, 0)"
@@ -228,6 +229,17 @@ async def distribution(
     if p.dialect == "postgres":
         bucket = "LEAST(FLOOR(s.score / 10), 9)::int"
     conn = connection()
+    if p.dialect == "postgres":  # one pass: the buckets, the total and the median together
+        counts = ", ".join(f"COUNT(*) FILTER (WHERE {bucket} = {b}) AS b{b}" for b in range(10))
+        sql = (
+            "SELECT COUNT(*) AS n, SUM(s.score) AS total, percentile_cont(0.5) WITHIN GROUP (ORDER BY s.score) "
+            f"AS median, {counts} FROM ({scored}) s"
+        )
+        row = (await fetch(sql, p, conn))[0]
+        n, found = int(row["n"]), [int(row[f"b{b}"]) for b in range(10)]
+        if not n:
+            return Distribution(0, None, None, found)
+        return Distribution(n, round(float(row["total"]) / n, 1), round(float(row["median"]), 2), found)
     rows = await fetch(
         f"SELECT {bucket} AS b, COUNT(*) AS n, SUM(s.score) AS total FROM ({scored}) s GROUP BY 1", p, conn
     )
