@@ -128,7 +128,10 @@ def health_sql(
     denominator = " + ".join(f"(CASE WHEN h.{col} IS NULL THEN 0 ELSE {weight} END)" for weight, col in known)
     mean = f"100.0 * ({numerator}) / NULLIF({denominator}, 0)"
     score = f"ROUND(CAST({mean} AS NUMERIC), 1)" if dialect == "postgres" else f"ROUND({mean}, 1)"
-    return f"SELECT h.*, {score} AS score FROM ({parts}) h"
+    # (OFFSET 0 keeps PostgreSQL from flattening the parts into the score, which would compute
+    # each of them twice: once in the sum, once in the weights' sum)
+    fence = " OFFSET 0" if dialect == "postgres" else ""
+    return f"SELECT h.*, {score} AS score FROM ({parts}{fence}) h"
 
 
 @dataclass(frozen=True)
@@ -230,10 +233,13 @@ async def distribution(
         bucket = "LEAST(FLOOR(s.score / 10), 9)::int"
     conn = connection()
     if p.dialect == "postgres":  # one pass: the buckets, the total and the median together
-        counts = ", ".join(f"COUNT(*) FILTER (WHERE {bucket} = {b}) AS b{b}" for b in range(10))
+        # MATERIALIZED: flattened, the score's expression would be computed again for each of
+        # the twelve aggregates that read it (2.7 s instead of 1 s at 100k customers).
+        counts = ", ".join(f"COUNT(*) FILTER (WHERE s.b = {b}) AS b{b}" for b in range(10))
         sql = (
-            "SELECT COUNT(*) AS n, SUM(s.score) AS total, percentile_cont(0.5) WITHIN GROUP (ORDER BY s.score) "
-            f"AS median, {counts} FROM ({scored}) s"
+            f"WITH x AS MATERIALIZED ({scored}), s AS (SELECT x.score, {bucket.replace('s.score', 'x.score')} AS b "
+            "FROM x) SELECT COUNT(*) AS n, SUM(s.score) AS total, percentile_cont(0.5) WITHIN GROUP "
+            f"(ORDER BY s.score) AS median, {counts} FROM s"
         )
         row = (await fetch(sql, p, conn))[0]
         n, found = int(row["n"]), [int(row[f"b{b}"]) for b in range(10)]
