@@ -64,6 +64,14 @@ async def attribution(scope: Scope, stage: str, lookback_days: int, by: str) -> 
     ws = p(scope.workspace_id)
     kind, channel = _keys(by)
     days = days_between(p, "i.occurred_at", "cv.at")
+    # The window as a range of times on PostgreSQL (the index on the customer's interactions
+    # by time reads only it; days of 24 hours, as SQLite's julianday difference counts them,
+    # not calendar days, which a change of daylight saving time makes 23 or 25 hours long).
+    window = (
+        f"i.occurred_at >= cv.at - make_interval(hours => 24 * {p(lookback_days)})"
+        if p.dialect == "postgres"
+        else f"{days} <= {p(lookback_days)}"
+    )
     sql = f"""
 WITH conv AS ({_conversions_sql(scope, stage, p)}),
 touch AS (
@@ -71,7 +79,7 @@ touch AS (
         ROW_NUMBER() OVER (PARTITION BY cv.customer_id ORDER BY i.occurred_at, i.id) AS pos,
         COUNT(*) OVER (PARTITION BY cv.customer_id) AS n
     FROM conv cv JOIN interaction i ON i.customer_id = cv.customer_id AND i.workspace_id = {ws}
-    WHERE i.occurred_at < cv.at AND {days} <= {p(lookback_days)}
+    WHERE i.occurred_at < cv.at AND {window}
 ),
 credit AS (
     SELECT kind, channel, customer_id, d,
