@@ -14,6 +14,7 @@ score = 100 × Σ weight × value ÷ Σ weight, over the known parts; rounded to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -78,9 +79,13 @@ def _greatest(dialect: str, a: str, b: str) -> str:
 
 
 def health_sql(
-    workspace_id: int, weights: HealthWeights, now: datetime, dialect: str, customer_id: int | None = None
+    workspace_id: int,
+    weights: HealthWeights,
+    now: datetime,
+    dialect: str,
+    customer_ids: Sequence[int] | None = None,
 ) -> str:
-    """A subquery with, per customer of the workspace (or just `customer_id`), `customer_id`, each
+    """A subquery with, per customer of the workspace (or just `customer_ids`), `customer_id`, each
     part's value (`alive`, `alive_source` 'pAlive' or 'recency', `nps`, `csat`, `open_tickets`,
     `renewals`) and `score`.
 
@@ -88,7 +93,8 @@ def health_sql(
     here, written as literals, so that it can sit anywhere in a statement whatever the order in
     which the statement's own parameters are bound."""
     ws = int(workspace_id)
-    one = f" AND i.customer_id = {int(customer_id)}" if customer_id is not None else ""
+    listed = ", ".join(str(int(i)) for i in customer_ids or ()) or "NULL"
+    one = f" AND i.customer_id IN ({listed})" if customer_ids is not None else ""
     activity = (
         "SELECT i.customer_id, MAX(i.occurred_at) AS last_at, "
         "SUM(CASE WHEN i.kind = 'support_ticket_opened' THEN 1 ELSE 0 END) AS opened, "
@@ -119,7 +125,7 @@ def health_sql(
         f"FROM customer c LEFT JOIN ({activity}) a ON a.customer_id = c.id "
         f"LEFT JOIN ({latest}) s ON s.customer_id = c.id "
         f"LEFT JOIN customer_value v ON v.customer_id = c.id AND v.workspace_id = {ws} "
-        f"WHERE c.workspace_id = {ws}" + (f" AND c.id = {int(customer_id)}" if customer_id is not None else "")
+        f"WHERE c.workspace_id = {ws}" + (f" AND c.id IN ({listed})" if customer_ids is not None else "")
     )
     w = weights.by_part()
     columns = {"alive": "alive", "nps": "nps", "csat": "csat", "openTickets": "open_tickets", "renewals": "renewals"}
@@ -142,22 +148,25 @@ class Health:
     weights: HealthWeights
 
 
-async def customer_health(workspace_id: int, customer_id: int, weights: HealthWeights, now: datetime) -> Health | None:
+async def customers_health(
+    workspace_id: int, customer_ids: Sequence[int], weights: HealthWeights, now: datetime
+) -> dict[int, Health]:
+    """The health of these customers (of this workspace), in one statement."""
     conn = connection()
     p = Params(dialect_of(conn))
-    rows = await fetch(health_sql(workspace_id, weights, now, p.dialect, customer_id), p, conn)
-    if not rows:
-        return None
-    r = rows[0]
+    rows = await fetch(health_sql(workspace_id, weights, now, p.dialect, customer_ids), p, conn)
 
-    def part(name: str) -> float | None:
+    def part(r: Any, name: str) -> float | None:
         value = r[name]
         return None if value is None else round(float(value), 6)
 
-    parts = {"alive": part("alive"), "nps": part("nps"), "csat": part("csat")}
-    parts |= {"openTickets": part("open_tickets"), "renewals": part("renewals")}
-    score = None if r["score"] is None else float(r["score"])
-    return Health(score, str(r["alive_source"]), parts, weights)
+    found = {}
+    for r in rows:
+        parts = {"alive": part(r, "alive"), "nps": part(r, "nps"), "csat": part(r, "csat")}
+        parts |= {"openTickets": part(r, "open_tickets"), "renewals": part(r, "renewals")}
+        score = None if r["score"] is None else float(r["score"])
+        found[int(r["customer_id"])] = Health(score, str(r["alive_source"]), parts, weights)
+    return found
 
 
 # --- conditions on customers (CustomerFilter.computed) --------------------------------------

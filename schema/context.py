@@ -16,7 +16,7 @@ from api import customers, interactions
 from api import lifecycle_store as lifecycle_store
 from api import value as value_service
 from api.events import StageEvents
-from api.health import HealthWeights
+from api.health import Health, HealthWeights
 from api.interactions import InteractionFilter
 from api.lifecycle import Lifecycle, Tracked
 from api.pagination import Page
@@ -51,6 +51,7 @@ class Loaders:
         self._models: asyncio.Future[list[WorkspaceModelRecord]] | None = None
         self._value_model: asyncio.Future[ValueModelRecord | None] | None = None
         self.health_weights: asyncio.Future[HealthWeights] | None = None  # (schema.insights reads it)
+        self.health: DataLoader[int, Health | None] | None = None  # made by schema.insights when asked
         self.transition = DataLoader[int, TransitionRecord | None](self._transitions)
         self.value = DataLoader[int, CustomerValueRecord | None](self._values)
         self.facts = DataLoader[int, FactsState](self._facts)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
 from api import health
 from api import recommendations as service
@@ -90,11 +91,20 @@ async def weights_of(info: Info) -> health.HealthWeights:
 
 
 async def customer_health(info: Info, customer_id: int) -> CustomerHealth | None:
-    weights = await weights_of(info)
-    found = await health.customer_health(info.context.workspace_id, customer_id, weights, datetime.now(UTC))
+    """Batched: the customers of one response get their health from one statement."""
+    loaders = info.context.loaders
+    if loaders.health is None:  # (made before any await: every resolver of the page shares it)
+        now = datetime.now(UTC)
+
+        async def load(ids: list[int]) -> list[health.Health | None]:
+            found = await health.customers_health(info.context.workspace_id, ids, await weights_of(info), now)
+            return [found.get(i) for i in ids]
+
+        loaders.health = DataLoader(load)
+    found = await loaders.health.load(customer_id)
     if found is None:
         return None
-    by_part = weights.by_part()
+    by_part = found.weights.by_part()
     parts = [HealthPart(name=k, value=found.parts[k], weight=by_part[k]) for k in health.PARTS]
     return CustomerHealth(score=found.score, alive_source=found.alive_source, parts=parts)
 

@@ -124,3 +124,15 @@ async def test_a_metrics_request_strawberry_answers_reads_its_context_once(api: 
     context = [s for s in sql_log.statements if CONTEXT_TABLES.search(s)]
     assert len(context) == 1, sql_log.statements
     assert len(sql_log.statements) == 2, sql_log.statements  # and the distribution itself
+
+
+async def test_the_health_of_a_page_of_customers_is_one_statement(api: Api, sql_log: QueryCounter) -> None:
+    for n in range(6):
+        await new_customer(api, name=f"C{n}")
+    query = "{ customers(first: 6) { edges { node { health { score } reengagement { worthWinningBack } } } } }"
+    sql_log.statements.clear()
+    data = await api.data(query)
+    assert len(data["customers"]["edges"]) == 6
+    assert all(e["node"]["health"]["score"] is not None for e in data["customers"]["edges"])
+    scores = [s for s in sql_log.statements if "support_ticket_opened" in s]
+    assert len(scores) == 1, scores  # one statement scores all six, for both fields
