@@ -58,15 +58,8 @@ class FilterScope:
         )
 
 
-@strawberry.enum(description="How a `FieldCondition` compares.")
-class ComparisonOp(Enum):
-    EQ = "EQ"
-    IN = "IN"
-    GT = "GT"
-    GTE = "GTE"
-    LT = "LT"
-    LTE = "LTE"
-    EXISTS = "EXISTS"
+# The service's operators are the GraphQL enum (one list of them, not two to keep in step).
+strawberry.enum(service.Op, name="ComparisonOp", description="How a `FieldCondition` compares.")
 
 
 @strawberry.input(description="Equality on one custom attribute (scalar values only).")
@@ -84,8 +77,8 @@ class FieldCondition:
         description="name, email, phone, company, jobTitle, industry, acquisitionChannel, externalId, createdAt, "
         "updatedAt, or `attributes.<key>` for a custom attribute (e.g. `attributes.employees`)."
     )
-    op: ComparisonOp = strawberry.field(
-        default=ComparisonOp.EQ,
+    op: service.Op = strawberry.field(
+        default=service.Op.EQ,
         description="EQ (`value`), IN (`values`), GT/GTE/LT/LTE (`value`: a number or string; a time for "
         "createdAt/updatedAt), EXISTS (has a non-empty value; no `value`).",
     )
@@ -219,7 +212,7 @@ def _attributes(given: list[AttributeEquals], path: Path) -> tuple[service.Attri
 
 
 def _comparison(c: FieldCondition, path: Path) -> service.Comparison:
-    checked = service.comparison(c.field, service.Op(c.op.value), c.value, cast(list[object] | None, c.values), path)
+    checked = service.comparison(c.field, c.op, c.value, cast(list[object] | None, c.values), path)
     if isinstance(checked, Problem):
         raise InputInvalid([checked])
     return checked
