@@ -40,10 +40,14 @@ async def record(
 
 
 async def predicted(api: Api, customer: str, p_alive: float, clv: float | None = None) -> None:
-    """A value-model prediction for the customer, as a fit would store it."""
+    """A value-model prediction for the customer (a global id), as a fit would store it."""
+    await store_prediction(api.workspace_id, raw_id(customer), p_alive, clv)
+
+
+async def store_prediction(workspace_id: int, customer_id: int, p_alive: float, clv: float | None) -> None:
     await CustomerValue.create(
-        workspace_id=api.workspace_id,
-        customer_id=raw_id(customer),
+        workspace_id=workspace_id,
+        customer_id=customer_id,
         frequency=2,
         recency_weeks=1.0,
         age_weeks=2.0,

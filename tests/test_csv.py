@@ -18,7 +18,7 @@ import pytest
 from api import csv_export, csv_import
 from api.db import Params, connection, dialect_of, fetch
 from api.events import live_lifecycle
-from api.models import Customer, CustomerValue
+from api.models import Customer
 from api.settings import Settings
 from plugins.hookspecs import hookimpl
 from plugins.manager import build_registry, get_plugin_manager
@@ -26,6 +26,7 @@ from plugins.types import StageChange
 from tests.cli_helpers import Run, jornada, ok, served
 from tests.conftest import Api
 from tests.csv_helpers import run_import, source
+from tests.test_api_health import store_prediction
 
 pytestmark = pytest.mark.asyncio
 
@@ -552,17 +553,7 @@ async def test_export_of_the_reengagement_list_most_value_at_risk_first(db_url: 
     async with served(db_url) as client:
         for external_id, p_alive, clv in (("c-1", 0.4, 500.0), ("c-2", 0.1, 900.0), ("c-3", 0.95, 5000.0)):
             customer = await Customer.get(workspace_id=ws.id, external_id=external_id)
-            await CustomerValue.create(
-                workspace_id=ws.id,
-                customer_id=customer.id,
-                frequency=1,
-                recency_weeks=1.0,
-                age_weeks=2.0,
-                monetary=50.0,
-                p_alive=p_alive,
-                predicted_clv=clv,
-                computed_at=datetime.now(UTC),
-            )
+            await store_prediction(ws.id, customer.id, p_alive, clv)
         query = (
             'mutation { createSegment(input: {key: "winback", name: "Win back", filter: {reengage: {}}}) '
             "{ userErrors { code } } }"
