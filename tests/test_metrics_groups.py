@@ -135,3 +135,14 @@ async def test_a_bad_breakdown_is_named(api: Api, by: dict[str, Any], field: lis
 
 async def test_without_by_there_are_no_groups(api: Api) -> None:
     assert (await api.data("{ metrics { groups { field } } }"))["metrics"]["groups"] is None
+
+
+async def test_beyond_fifty_groups_the_smallest_are_counted_not_listed(api: Api, app: Starlette) -> None:
+    h = History.of(api, app)
+    for n in range(52):  # 52 industries: two of one customer each, fifty of two customers
+        for _ in range(1 if n < 2 else 2):
+            await h.customer(at(2024, 1, 5), industry=f"industry {n:02d}")
+    found = await breakdown(api, {"field": "industry"}, "revenue")
+    assert (len(found["groups"]), found["omittedGroups"], found["omittedCustomers"]) == (50, 2, 2)
+    assert {g["customers"] for g in found["groups"]} == {2}
+    assert all(g["tooFew"] for g in found["groups"])  # (2 < 30)
