@@ -24,7 +24,7 @@ from api.customer_filters import (
 )
 from api.db import Params, utc
 from api.errors import Problem
-from api.metrics_scope import Period, Scope, month_start, months, new_params, period_index, query_rows
+from api.metrics_scope import Period, Scope, Split, month_start, months, new_params, period_index, query_rows
 from api.sqlfn import false, in_list
 from api.validation import ATTRIBUTE_KEY, ATTRIBUTE_KEY_RULE
 
@@ -125,6 +125,8 @@ class CohortMonth:
         )
 
     def key(self, workspace_id: int, p: Params) -> str:
+        if not self.edges:  # no customer of the scope was ever acquired: all in the group without
+            return "CAST(NULL AS TEXT)"
         periods = [Period(a, b) for a, b in pairwise(self.edges)]
         index = period_index(p, "x.f", periods)
         return (
@@ -176,6 +178,7 @@ def checked(field: str, bins: list[float] | None, min_customers: int) -> GroupBy
 
 @dataclass(frozen=True)
 class Group:
+    key: str | None  # as the dimension's SQL key has it (and `Groups.split` its rows)
     value: Scalar
     label: str
     customers: int
@@ -189,6 +192,8 @@ class Groups:
     groups: list[Group]
     omitted_groups: int
     omitted_customers: int
+    scope: Scope  # the scope split
+    split: Split
 
 
 async def groups(scope: Scope, by: GroupBy) -> Groups:
@@ -201,6 +206,7 @@ async def groups(scope: Scope, by: GroupBy) -> Groups:
     omitted = [n for key, n in counts.items() if key not in dict(kept)]
     out = [
         Group(
+            key,
             _value(dimension, key),
             _label(dimension, key, by),
             n,
@@ -209,7 +215,22 @@ async def groups(scope: Scope, by: GroupBy) -> Groups:
         )
         for key, n in kept
     ]
-    return Groups(by, out, len(omitted), sum(omitted))
+    return Groups(by, out, len(omitted), sum(omitted), scope, split(scope, dimension))
+
+
+def split(scope: Scope, dimension: Column | Attribute | Tag | StageOf | CohortMonth) -> Split:
+    """The scope's customers with the key of their group (of each of their tags; NULL: none)."""
+
+    def members(p: Params) -> str:
+        where = " AND ".join(filter_conditions(scope.workspace_id, scope.segment, p))
+        if isinstance(dimension, Tag):
+            return (
+                "SELECT c.id AS cid, t.tag AS g FROM customer c LEFT JOIN customer_tag t ON t.customer_id = c.id "
+                f"AND t.workspace_id = {p(scope.workspace_id)} WHERE {where}"
+            )
+        return f"SELECT c.id AS cid, {dimension.key(scope.workspace_id, p)} AS g FROM customer c WHERE {where}"
+
+    return members
 
 
 async def _dimension(scope: Scope, by: GroupBy) -> Column | Attribute | Tag | StageOf | CohortMonth:

@@ -3,7 +3,7 @@ SQL they share (the segment, each customer's moves and stays, the months of a pe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
@@ -104,6 +104,20 @@ class Scope:
     @property
     def segmented(self) -> bool:
         return self.segment != CustomerFilter()
+
+
+# A breakdown's customers: SQL (given a statement's parameters) of the rows `(cid, g)`, each customer
+# of the breakdown's segment with its group's key (a customer in several groups, as by its tags,
+# once per group). Metrics computed "by" a split answer every group in one statement.
+Split = Callable[[Params], str]
+
+
+def split_by(split: Split | None, p: Params, customer_id: str) -> tuple[str, str, str]:
+    """(join, key, GROUP BY) that split a statement's rows by the group of their customer
+    (`customer_id`, a column); without a split, the statement keeps its single row, key NULL."""
+    if split is None:
+        return "", "NULL", ""
+    return f" JOIN ({split(p)}) grp ON grp.cid = {customer_id}", "grp.g", " GROUP BY grp.g"
 
 
 def segment_ids(scope: Scope, p: Params) -> str:

@@ -15,6 +15,7 @@ from api.metrics_scope import (
     MONEY,
     Period,
     Scope,
+    Split,
     contiguous,
     edge_array,
     edges,
@@ -25,6 +26,7 @@ from api.metrics_scope import (
     period_index,
     query_rows,
     segment_ids,
+    split_by,
 )
 from api.sqlfn import date_days_between, day, days_between, in_list, number, ts
 
@@ -73,14 +75,20 @@ def _decimal(value: Any) -> Decimal:
 
 async def revenue(scope: Scope, period: Period | None = None) -> Decimal:
     """Purchases and renewals minus refunds, in the period."""
+    return (await revenue_by(scope, None, period))[None]
+
+
+async def revenue_by(scope: Scope, split: Split | None, period: Period | None = None) -> dict[str | None, Decimal]:
+    """`revenue` of each group of `split` (that has any) in one statement."""
     p = new_params()
     where = _interaction_where(scope, p, ["purchase", "renewal", "refund"], period)
     amount = "i.amount" if p.dialect == "postgres" else "CAST(i.amount AS REAL)"
+    join, key, group = split_by(split, p, "i.customer_id")
     sql = (
-        f"SELECT SUM(CASE WHEN i.kind = 'refund' THEN -{amount} ELSE {amount} END) AS total "
-        f"FROM interaction i WHERE {where}"
+        f"SELECT {key} AS g, SUM(CASE WHEN i.kind = 'refund' THEN -{amount} ELSE {amount} END) AS total "
+        f"FROM interaction i{join} WHERE {where}{group}"
     )
-    return _decimal((await query_rows(sql, p))[0]["total"])
+    return {r["g"]: _decimal(r["total"]) for r in await query_rows(sql, p)}
 
 
 @dataclass(frozen=True)
@@ -163,6 +171,11 @@ class Acquisition:
 
 
 async def acquisition(scope: Scope) -> Acquisition:
+    return Acquisition(await acquisition_spend(scope), (await acquired_by(scope, None)).get(None, {}))
+
+
+async def acquisition_spend(scope: Scope) -> dict[str, Decimal]:
+    """The spend of `Acquisition` (the scope's channel's, or all of it)."""
     p = new_params()
     # Spend is recorded by whole days of the workspace's calendar: a period ending during a day
     # includes that day.
@@ -184,17 +197,25 @@ async def acquisition(scope: Scope) -> Acquisition:
         f"AND s.period_end >= {day(p, start)} AND s.period_start < {day(p, end)}{channel} "
         "GROUP BY COALESCE(s.channel, '')"
     )
-    spend = {r["channel"]: _decimal(r["amount"]) for r in await query_rows(spend_sql, p)}
+    return {r["channel"]: _decimal(r["amount"]) for r in await query_rows(spend_sql, p)}
+
+
+async def acquired_by(scope: Scope, split: Split | None) -> dict[str | None, dict[str, int]]:
+    """The customers of `Acquisition` (acquired in the period, per channel), of each group."""
     p = new_params()
     ctes = lifecycle_ctes(scope, p, stays=False)
-    acquired_sql = (
+    join, key, _ = split_by(split, p, "f.customer_id")
+    by = f"{key}, " if split else ""
+    sql = (
         f"WITH {ctes}, {first_customer_cte(in_list(p, scope.customer_stages))} "
-        "SELECT COALESCE(c.acquisition_channel, '') AS channel, COUNT(*) AS n FROM first_c f "
-        f"JOIN customer c ON c.id = f.customer_id WHERE f.t >= {ts(p, scope.period.start)} "
-        f"AND f.t < {ts(p, scope.period.end)} GROUP BY COALESCE(c.acquisition_channel, '')"
+        f"SELECT {key} AS g, COALESCE(c.acquisition_channel, '') AS channel, COUNT(*) AS n FROM first_c f "
+        f"JOIN customer c ON c.id = f.customer_id{join} WHERE f.t >= {ts(p, scope.period.start)} "
+        f"AND f.t < {ts(p, scope.period.end)} GROUP BY {by}COALESCE(c.acquisition_channel, '')"
     )
-    acquired = {r["channel"]: int(r["n"]) for r in await query_rows(acquired_sql, p)}
-    return Acquisition(spend, acquired)
+    out: dict[str | None, dict[str, int]] = {}
+    for r in await query_rows(sql, p):
+        out.setdefault(r["g"], {})[r["channel"]] = int(r["n"])
+    return out
 
 
 def overlap_days(p: Params, start: date, end: date) -> str:
@@ -314,14 +335,20 @@ async def historic_clv(scope: Scope) -> HistoricClv:
 async def customer_months(scope: Scope, periods: Sequence[Period]) -> float:
     """Customer-months over `periods` (calendar months, maybe clipped): for every stay in a
     customer-category stage, the share of each month it covers, summed."""
+    return (await customer_months_by(scope, None, periods)).get(None, 0.0)
+
+
+async def customer_months_by(scope: Scope, split: Split | None, periods: Sequence[Period]) -> dict[str | None, float]:
+    """`customer_months` of each group of `split` (that has any) in one statement."""
     if not periods:
-        return 0.0
+        return {}
     p = new_params()
     ctes = lifecycle_ctes(scope, p, inline=True)
     cust = in_list(p, scope.customer_stages)
+    join, key, group = split_by(split, p, "s.customer_id")
     if p.dialect == "postgres" and contiguous(periods):
-        found = (await query_rows(_customer_months_postgres(scope, p, ctes, cust, periods), p))[0]["cm"]
-        return float(found) if found is not None else 0.0
+        sql = _customer_months_postgres(scope, p, ctes, cust, periods, (join, key, group))
+        return {r["g"]: float(r["cm"] or 0) for r in await query_rows(sql, p)}
     cast = "::float8" if p.dialect == "postgres" else ""
     rows = ", ".join(
         f"({n}, {ts(p, m.start)}, {ts(p, m.end)}, {p(month_days(m.start, scope.tz))}{cast})"
@@ -331,14 +358,15 @@ async def customer_months(scope: Scope, periods: Sequence[Period]) -> float:
     hi = "CASE WHEN s.until IS NULL OR s.until > m.m_end THEN m.m_end ELSE s.until END"
     sql = (
         f"WITH {ctes}, months(idx, m_start, m_end, m_days) AS (VALUES {rows}) "
-        f"SELECT SUM({days_between(p, lo, hi)} / m.m_days) AS cm FROM months m JOIN stays s "
-        f"ON s.stage IN {cust} AND s.since < m.m_end AND (s.until IS NULL OR s.until > m.m_start)"
+        f"SELECT {key} AS g, SUM({days_between(p, lo, hi)} / m.m_days) AS cm FROM months m JOIN stays s "
+        f"ON s.stage IN {cust} AND s.since < m.m_end AND (s.until IS NULL OR s.until > m.m_start){join}{group}"
     )
-    found = (await query_rows(sql, p))[0]["cm"]
-    return float(found) if found is not None else 0.0
+    return {r["g"]: float(r["cm"] or 0) for r in await query_rows(sql, p)}
 
 
-def _customer_months_postgres(scope: Scope, p: Params, ctes: str, cust: str, periods: Sequence[Period]) -> str:
+def _customer_months_postgres(
+    scope: Scope, p: Params, ctes: str, cust: str, periods: Sequence[Period], split: tuple[str, str, str]
+) -> str:
     """The same sum, one expression per stay instead of a join with the months: F(t), the
     customer-months from the first edge to t of one customer in a customer stage all along, is
     piecewise linear (each second weighs 1 / the seconds of its whole calendar month), so a stay
@@ -355,18 +383,27 @@ def _customer_months_postgres(scope: Scope, p: Params, ctes: str, cust: str, per
         f"CASE WHEN {{x}} < {b0} THEN 0 WHEN {{x}} IS NULL OR {{x}} >= {bn} THEN {total} "
         f"ELSE ({o})[{k}] + date_part('epoch', {{x}} - ({e})[{k}]) * ({r})[{k}] END"
     )
+    join, key, group = split
     return (
-        f"WITH {ctes} SELECT SUM(({f.format(x='s.until')}) - ({f.format(x='s.since')})) AS cm FROM stays s "
-        f"WHERE s.stage IN {cust} AND s.since < {bn} AND (s.until IS NULL OR s.until > {b0})"
+        f"WITH {ctes} SELECT {key} AS g, SUM(({f.format(x='s.until')}) - ({f.format(x='s.since')})) AS cm "
+        f"FROM stays s{join} WHERE s.stage IN {cust} AND s.since < {bn} AND (s.until IS NULL OR s.until > {b0})"
+        f"{group}"
     )
 
 
 async def churn_moves(scope: Scope) -> int:
     """Moves into a churned-category stage in the period."""
+    return (await churn_moves_by(scope, None)).get(None, 0)
+
+
+async def churn_moves_by(scope: Scope, split: Split | None) -> dict[str | None, int]:
+    """`churn_moves` of each group of `split` (that has any) in one statement."""
     p = new_params()
     ctes = lifecycle_ctes(scope, p, stays=False)
+    join, key, group = split_by(split, p, "tr.customer_id")
     sql = (
-        f"WITH {ctes} SELECT COUNT(*) AS n FROM tr WHERE to_stage IN {in_list(p, scope.churned_stages)} "
-        f"AND occurred_at >= {ts(p, scope.period.start)} AND occurred_at < {ts(p, scope.period.end)}"
+        f"WITH {ctes} SELECT {key} AS g, COUNT(*) AS n FROM tr{join} WHERE to_stage IN "
+        f"{in_list(p, scope.churned_stages)} AND occurred_at >= {ts(p, scope.period.start)} "
+        f"AND occurred_at < {ts(p, scope.period.end)}{group}"
     )
-    return int((await query_rows(sql, p))[0]["n"] or 0)
+    return {r["g"]: int(r["n"] or 0) for r in await query_rows(sql, p)}

@@ -12,6 +12,7 @@ import strawberry
 from api import metrics as m
 from api import metrics_groups
 from api import value as value_service
+from api.metrics_batch import GroupBatch
 from api.metrics_groups import GroupBy
 from schema.context import Info
 from schema.insights import HealthDistribution, health_distribution
@@ -189,6 +190,9 @@ class Metrics:
     scope: strawberry.Private[m.Scope]
     cache: strawberry.Private[dict[str, object]]
     by: strawberry.Private[GroupBy | None] = None
+    # A breakdown's group: its key and the batch that answers every group's metrics at once.
+    batch: strawberry.Private[GroupBatch | None] = None
+    key: strawberry.Private[str | None] = None
 
     @strawberry.field(
         description="With `metrics(by: ...)`: the same metrics for each group of the customers (null without `by`)."
@@ -252,7 +256,7 @@ class Metrics:
 
     async def _flow(self) -> m.Flow:
         if "flow" not in self.cache:
-            self.cache["flow"] = await m.flow(self.scope)
+            self.cache["flow"] = await (self.batch.flow(self.key) if self.batch else m.flow(self.scope))
         found = self.cache["flow"]
         assert isinstance(found, m.Flow)
         return found
@@ -305,7 +309,7 @@ class Metrics:
 
     @strawberry.field(description="Revenue in the period: purchases and renewals minus refunds.")
     async def revenue(self) -> Decimal:
-        return await m.revenue(self.scope)
+        return await (self.batch.revenue(self.key) if self.batch else m.revenue(self.scope))
 
     async def _monthly(self) -> list[m.MonthPoint]:
         if "monthly" not in self.cache:
@@ -316,7 +320,9 @@ class Metrics:
 
     async def _historic(self) -> m.HistoricClv:
         if "historic" not in self.cache:
-            self.cache["historic"] = await m.historic_clv(self.scope)
+            self.cache["historic"] = await (
+                self.batch.historic_clv(self.key) if self.batch else m.historic_clv(self.scope)
+            )
         found = self.cache["historic"]
         assert isinstance(found, m.HistoricClv)
         return found
@@ -335,7 +341,9 @@ class Metrics:
 
     async def _acquisition(self) -> m.Acquisition:
         if "acquisition" not in self.cache:
-            self.cache["acquisition"] = await m.acquisition(self.scope)
+            self.cache["acquisition"] = await (
+                self.batch.acquisition(self.key) if self.batch else m.acquisition(self.scope)
+            )
         found = self.cache["acquisition"]
         assert isinstance(found, m.Acquisition)
         return found

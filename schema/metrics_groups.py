@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 
 from api import metrics_groups as service
 from api.errors import InputInvalid, Problem
+from api.metrics_batch import GroupBatch
 from schema.errors import bad_input
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class MetricsGroups:
 def groups_of(found: service.Groups) -> MetricsGroups:
     from schema.metrics import Metrics
 
+    batch = GroupBatch(found.scope, found.split, {g.key: g.scope for g in found.groups})
     return MetricsGroups(
         field=found.by.field,
         min_customers=found.by.min_customers,
@@ -81,7 +83,7 @@ def groups_of(found: service.Groups) -> MetricsGroups:
                 label=g.label,
                 customers=g.customers,
                 too_few=g.too_few,
-                metrics=Metrics(scope=g.scope, cache={}),
+                metrics=Metrics(scope=g.scope, cache={}, batch=batch, key=g.key),
             )
             for g in found.groups
         ],
