@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 # GraphiQL's JavaScript and CSS, pinned and hash-checked, from the npm registry (api/graphiql.py):
-# quick when they are there; without network the page falls back to unpkg.com and says so.
+# quick when they are there; without network the page says how to install them (never a CDN).
 install: $(STAMP)
 	@$(BIN)/python -m api.graphiql
 

@@ -80,7 +80,7 @@ class JornadaGraphQL(GraphQL[Context, None]):
         graphql_schema = cast(JornadaSchema, self.schema)._schema
         self.reads = CompiledReads(ReadPlans(graphql_schema, settings, registry)) if settings.compiled_reads else None
         self.settings = settings
-        # Checked once: GraphiQL's own files, installed by `make install`, or the CDN (said so).
+        # Checked once: GraphiQL's own files, installed by `make install`, or a page saying so.
         self.ide_page = graphiql.page(local=graphiql.installed())
         self.registry = registry
         self.lifecycle = lifecycle

@@ -1,12 +1,13 @@
 """GraphiQL served by Jornada itself, so the page works without internet.
 
-Strawberry's GraphiQL page loads seven files (React, ReactDOM, js-cookie, GraphiQL's script and
-style, the explorer plugin's script and style) from unpkg.com. `make install` runs
+Strawberry's GraphiQL page names seven files (React, ReactDOM, js-cookie, GraphiQL's script and
+style, the explorer plugin's script and style) on a public CDN. `make install` runs
 `python -m api.graphiql`, which downloads each package's tarball from the npm registry, pinned by
 version, and keeps the one file the page needs if its SHA-384 is the one pinned here (the same
 hash the page's `integrity` attribute carries). The server then serves them under
 `/graphiql-assets/` and rewrites the page to use them. When they are absent (an install without
-network), the page falls back to unpkg.com and says so in a line at its top.
+network), `/graphql` in a browser answers a short page that says so and how to install them: it
+never loads anything from elsewhere (no internet here, nor on many users' networks).
 
 Nothing is fetched at run time.
 """
@@ -17,6 +18,7 @@ import base64
 import functools
 import hashlib
 import io
+import re
 import sys
 import tarfile
 import urllib.request
@@ -47,8 +49,9 @@ class Asset:
         return f"{self.package.lstrip('@').replace('/', '-')}-{self.version}-{Path(self.path).name}"
 
     @property
-    def cdn_url(self) -> str:
-        return f"https://unpkg.com/{self.package}@{self.version}/{self.path}"
+    def ide_url(self) -> re.Pattern[str]:
+        """The file's address in Strawberry's page (any host, this package, version and path)."""
+        return re.compile(rf"https://[^\"'\s]+/{re.escape(f'{self.package}@{self.version}/{self.path}')}")
 
     @property
     def tarball_url(self) -> str:
@@ -73,10 +76,14 @@ ASSETS = (
           "sha384-2oonKe47vfHIZnmB6ZZ10vl7T0Y+qrHQF2cmNTaFDuPshpKqpUMGMc9jgj9MLDZ9"),
 )  # fmt: skip
 BY_NAME = {a.name: a for a in ASSETS}
-FALLBACK_NOTE = (
-    '<div id="jornada-cdn-note" style="font:13px sans-serif;padding:4px 8px;background:#fff3cd">'
-    "GraphiQL's files are not installed on this server (run <code>make install</code> with access to "
-    "the npm registry): they are loaded from unpkg.com, so this page needs internet.</div>"
+MISSING_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Jornada: GraphiQL not installed</title>'
+    '</head><body style="font:15px sans-serif;margin:2em;max-width:40em">'
+    '<h1 id="jornada-graphiql-missing">GraphiQL is not installed on this server</h1>'
+    "<p>Its files are served by Jornada itself, never from the internet. Run <code>make install</code> once "
+    "with access to the npm registry (it downloads seven pinned files into <code>api/static/graphiql</code>), "
+    "then restart the server.</p><p>The API itself works: send GraphQL requests to <code>POST /graphql</code>.</p>"
+    "</body></html>"
 )
 
 
@@ -95,13 +102,13 @@ def installed(folder: Path = ASSET_DIR) -> bool:
 
 
 def page(local: bool) -> str:
-    """Strawberry's GraphiQL page, its files taken from this server when `local`, else unpkg.com
-    with a line saying so."""
-    html = get_graphql_ide_html("graphiql")
+    """Strawberry's GraphiQL page, its files taken from this server when `local`; else a page
+    saying how to install them."""
     if not local:
-        return html.replace('<div id="graphiql"', FALLBACK_NOTE + '<div id="graphiql"', 1)
+        return MISSING_PAGE
+    html = get_graphql_ide_html("graphiql")
     for asset in ASSETS:
-        html = html.replace(asset.cdn_url, f"{ROUTE}/{asset.name}")
+        html = asset.ide_url.sub(f"{ROUTE}/{asset.name}", html)
     return html
 
 
@@ -145,12 +152,12 @@ def fetch(folder: Path = ASSET_DIR, timeout: float = 30) -> list[str]:
 def main() -> int:
     problems = fetch()
     if problems:
-        print("GraphiQL's files could not all be installed; the page will load them from unpkg.com:", file=sys.stderr)
+        print("GraphiQL's files could not all be installed (the page will say so; the API works):", file=sys.stderr)
         for line in problems:
             print(f"  {line}", file=sys.stderr)
     else:
         print(f"GraphiQL's {len(ASSETS)} files are installed in {ASSET_DIR} (served by Jornada)")
-    return 0  # never fails an install: the page falls back, and says so
+    return 0  # never fails an install: the API works, and the page says what is missing
 
 
 if __name__ == "__main__":

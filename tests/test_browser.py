@@ -102,7 +102,7 @@ async def test_graphiql_runs_a_query_with_no_request_leaving_the_machine(
         headers = json.dumps({"Authorization": f"Bearer {key}"})
         await page.goto(f"{base_url}/graphql?q={quote('{ viewer { role } }')}&headers={quote(headers)}")
         await page.wait_for_selector(".graphiql-execute-button", timeout=20_000)
-        assert await page.locator("#jornada-cdn-note").count() == 0
+        assert await page.locator("#jornada-graphiql-missing").count() == 0
         await page.click(".graphiql-execute-button")
         await page.wait_for_function("document.body.innerText.includes('\"ADMIN\"')", timeout=20_000)
         await page.screenshot(path=str(shots / "graphiql.png"))

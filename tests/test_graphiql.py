@@ -1,9 +1,10 @@
 """GraphiQL's files are Jornada's own: pinned by version, checked by hash, served from its
-origin; without them the page says it falls back to unpkg.com. (The browser test in
+origin; without them the page says how to install them, and loads nothing. (The browser test in
 test_browser.py runs a query in it with no request leaving 127.0.0.1.)"""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -19,7 +20,7 @@ async def test_the_page_loads_every_file_from_this_server(http: httpx2.AsyncClie
     assert graphiql.installed(), "run `make install`: it fetches GraphiQL's files"
     page = await http.get("/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200
-    assert "unpkg.com" not in page.text
+    assert "https://" not in page.text
     assert "jornada-cdn-note" not in page.text
     for asset in graphiql.ASSETS:
         url = f"{graphiql.ROUTE}/{asset.name}"
@@ -38,7 +39,9 @@ async def test_an_unknown_file_is_a_json_404(http: httpx2.AsyncClient) -> None:
         assert response.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
 
-async def test_a_missing_or_altered_file_means_the_cdn_and_the_page_says_so(tmp_path: Path) -> None:
+async def test_a_missing_or_altered_file_means_a_page_saying_how_to_install_and_nothing_from_elsewhere(
+    tmp_path: Path,
+) -> None:
     assert not graphiql.installed(tmp_path)
     copy = tmp_path / "copy"
     shutil.copytree(graphiql.ASSET_DIR, copy)
@@ -48,6 +51,17 @@ async def test_a_missing_or_altered_file_means_the_cdn_and_the_page_says_so(tmp_
     graphiql.installed.cache_clear()
     assert not graphiql.installed(copy)
     page = graphiql.page(local=False)
-    assert 'id="jornada-cdn-note"' in page
-    assert "loaded from unpkg.com" in page
-    assert all(asset.cdn_url in page for asset in graphiql.ASSETS)
+    assert 'id="jornada-graphiql-missing"' in page
+    assert "make install" in page
+    assert "http://" not in page
+    assert "https://" not in page
+    assert "<script" not in page
+    assert "<link" not in page
+
+
+async def test_the_installed_page_names_only_this_servers_files() -> None:
+    page = graphiql.page(local=True)
+    # (An XML namespace such as the favicon's `http://www.w3.org/2000/svg` names, never loads.)
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page)
+    assert "https://" not in page
+    assert all(f"{graphiql.ROUTE}/{asset.name}" in page for asset in graphiql.ASSETS)
