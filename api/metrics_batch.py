@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from api.metrics_groups import Groups
 from api.metrics_retention import FLOW_FIELDS, Flow, flow, flow_by
 from api.metrics_scope import MONEY, Scope, Split
 from api.metrics_value import (
@@ -36,6 +37,10 @@ class GroupBatch:
         self.scope, self.split, self.groups = scope, split, groups
         self._locks: dict[str, asyncio.Lock] = {}
         self._done: dict[str, Any] = {}
+
+    @classmethod
+    def of(cls, found: Groups) -> GroupBatch:
+        return cls(found.scope, found.split, {g.key: g.scope for g in found.groups})
 
     async def _once(self, name: str, compute: Callable[[], Awaitable[T]]) -> T:
         # A lock, not a task: the statement runs in the asking resolver's context (its connection).

@@ -38,6 +38,7 @@ from api.customer_filters import Comparison, CustomerFilter, Op
 from api.customers import count_customers, list_customers
 from api.db import Params, connection, dialect_of, fetch
 from api.health import HealthWeights, Reengage, distribution
+from api.metrics_batch import GroupBatch
 from api.metrics_scope import new_params, segment_ids
 from api.pagination import ASC, DESC, PageRequest
 from api.recommendations import recommendations
@@ -74,17 +75,21 @@ async def best(repeat: int, work: Callable[[], Awaitable[Any]]) -> tuple[float, 
     return min(times), result
 
 
-async def by_group(scope: m.Scope, field: str, metrics: Callable[[m.Scope], Awaitable[Any]]) -> list[Any]:
+async def by_group(
+    scope: m.Scope, field: str, metrics: Callable[[GroupBatch, str | None], Awaitable[Any]]
+) -> list[Any]:
+    """The groups and each one's metrics as the API answers them: one batch for all groups."""
     found = await metrics_groups.groups(scope, metrics_groups.GroupBy(field))
-    return [(g.label, g.customers, await metrics(g.scope)) for g in found.groups]
+    batch = GroupBatch.of(found)
+    return [(g.label, g.customers, await metrics(batch, g.key)) for g in found.groups]
 
 
-async def clv_and_churn(s: m.Scope) -> tuple[Any, Any]:
-    return (await m.historic_clv(s)).value, (await m.flow(s)).churn_rate
+async def clv_and_churn(batch: GroupBatch, key: str | None) -> tuple[Any, Any]:
+    return (await batch.historic_clv(key)).value, (await batch.flow(key)).churn_rate
 
 
-async def cac_and_ratio(s: m.Scope) -> tuple[Any, Any]:
-    a, h = await m.acquisition(s), await m.historic_clv(s)
+async def cac_and_ratio(batch: GroupBatch, key: str | None) -> tuple[Any, Any]:
+    a, h = await batch.acquisition(key), await batch.historic_clv(key)
     cac = a.total_spend / a.total_acquired if a.spend and a.total_acquired else None
     return cac, (h.value / cac if h.value is not None and cac else None)
 

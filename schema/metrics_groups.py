@@ -73,7 +73,7 @@ class MetricsGroups:
 def groups_of(found: service.Groups) -> MetricsGroups:
     from schema.metrics import Metrics
 
-    batch = GroupBatch(found.scope, found.split, {g.key: g.scope for g in found.groups})
+    batch = GroupBatch.of(found)
     return MetricsGroups(
         field=found.by.field,
         min_customers=found.by.min_customers,
