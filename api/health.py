@@ -78,6 +78,48 @@ def _greatest(dialect: str, a: str, b: str) -> str:
     return f"GREATEST({a}, {b})" if dialect == "postgres" else f"MAX({a}, {b})"
 
 
+SCORED = ("nps_response", "csat_response")
+COUNTED = ("support_ticket_opened", "support_ticket_resolved", "renewal", "subscription_cancelled")
+
+
+def _activity_sql(ws: int, one: str, dialect: str) -> tuple[str, str | None]:
+    """Per customer, the counts of the kinds health reads and the latest NPS and CSAT scores:
+    `a` (customer_id, opened, resolved, renewals, cancels, and on PostgreSQL nps, csat), and on
+    SQLite a second subquery `s` (customer_id, nps, csat). Only those six kinds are read, through
+    the (workspace, kind) index: a tenth of the interactions, not all of them."""
+    counts = (
+        "SUM(CASE WHEN i.kind = 'support_ticket_opened' THEN 1 ELSE 0 END) AS opened, "
+        "SUM(CASE WHEN i.kind = 'support_ticket_resolved' THEN 1 ELSE 0 END) AS resolved, "
+        "SUM(CASE WHEN i.kind = 'renewal' THEN 1 ELSE 0 END) AS renewals, "
+        "SUM(CASE WHEN i.kind = 'subscription_cancelled' THEN 1 ELSE 0 END) AS cancels"
+    )
+    if dialect == "postgres":  # one pass: the latest scores as ordered aggregates
+        latest = ", ".join(
+            f"(array_agg(i.score ORDER BY i.occurred_at DESC, i.id DESC) FILTER (WHERE i.kind = '{kind}' "
+            f"AND i.score IS NOT NULL))[1] AS {name}"
+            for kind, name in zip(SCORED, ("nps", "csat"), strict=True)
+        )
+        kinds = ", ".join(f"'{k}'" for k in COUNTED + SCORED)
+        sql = (
+            f"SELECT i.customer_id, {counts}, {latest} FROM interaction i WHERE i.workspace_id = {ws}{one} "
+            f"AND i.kind IN ({kinds}) GROUP BY i.customer_id"
+        )
+        return sql, None
+    kinds = ", ".join(f"'{k}'" for k in COUNTED)
+    activity = (
+        f"SELECT i.customer_id, {counts} FROM interaction i WHERE i.workspace_id = {ws}{one} "
+        f"AND i.kind IN ({kinds}) GROUP BY i.customer_id"
+    )
+    latest_sql = (
+        "SELECT x.customer_id, MAX(CASE WHEN x.kind = 'nps_response' THEN x.score END) AS nps, "
+        "MAX(CASE WHEN x.kind = 'csat_response' THEN x.score END) AS csat FROM (SELECT i.customer_id, i.kind, "
+        "i.score, ROW_NUMBER() OVER (PARTITION BY i.customer_id, i.kind ORDER BY i.occurred_at DESC, i.id DESC) AS r "
+        f"FROM interaction i WHERE i.workspace_id = {ws}{one} AND i.kind IN ('nps_response', 'csat_response') "
+        "AND i.score IS NOT NULL) x WHERE x.r = 1 GROUP BY x.customer_id"
+    )
+    return activity, latest_sql
+
+
 def health_sql(
     workspace_id: int,
     weights: HealthWeights,
@@ -95,36 +137,27 @@ def health_sql(
     ws = int(workspace_id)
     listed = ", ".join(str(int(i)) for i in customer_ids or ()) or "NULL"
     one = f" AND i.customer_id IN ({listed})" if customer_ids is not None else ""
-    activity = (
-        "SELECT i.customer_id, MAX(i.occurred_at) AS last_at, "
-        "SUM(CASE WHEN i.kind = 'support_ticket_opened' THEN 1 ELSE 0 END) AS opened, "
-        "SUM(CASE WHEN i.kind = 'support_ticket_resolved' THEN 1 ELSE 0 END) AS resolved, "
-        "SUM(CASE WHEN i.kind = 'renewal' THEN 1 ELSE 0 END) AS renewals, "
-        "SUM(CASE WHEN i.kind = 'subscription_cancelled' THEN 1 ELSE 0 END) AS cancels "
-        f"FROM interaction i WHERE i.workspace_id = {ws}{one} GROUP BY i.customer_id"
-    )
-    latest = (
-        "SELECT x.customer_id, MAX(CASE WHEN x.kind = 'nps_response' THEN x.score END) AS nps, "
-        "MAX(CASE WHEN x.kind = 'csat_response' THEN x.score END) AS csat FROM (SELECT i.customer_id, i.kind, "
-        "i.score, ROW_NUMBER() OVER (PARTITION BY i.customer_id, i.kind ORDER BY i.occurred_at DESC, i.id DESC) AS r "
-        f"FROM interaction i WHERE i.workspace_id = {ws}{one} AND i.kind IN ('nps_response', 'csat_response') "
-        "AND i.score IS NOT NULL) x WHERE x.r = 1 GROUP BY x.customer_id"
-    )
+    activity, latest = _activity_sql(ws, one, dialect)
+    sc = "a" if latest is None else "s"  # where the latest scores are
     moment = utc(now).isoformat()
     at = f"'{moment}'::timestamptz" if dialect == "postgres" else f"'{moment}'"
     f8 = "::float8" if dialect == "postgres" else ""  # (float arithmetic: the parts are ratios)
-    since = days_between(Params(dialect), "COALESCE(a.last_at, c.created_at)", at)
+    # (the latest interaction per customer through the (customer, time) index, and only for the
+    # customers without a P(alive): COALESCE does not evaluate it for the others)
+    last_at = "(SELECT MAX(l.occurred_at) FROM interaction l WHERE l.customer_id = c.id)"
+    since = days_between(Params(dialect), f"COALESCE({last_at}, c.created_at)", at)
     recency = _greatest(dialect, f"0.0{f8}", f"1.0{f8} - ({since}){f8} / {RECENCY_DAYS}.0")
     open_tickets = _greatest(dialect, "0", "COALESCE(a.opened, 0) - COALESCE(a.resolved, 0)")
     parts = (
         f"SELECT c.id AS customer_id, COALESCE(v.p_alive, {recency}) AS alive, "
         "CASE WHEN v.p_alive IS NULL THEN 'recency' ELSE 'pAlive' END AS alive_source, "
-        f"s.nps / 10.0{f8} AS nps, (s.csat - 1) / 4.0{f8} AS csat, 1.0{f8} / (1 + {open_tickets}) AS open_tickets, "
+        f"{sc}.nps / 10.0{f8} AS nps, ({sc}.csat - 1) / 4.0{f8} AS csat, "
+        f"1.0{f8} / (1 + {open_tickets}) AS open_tickets, "
         "CASE WHEN COALESCE(a.renewals, 0) + COALESCE(a.cancels, 0) > 0 "
         f"THEN a.renewals * 1.0{f8} / (a.renewals + a.cancels) END AS renewals "
         f"FROM customer c LEFT JOIN ({activity}) a ON a.customer_id = c.id "
-        f"LEFT JOIN ({latest}) s ON s.customer_id = c.id "
-        f"LEFT JOIN customer_value v ON v.customer_id = c.id AND v.workspace_id = {ws} "
+        + (f"LEFT JOIN ({latest}) s ON s.customer_id = c.id " if latest else "")
+        + f"LEFT JOIN customer_value v ON v.customer_id = c.id AND v.workspace_id = {ws} "
         f"WHERE c.workspace_id = {ws}" + (f" AND c.id IN ({listed})" if customer_ids is not None else "")
     )
     w = weights.by_part()

@@ -41,6 +41,12 @@ class Attribution:
     touchpoints: list[Touchpoint]
 
 
+# Each touchpoint's credit, from its position `pos` among the conversion's `n` touchpoints.
+FIRST = "CASE WHEN pos = 1 THEN 1.0 ELSE 0.0 END"
+LAST = "CASE WHEN pos = n THEN 1.0 ELSE 0.0 END"
+POSITION_BASED = "CASE WHEN n = 1 THEN 1.0 WHEN n = 2 THEN 0.5 WHEN pos = 1 OR pos = n THEN 0.4 ELSE 0.2 / (n - 2) END"
+
+
 def _keys(by: str) -> tuple[str, str]:
     kind = "i.kind" if by in ("KIND", "KIND_AND_CHANNEL") else "NULL"
     channel = "COALESCE(i.channel, '')" if by in ("CHANNEL", "KIND_AND_CHANNEL") else "NULL"
@@ -64,6 +70,7 @@ async def attribution(scope: Scope, stage: str, lookback_days: int, by: str) -> 
     ws = p(scope.workspace_id)
     kind, channel = _keys(by)
     days = days_between(p, "i.occurred_at", "cv.at")
+    f8 = "::float8" if p.dialect == "postgres" else ""  # (sorted and compared as floats, not numerics)
     # The window as a range of times on PostgreSQL (the index on the customer's interactions
     # by time reads only it; days of 24 hours, as SQLite's julianday difference counts them,
     # not calendar days, which a change of daylight saving time makes 23 or 25 hours long).
@@ -72,32 +79,28 @@ async def attribution(scope: Scope, stage: str, lookback_days: int, by: str) -> 
         if p.dialect == "postgres"
         else f"{days} <= {p(lookback_days)}"
     )
-    sql = f"""
-WITH conv AS ({_conversions_sql(scope, stage, p)}),
-touch AS (
-    SELECT cv.customer_id, {kind} AS kind, {channel} AS channel, {days} AS d,
+    conv = _conversions_sql(scope, stage, p)
+    # The conversions joined as a subquery, not the CTE: PostgreSQL then hashes them (45k rows
+    # at 100k customers) and streams the interactions, instead of hashing every interaction.
+    touch = f"""
+    SELECT cv.customer_id, {kind} AS kind, {channel} AS channel, {days}{f8} AS d,
         ROW_NUMBER() OVER (PARTITION BY cv.customer_id ORDER BY i.occurred_at, i.id) AS pos,
         COUNT(*) OVER (PARTITION BY cv.customer_id) AS n
-    FROM conv cv JOIN interaction i ON i.customer_id = cv.customer_id AND i.workspace_id = {ws}
-    WHERE i.occurred_at < cv.at AND {window}
-),
-credit AS (
-    SELECT kind, channel, customer_id, d,
-        CASE WHEN pos = 1 THEN 1.0 ELSE 0.0 END AS first_c,
-        CASE WHEN pos = n THEN 1.0 ELSE 0.0 END AS last_c,
-        1.0 / n AS linear_c,
-        CASE WHEN n = 1 THEN 1.0 WHEN n = 2 THEN 0.5 WHEN pos = 1 OR pos = n THEN 0.4 ELSE 0.2 / (n - 2) END AS pb_c,
-        ROW_NUMBER() OVER (PARTITION BY kind, channel ORDER BY d) AS r,
-        COUNT(*) OVER (PARTITION BY kind, channel) AS c
-    FROM touch
-)
-SELECT kind, channel, SUM(first_c) AS first_touch, SUM(last_c) AS last_touch, SUM(linear_c) AS linear,
-    SUM(pb_c) AS position_based, COUNT(DISTINCT customer_id) AS appears,
-    AVG(CASE WHEN r IN ((c + 1) / 2, (c + 2) / 2) THEN d END) AS median_days,
-    (SELECT COUNT(*) FROM conv) AS conversions,
-    (SELECT COUNT(DISTINCT customer_id) FROM touch) AS touched
-FROM credit GROUP BY kind, channel
-"""
+    FROM interaction i JOIN ({conv}) cv ON i.customer_id = cv.customer_id AND i.workspace_id = {ws}
+    WHERE i.occurred_at < cv.at AND {window}"""
+    sums = f"""SELECT kind, channel, SUM({FIRST}) AS first_touch, SUM({LAST}) AS last_touch, SUM(1.0 / n) AS linear,
+    SUM({POSITION_BASED}) AS position_based, COUNT(DISTINCT customer_id) AS appears"""
+    totals = "(SELECT COUNT(*) FROM conv) AS conversions, (SELECT COUNT(DISTINCT customer_id) FROM touch) AS touched"
+    if p.dialect == "postgres":  # the median as an ordered-set aggregate
+        sql = f"""WITH conv AS ({conv}), touch AS MATERIALIZED ({touch})
+{sums}, percentile_cont(0.5) WITHIN GROUP (ORDER BY d) AS median_days, {totals}
+FROM touch GROUP BY kind, channel"""
+    else:  # the median from each touchpoint's rank among its kind's
+        sql = f"""WITH conv AS ({conv}), touch AS ({touch}),
+ranked AS (SELECT touch.*, ROW_NUMBER() OVER (PARTITION BY kind, channel ORDER BY d) AS r,
+    COUNT(*) OVER (PARTITION BY kind, channel) AS c FROM touch)
+{sums}, AVG(CASE WHEN r IN ((c + 1) / 2, (c + 2) / 2) THEN d END) AS median_days, {totals}
+FROM ranked GROUP BY kind, channel"""
     rows = await query_rows(sql, p)
     conversions = int(rows[0]["conversions"]) if rows else await _conversions(scope, stage)
     touched = int(rows[0]["touched"]) if rows else 0

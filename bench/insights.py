@@ -18,6 +18,7 @@ the services the API calls:
 
     python -m bench.insights                                  # PostgreSQL, 100k / 1M
     python -m bench.insights --customers 10000 --interactions 100000
+    python -m bench.insights --keep prof            # generate into database "prof" and keep it
     python -m bench.insights --database-url postgres://postgres@127.0.0.1:5432/prof
 """
 
@@ -47,7 +48,7 @@ from bench.generate import DEFAULT_END, DEFAULT_SEED, generate
 from bench.lifecycle import Spec, in_subprocess
 from bench.measuring import non_negative, positive
 from bench.metrics import bench_scope, calibration_end
-from bench.read_server import default_postgres_url, postgres_database
+from bench.read_server import create_database, default_postgres_url, postgres_database, with_database
 from bench.running import run_bench
 from plugins.manager import load_plugins
 
@@ -214,6 +215,14 @@ async def run(args: argparse.Namespace) -> None:
     if args.database_url:
         await on(args.database_url, args.workspace, args.repeat, f"{args.database_url}, workspace {args.workspace}")
         return
+    if args.keep:
+        url = with_database(args.postgres_url, args.keep)
+        await create_database(args.postgres_url, args.keep)
+        say(f"generating {args.customers:,} customers, {args.interactions:,} interactions into {url} (kept)...")
+        workspace_id = await prepared(url, args.customers, args.interactions, args.seed)
+        await on(url, workspace_id, args.repeat, title)
+        say(f"kept: python -m bench.insights --database-url {url} --workspace {workspace_id}")
+        return
     async with postgres_database(args.postgres_url) as target:
         say(f"generating {args.customers:,} customers, {args.interactions:,} interactions...")
         workspace_id = await prepared(target.url, args.customers, args.interactions, args.seed)
@@ -229,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres-url", default=default_postgres_url())
     parser.add_argument("--database-url", help="time on this prepared database instead of generating one")
     parser.add_argument("--workspace", type=positive, default=1, help="with --database-url: the workspace")
+    parser.add_argument("--keep", metavar="NAME", help="generate into a new database NAME and keep it (for profiling)")
     args = parser.parse_args(argv)
     return run_bench(lambda: run(args), "interrupted: bench data removed")
 

@@ -57,14 +57,19 @@ async def postgres_reachable(admin_url: str) -> bool:
     return True
 
 
-@contextlib.asynccontextmanager
-async def postgres_database(admin_url: str) -> AsyncIterator[Target]:
-    name = f"bench_{secrets.token_hex(6)}"
+async def create_database(admin_url: str, name: str) -> None:
+    """Create the (new) database `name` on the server of `admin_url`."""
     admin = await asyncpg.connect(admin_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def postgres_database(admin_url: str) -> AsyncIterator[Target]:
+    name = f"bench_{secrets.token_hex(6)}"
+    await create_database(admin_url, name)
     url = with_database(admin_url, name)
     try:
         yield Target("postgres", url, url)
