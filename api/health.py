@@ -269,7 +269,9 @@ async def distribution(
     '' for the whole workspace, with its placeholders in `p`)."""
     scores = health_sql(workspace_id, weights, now, p.dialect)
     within = f" AND h.customer_id IN ({segment_ids})" if segment_ids else ""
-    scored = f"SELECT h.score FROM ({scores}) h WHERE h.score IS NOT NULL{within}"
+    # (float8 on PostgreSQL: the scores have one decimal; sorted and summed as floats, not numerics)
+    score = "h.score::float8" if p.dialect == "postgres" else "h.score"
+    scored = f"SELECT {score} AS score FROM ({scores}) h WHERE h.score IS NOT NULL{within}"
     bucket = "CASE WHEN s.score >= 100 THEN 9 ELSE CAST(s.score / 10 AS INTEGER) END"
     if p.dialect == "postgres":
         bucket = "LEAST(FLOOR(s.score / 10), 9)::int"
