@@ -27,6 +27,9 @@ compact plan tree with each node's own time, and the hottest nodes.
     python -m bench.metrics --database postgres --customers 10000 --interactions 100000
     python -m bench.metrics --database postgres --only flow,monthly --explain-all
 
+The insights (saved segments, breakdowns, attribution, health, re-engagement, recommendations)
+are timed by `bench.insights`, on the same generated data.
+
 PostgreSQL is reached as in `bench.read_path` (a `bench_*` database made and dropped); SQLite
 uses a temporary file, removed at the end.
 """
