@@ -329,7 +329,7 @@ def create_app(settings: Settings | None = None, plugins: PluginRegistry | None 
     registry = plugins or load_plugins(autoload=settings.plugin_autoload, allow=settings.plugin_allow)
     postgres = settings.database_url if settings.dialect == "postgres" else None
     events = StageEvents(registry, postgres, settings.hook_timeout)
-    lifecycle = Lifecycle(registry, events.publish)
+    lifecycle = Lifecycle(registry, events.publish, settings.replay_workers)
     view = JornadaGraphQL(settings, registry, lifecycle, events)
 
     @asynccontextmanager

@@ -127,4 +127,4 @@ def live_lifecycle(settings: Settings, registry: PluginRegistry) -> Lifecycle:
     postgres = settings.database_url if settings.dialect == "postgres" else None
     # No requests to keep free here: plugins are told before the command goes on (and exits).
     events = StageEvents(registry, postgres, settings.hook_timeout, background=False)
-    return Lifecycle(registry, events.publish)
+    return Lifecycle(registry, events.publish, settings.replay_workers)

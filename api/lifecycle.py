@@ -60,11 +60,13 @@ class TickResult:
 
 
 class Lifecycle:
-    """Bound to the loaded plugins; `publish` runs after commit (subscriptions, plugin hooks)."""
+    """Bound to the loaded plugins; `publish` runs after commit (subscriptions, plugin hooks).
+    `replay_workers`: processes a whole model's replay computes its rules in (0: this one)."""
 
-    def __init__(self, registry: PluginRegistry, publish: Publisher | None = None) -> None:
+    def __init__(self, registry: PluginRegistry, publish: Publisher | None = None, replay_workers: int = 0) -> None:
         self.registry = registry
         self._publish = publish
+        self.replay_workers = replay_workers
 
     async def publish(self, transitions: Sequence[TransitionRecord]) -> None:
         if transitions and self._publish is not None:

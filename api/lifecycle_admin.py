@@ -120,7 +120,9 @@ async def track(lifecycle: Lifecycle, workspace_id: int, key: str, dry_run: bool
         raise invalid(("model",), "ALREADY_TRACKED", f"This workspace already tracks {key!r}.")
     t = _tracked_with(lifecycle, key, row)
     pins = await store.manual_moves(workspace_id, key)
-    done = await _rebuild(workspace_id, t, lambda: replay(workspace_id, t, pins), dry_run, primary=False)
+    done = await _rebuild(
+        workspace_id, t, lambda: replay(workspace_id, t, pins, lifecycle.replay_workers), dry_run, primary=False
+    )
     if not dry_run:
         return done
     primary = next((x for x in await lifecycle.tracked(workspace_id) if x.is_primary), None)
@@ -165,7 +167,13 @@ async def switch(
         )
     else:
         pins = await store.manual_moves(workspace_id, key)
-        done = await _rebuild(workspace_id, target, lambda: replay(workspace_id, target, pins), dry_run, primary=True)
+        done = await _rebuild(
+            workspace_id,
+            target,
+            lambda: replay(workspace_id, target, pins, lifecycle.replay_workers),
+            dry_run,
+            primary=True,
+        )
     return await _preview(workspace_id, source, target, done) if dry_run else done
 
 

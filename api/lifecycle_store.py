@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from api import webhook_events
 from api.bulk import allocate_ids, insert_rows
@@ -315,20 +316,32 @@ async def supersede(workspace_id: int, reasons: Mapping[int, str], now: datetime
         await conn.execute_query(sql, p.values)
 
 
-async def interaction_histories(workspace_id: int, customer_ids: Sequence[int]) -> dict[int, list[InteractionRecord]]:
-    """Every interaction of some customers, each customer's in time order."""
+async def interaction_history_rows(workspace_id: int, customer_ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """Every interaction of some customers as plain tuples of `INTERACTION_COLUMNS`, each
+    customer's in time order (`histories_of` makes them records; a replay does that in its
+    workers, so that only plain tuples cross to them)."""
     if not customer_ids:
-        return {}
+        return []
     conn = connection()
     p = Params(dialect_of(conn))
     sql = (
         f"SELECT {INTERACTION_COLUMNS} FROM interaction i WHERE i.workspace_id = {p(workspace_id)} "
         f"AND {p.among('i.customer_id', list(customer_ids))} ORDER BY i.customer_id, i.occurred_at, i.id"
     )
+    return [tuple(row) for row in await db_rows(sql, p, conn)]
+
+
+def histories_of(rows: Sequence[Sequence[Any]]) -> dict[int, list[InteractionRecord]]:
+    """`interaction_history_rows`' rows as records, per customer."""
     out: dict[int, list[InteractionRecord]] = {}
-    for row in await db_rows(sql, p, conn):
-        out.setdefault(row["customer_id"], []).append(interaction_from_row(row))
+    for row in rows:
+        out.setdefault(row[2], []).append(interaction_from_row(row))
     return out
+
+
+async def interaction_histories(workspace_id: int, customer_ids: Sequence[int]) -> dict[int, list[InteractionRecord]]:
+    """Every interaction of some customers, each customer's in time order."""
+    return histories_of(await interaction_history_rows(workspace_id, customer_ids))
 
 
 async def manual_moves(workspace_id: int, key: str) -> dict[int, list[TransitionRecord]]:

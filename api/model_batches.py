@@ -1,18 +1,20 @@
 """The batches a model's stages are rebuilt from, `BATCH` customers at a time (memory stays flat):
 a replay of their histories, or their stages in another model mapped; each batch is computed
-while the previous one is written (`_computed_ahead`)."""
+while the previous one is written, a replay's in worker processes when it is given some
+(`batch_pool.computed`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any
 
 from api import lifecycle_store as store
+from api.batch_pool import computed
 from api.journey import MAPPING, REPLAY, Tracked, facts_at, replay_customer
 from api.lifecycle_store import NewTransition
 from api.live_state import Profile, profiles_after
-from api.records import InteractionRecord, TransitionRecord
+from api.records import TransitionRecord
 from plugins import engine
 from plugins.engine import Position
 from plugins.facts import FactsState
@@ -20,7 +22,6 @@ from plugins.facts import FactsState
 BATCH = 500
 # What one batch gives: each customer's end position, and the moves to write.
 Built = tuple[list[tuple[int, Position]], list[NewTransition]]
-X = TypeVar("X")
 
 
 async def customer_batches(workspace_id: int) -> AsyncIterator[list[Profile]]:
@@ -32,33 +33,26 @@ async def customer_batches(workspace_id: int) -> AsyncIterator[list[Profile]]:
         last = batch[-1].id
 
 
-async def _computed_ahead(reads: AsyncIterator[X], compute: Callable[[X], Built]) -> AsyncIterator[Built]:
-    """Compute each batch that `reads` gives, then read the next, then yield: the consumer's write
-    of a batch then runs on the connection while this computes the next one (and the read after
-    it waits for that write), so the database and Python work at the same time."""
-    item = await anext(reads, None)
-    while item is not None:
-        built = compute(item)
-        item = await anext(reads, None)
-        yield built
-
-
-Histories = tuple[list[Profile], dict[int, list[InteractionRecord]]]
+# A batch of customers and their interactions as plain rows (what crosses to a worker process).
+Histories = tuple[list[Profile], list[tuple[Any, ...]]]
 
 
 async def _with_histories(workspace_id: int) -> AsyncIterator[Histories]:
     async for customers in customer_batches(workspace_id):
-        yield customers, await store.interaction_histories(workspace_id, [c.id for c in customers])
+        yield customers, await store.interaction_history_rows(workspace_id, [c.id for c in customers])
 
 
-def replay(workspace_id: int, t: Tracked, pins: Mapping[int, Sequence[TransitionRecord]]) -> AsyncIterator[Built]:
+def replay(
+    workspace_id: int, t: Tracked, pins: Mapping[int, Sequence[TransitionRecord]], workers: int = 0
+) -> AsyncIterator[Built]:
     """Each customer's interactions through the model in time order, time rules at their due
     times, with historical timestamps; the model's manual moves (`pins`, per customer) are made
-    again at their time."""
+    again at their time. With `workers`, batches are computed in that many forked processes."""
     now = datetime.now(UTC)
 
     def compute(batch: Histories) -> Built:
-        customers, histories = batch
+        customers, rows = batch
+        histories = store.histories_of(rows)
         positions, transitions = [], []
         for c in customers:
             position, moves = replay_customer(t, c, histories.get(c.id, []), now, REPLAY, pins.get(c.id, ()))
@@ -66,7 +60,7 @@ def replay(workspace_id: int, t: Tracked, pins: Mapping[int, Sequence[Transition
             transitions += moves
         return positions, transitions
 
-    return _computed_ahead(_with_histories(workspace_id), compute)
+    return computed(_with_histories(workspace_id), compute, workers)
 
 
 Snapshot = tuple[list[Profile], dict[int, str], dict[int, FactsState]]
@@ -108,4 +102,4 @@ def remap(workspace_id: int, source: Tracked, target: Tracked, mapping: Mapping[
             )
         return positions, transitions
 
-    return _computed_ahead(_with_stages(workspace_id, source.key), compute)
+    return computed(_with_stages(workspace_id, source.key), compute)

@@ -53,6 +53,19 @@ def _memory(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def default_replay_workers() -> int:
+    """One replay worker per core, up to 8 (on 2 cores, 2 workers beat 1: 10.5 s against 11.7 s
+    for a replay of 200k interactions; the database and this process mostly wait meanwhile)."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _workers(env: Mapping[str, str], name: str) -> int:
+    workers = _int(env, name, default_replay_workers())
+    if not 0 <= workers <= 64:
+        raise ValueError(f"{name} must be a number of processes from 0 to 64, got {workers}")
+    return workers
+
+
 def _names(raw: str | None) -> frozenset[str] | None:
     if raw is None or not raw.strip():
         return None
@@ -109,6 +122,10 @@ class Settings:
     webhooks_allow_private: bool = False
     webhooks_timeout: float = 10.0
     webhooks_disable_after_hours: int = 120
+    # Processes a replay (switch or track by REPLAY, `jornada` commands alike) computes its rules
+    # in besides the one that reads and writes (api/batch_pool.py); 0: all in one process (the
+    # default for a Settings built in code; from the environment, one per core).
+    replay_workers: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -133,6 +150,7 @@ class Settings:
             webhooks_allow_private=_bool(env, "JORNADA_WEBHOOKS_ALLOW_PRIVATE", False),
             webhooks_timeout=float(_int(env, "JORNADA_WEBHOOKS_TIMEOUT", 10)),
             webhooks_disable_after_hours=_int(env, "JORNADA_WEBHOOKS_DISABLE_AFTER_HOURS", 120),
+            replay_workers=_workers(env, "JORNADA_REPLAY_WORKERS"),
         )
 
     def webhook_worker_settings(self) -> WorkerSettings:

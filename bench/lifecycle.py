@@ -88,7 +88,7 @@ from api.lifecycle_admin import Rebuild, track
 from api.lifecycle_store import interaction_histories
 from api.model_batches import customer_batches
 from api.runtime import tune_gc
-from api.settings import Settings
+from api.settings import Settings, default_replay_workers
 from bench.generate import DEFAULT_SEED, KIND_MIX, Generated, generate
 from bench.lifecycle_late import (
     SINGLE_CUSTOMERS,
@@ -175,6 +175,12 @@ def _process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's ended children (the replay's workers, once they are joined)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def _backend_pids() -> list[int]:
     """The PostgreSQL server processes serving this database (on this machine), for their CPU time."""
     conn = connection()
@@ -193,9 +199,11 @@ class CpuProbe:
         self.backends = {pid: _process_cpu_s(pid) for pid in await _backend_pids()}
         self.machine = _machine_busy_s()
         self.own = time.process_time()
+        self.workers = _children_cpu_s()
 
     async def stop(self) -> None:
         self.own = time.process_time() - self.own
+        self.workers = _children_cpu_s() - self.workers
         self.machine = _machine_busy_s() - self.machine
         pids = set(self.backends) | set(await _backend_pids())
         self.db = sum(_process_cpu_s(pid) - self.backends.get(pid, 0.0) for pid in pids)
@@ -204,14 +212,16 @@ class CpuProbe:
         return {
             "cpu_own_s": self.own,
             "cpu_db_s": self.db,
-            "cpu_other_s": max(self.machine - self.own - self.db, 0.0),
+            "cpu_workers_s": self.workers,
+            "cpu_other_s": max(self.machine - self.own - self.db - self.workers, 0.0),
             "load_1min": os.getloadavg()[0],
         }
 
 
 def cpu_line(result: dict[str, Any]) -> str:
     return (
-        f"CPU: Python {result['cpu_own_s']:.1f}s, PostgreSQL backends {result['cpu_db_s']:.1f}s, other processes "
+        f"CPU: Python {result['cpu_own_s']:.1f}s, its replay workers {result.get('cpu_workers_s', 0.0):.1f}s, "
+        f"PostgreSQL backends {result['cpu_db_s']:.1f}s, other processes "
         f"{result['cpu_other_s']:.1f}s (load {result['load_1min']:.1f} on {os.cpu_count()} CPUs)"
     )
 
@@ -273,6 +283,7 @@ class Spec:
     customers: int = SINGLE_CUSTOMERS  # single_late: fresh customers
     history: int = SINGLE_HISTORY  # single_late: interactions each before the late one
     profile: str | None = None  # a cProfile output file
+    replay_workers: int = 0  # replay: processes computing the rules (api/batch_pool.py)
 
 
 async def _settle(dialect: str) -> None:
@@ -334,7 +345,7 @@ async def timed_replay(lifecycle: Lifecycle, spec: Spec) -> Rebuild:
 
 
 async def step_replay(spec: Spec) -> dict[str, Any]:
-    lifecycle = Lifecycle(load_plugins(autoload=False))
+    lifecycle = Lifecycle(load_plugins(autoload=False), replay_workers=spec.replay_workers)
     cpu = CpuProbe()
     await cpu.start()
     with MemoryProbe() as memory:
@@ -543,6 +554,7 @@ class Options:
     late_share: float = 0.1
     single_late: int = SINGLE_CUSTOMERS
     single_history: int = SINGLE_HISTORY
+    replay_workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -639,7 +651,14 @@ async def bench_one(target: Target, options: Options) -> Outcome:
         g = made[label]
         for dry_run in (True, False):
             mode = "dry run" if dry_run else "replay"
-            spec = Spec("replay", target.url, g.workspace_id, model=options.model, dry_run=dry_run)
+            spec = Spec(
+                "replay",
+                target.url,
+                g.workspace_id,
+                model=options.model,
+                dry_run=dry_run,
+                replay_workers=options.replay_workers,
+            )
             result = await _profiled_step(spec, options, d, f"{mode.replace(' ', '-')}-{label}")
             r = Replay(
                 label,
@@ -912,6 +931,7 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
         late_share=args.late_share,
         single_late=args.single_late,
         single_history=args.single_history,
+        replay_workers=args.replay_workers,
     )
     if options.py_spy is not None and options.profile_dir is None:
         raise SystemExit("--py-spy needs --profile-dir for its output")
@@ -958,6 +978,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--single-history", type=at_least_two, default=SINGLE_HISTORY, help="interactions of each before the late one"
     )
     parser.add_argument("--model", default=DEFAULT_MODEL, help="the model to start tracking by replay")
+    parser.add_argument(
+        "--replay-workers",
+        type=non_negative,
+        default=default_replay_workers(),
+        help="processes the replay computes its rules in (JORNADA_REPLAY_WORKERS; 0: in the benchmark's own)",
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="same seed, same data")
     parser.add_argument(
         "--postgres-url",

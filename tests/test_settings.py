@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from api.settings import DEFAULT_DATABASE_URL, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_defaults_when_nothing_is_set() -> None:
@@ -39,3 +44,12 @@ def test_a_bad_number_names_the_variable() -> None:
 
 def test_settings_built_in_code_leave_the_periodic_check_off() -> None:
     assert Settings(database_url="sqlite://x.sqlite3").tick_interval == 0
+
+
+def test_every_variable_read_is_in_the_readme_table() -> None:
+    source = (ROOT / "api" / "settings.py").read_text()
+    table = (ROOT / "README.md").read_text().split("## Configuration", 1)[1]
+    read = set(re.findall(r'"(JORNADA_[A-Z_]+)"', source))
+    documented = set(re.findall(r"^\| `(JORNADA_[A-Z_]+)` \|", table, re.MULTILINE))
+    assert "JORNADA_REPLAY_WORKERS" in read
+    assert read - documented == set()
