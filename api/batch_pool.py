@@ -16,6 +16,7 @@ import signal
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 X = TypeVar("X")
@@ -23,6 +24,11 @@ Y = TypeVar("Y")
 
 # The compute function of the pool this worker process belongs to (set when it is forked).
 _compute: Callable[[Any], Any] | None = None
+
+
+class WorkerFailed(RuntimeError):
+    """A worker process ended in the middle of a batch (killed, out of memory, or code that
+    exited the process): the batches are not all computed."""
 
 
 def _install(compute: Callable[[Any], Any]) -> None:
@@ -79,7 +85,11 @@ async def _pooled(reads: AsyncIterator[X], compute: Callable[[X], Y], workers: i
                 while item is not None and len(waiting) < workers + 1:
                     waiting.append(loop.run_in_executor(pool, _run, item))
                     item = await anext(reads, None)
-                yield await waiting.popleft()
+                try:
+                    result = await waiting.popleft()
+                except BrokenProcessPool as exc:
+                    raise WorkerFailed(str(exc)) from exc
+                yield result
         finally:
             for future in waiting:
                 future.cancel()

@@ -4,6 +4,7 @@ or mapping), all-or-nothing when they write, with a dry run that writes nothing.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from api import lifecycle_store as store
+from api.batch_pool import WorkerFailed
 from api.bulk import refresh_statistics
 from api.customer_filters import CustomerFilter
 from api.customer_filters import filter_conditions as customer_conditions
@@ -34,6 +36,7 @@ from plugins.validation import param_problems
 
 # A rebuild that rewrote at least this many moves refreshes the planner statistics afterwards.
 BULK_REWRITE = 1000
+log = logging.getLogger("jornada.lifecycle")
 
 
 @dataclass(frozen=True)
@@ -247,6 +250,22 @@ async def _distribution(workspace_id: int, key: str) -> Counter[str]:
 
 
 async def _rebuild(workspace_id: int, t: Tracked, batches: Any, dry_run: bool, primary: bool) -> Rebuild:
+    """Every customer's position in `t` from `batches` (written in one transaction unless
+    `dry_run`). A replay worker that dies leaves nothing written and is a userError."""
+    try:
+        return await _rebuild_all(workspace_id, t, batches, dry_run, primary)
+    except WorkerFailed as exc:
+        log.error("replay of %s in workspace %s: a worker process failed: %s", t.key, workspace_id, exc)
+        raise invalid(
+            ("model",),
+            "REPLAY_FAILED",
+            f"A process computing {t.key}'s rules ended before the replay was done; nothing was changed. "
+            "Try again; if it fails again, the model's plugin may be ending its process (see the server log), "
+            "or set JORNADA_REPLAY_WORKERS=0.",
+        ) from exc
+
+
+async def _rebuild_all(workspace_id: int, t: Tracked, batches: Any, dry_run: bool, primary: bool) -> Rebuild:
     result = Rebuild()
     if dry_run:
         async for positions, _ in batches():

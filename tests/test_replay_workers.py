@@ -18,6 +18,7 @@ from api import batch_pool, model_batches
 from api import lifecycle_admin as admin
 from api import lifecycle_store as store
 from api.customers import create_customer, get_customers
+from api.errors import InputInvalid
 from api.interactions import NewInteraction, Recorded, record_many
 from api.lifecycle import REPLAY, Lifecycle, replay_customer
 from api.records import TransitionRecord
@@ -112,3 +113,39 @@ async def test_a_replay_in_workers_writes_what_one_process_writes(
         assert positions[cid].stage == end.stage
     assert done.transitions_written == expected_total
     assert done.distribution == preview.distribution
+
+
+PARENT = os.getpid()
+
+
+def dies_in_a_worker(x: int) -> int:
+    if os.getpid() != PARENT:
+        os._exit(3)  # as a plugin that ends its process, or a worker the kernel kills
+    return x
+
+
+async def test_a_worker_that_dies_is_reported_not_hung() -> None:
+    with pytest.raises(batch_pool.WorkerFailed):
+        _ = [r async for r in batch_pool.computed(numbers(5), dies_in_a_worker, 2)]
+
+
+async def test_a_replay_whose_worker_dies_changes_nothing_and_says_so(
+    api: Api, app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = api.workspace_id
+    ids = await customers_with_histories(app, ws, 9)
+    real = model_batches.replay_customer
+
+    def exiting(*args: object, **kwargs: object) -> object:
+        if os.getpid() != PARENT:
+            os._exit(3)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(model_batches, "BATCH", 2)
+    monkeypatch.setattr(model_batches, "replay_customer", exiting)
+    with pytest.raises(InputInvalid) as raised:
+        await admin.track(Lifecycle(app.state.plugins, replay_workers=2), ws, "lifespan", dry_run=False)
+    assert [(p.field, p.code) for p in raised.value.problems] == [(("model",), "REPLAY_FAILED")]
+    assert "JORNADA_REPLAY_WORKERS" in raised.value.problems[0].message
+    assert await store.positions(ws, ids, ["lifespan"]) == []
+    assert "lifespan" not in {r.model_key for r in await store.workspace_models(ws) if r.tracked}
