@@ -149,3 +149,25 @@ async def test_a_replay_whose_worker_dies_changes_nothing_and_says_so(
     assert "JORNADA_REPLAY_WORKERS" in raised.value.problems[0].message
     assert await store.positions(ws, ids, ["lifespan"]) == []
     assert "lifespan" not in {r.model_key for r in await store.workspace_models(ws) if r.tracked}
+
+
+async def test_a_replay_reads_every_interaction_exactly(api: Api, app: Starlette) -> None:
+    ws = api.workspace_id
+    made = await create_customer(ws, {"name": "Exact"}, now=NOW, lifecycle=app.state.lifecycle)
+    cid = made.customer.id
+    at = datetime(2026, 3, 31, 23, 59, 59, 123457, tzinfo=UTC)
+    item = NewInteraction(
+        cid, "purchase", at, amount=Decimal("1234.05"), properties={"product": "ç", "n": [1, 2]}, idempotency_key="k1"
+    )
+    results = await record_many(ws, [item], app.state.plugins.kinds, now=NOW, lifecycle=app.state.lifecycle)
+    assert isinstance(results[0], Recorded)
+    (read,) = store.histories_of(await store.interaction_history_rows(ws, [cid]))[cid]
+    assert (read.occurred_at, read.amount, read.properties, read.idempotency_key) == (
+        at,
+        Decimal("1234.05"),
+        {"product": "ç", "n": [1, 2]},
+        "k1",
+    )
+    assert read.occurred_at.tzinfo is UTC
+    assert read.created_at.tzinfo is UTC
+    assert abs((read.created_at - datetime.now(UTC)).total_seconds()) < 60
