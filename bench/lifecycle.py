@@ -110,7 +110,7 @@ from bench.lifecycle_late import (
     single_late_line,
     superseded_since,
 )
-from bench.measuring import Measurement, non_negative, positive
+from bench.measuring import Measurement, non_negative, positive, python_speed
 from bench.read_server import (
     Target,
     default_postgres_url,
@@ -876,7 +876,8 @@ def table(outcomes: list[Outcome], options: Options) -> str:
         f"{o0.full.interactions:,} interactions (10% size: {o0.small.customers:,} / {o0.small.interactions:,}); "
         f"ingestion of {options.ingest:,} interactions in batches of {options.batch} with rule evaluation; "
         f"{options.single_late} single late interactions after {options.single_history} each; "
-        f"seed {options.seed}; {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        f"seed {options.seed}; {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"{options.replay_workers} replay workers; machine speed: a 10M-step Python loop in {python_speed():.2f}s"
     )
     notes = [
         "peak RSS: VmHWM of a fresh process during the (real) replay, the mark reset just before it (in brackets:",

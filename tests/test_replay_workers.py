@@ -171,3 +171,12 @@ async def test_a_replay_reads_every_interaction_exactly(api: Api, app: Starlette
     assert read.occurred_at.tzinfo is UTC
     assert read.created_at.tzinfo is UTC
     assert abs((read.created_at - datetime.now(UTC)).total_seconds()) < 60
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(micros=st.integers(-5_000_000_000_000_000, 7_000_000_000_000_000))  # 1811 to 2191
+async def test_epoch_microseconds_read_back_exactly(micros: int) -> None:
+    expected = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    assert store.histories_of([(1, 1, 1, "k", None, micros, None, None, None, None, micros)])[1][0].occurred_at == (
+        expected
+    )
