@@ -75,24 +75,30 @@ async def _pooled(reads: AsyncIterator[X], compute: Callable[[X], Y], workers: i
         return
     loop = asyncio.get_running_loop()
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_install, initargs=(compute,)) as pool:
-        waiting: deque[asyncio.Future[Y]] = deque([loop.run_in_executor(pool, _run, second)])
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_install, initargs=(compute,))
+    waiting: deque[asyncio.Future[Y]] = deque()
+    finished = False
+    try:
+        waiting.append(loop.run_in_executor(pool, _run, second))
         built = compute(first)  # while the first worker computes the second batch
-        try:
-            item = await anext(reads, None)
-            yield built
-            while item is not None or waiting:
-                while item is not None and len(waiting) < workers + 1:
-                    waiting.append(loop.run_in_executor(pool, _run, item))
-                    item = await anext(reads, None)
-                try:
-                    result = await waiting.popleft()
-                except BrokenProcessPool as exc:
-                    raise WorkerFailed(str(exc)) from exc
-                yield result
-        finally:
-            for future in waiting:
-                future.cancel()
+        item = await anext(reads, None)
+        yield built
+        while item is not None or waiting:
+            while item is not None and len(waiting) < workers + 1:
+                waiting.append(loop.run_in_executor(pool, _run, item))
+                item = await anext(reads, None)
+            try:
+                result = await waiting.popleft()
+            except BrokenProcessPool as exc:
+                raise WorkerFailed(str(exc)) from exc
+            yield result
+        finished = True
+    finally:
+        for future in waiting:
+            future.cancel()
+        # Done: the idle workers are joined at once. Stopped early (an error, a cancelled
+        # request): the event loop does not wait for the batches still being computed.
+        pool.shutdown(wait=finished, cancel_futures=True)
 
 
 def computed(reads: AsyncIterator[X], compute: Callable[[X], Y], workers: int = 0) -> AsyncIterator[Y]:

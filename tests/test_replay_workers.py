@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -180,3 +181,16 @@ async def test_epoch_microseconds_read_back_exactly(micros: int) -> None:
     assert store.histories_of([(1, 1, 1, "k", None, micros, None, None, None, None, micros)])[1][0].occurred_at == (
         expected
     )
+
+
+def slow_square(x: int) -> int:
+    time.sleep(1.0)
+    return x * x
+
+
+async def test_a_replay_stopped_early_does_not_wait_for_the_workers() -> None:
+    batches = batch_pool.computed(numbers(50), slow_square, 2)
+    assert [await anext(batches), await anext(batches)] == [0, 1]
+    started = time.perf_counter()
+    await batches.aclose()  # as when the write of a batch fails: the rest is not waited for
+    assert time.perf_counter() - started < 0.5
