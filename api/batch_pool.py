@@ -87,12 +87,10 @@ async def _pooled(reads: AsyncIterator[X], compute: Callable[[X], Y], workers: i
             while item is not None and len(waiting) < workers + 1:
                 waiting.append(loop.run_in_executor(pool, _run, item))
                 item = await anext(reads, None)
-            try:
-                result = await waiting.popleft()
-            except BrokenProcessPool as exc:
-                raise WorkerFailed(str(exc)) from exc
-            yield result
+            yield await waiting.popleft()
         finished = True
+    except BrokenProcessPool as exc:  # (raised by the submit or by the result, whichever comes first)
+        raise WorkerFailed(str(exc)) from exc
     finally:
         for future in waiting:
             future.cancel()
