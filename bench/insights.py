@@ -192,11 +192,13 @@ def table(found: list[Figure], title: str) -> str:
 
 
 async def on(url: str, workspace_id: int, repeat: int, title: str) -> None:
+    before = python_speed()
     async with TortoiseContext() as ctx:
         await ctx.init(config=Settings(database_url=url).tortoise_config())
         found = await figures(workspace_id, repeat)
+    speed = f"machine speed: a 10M-step Python loop in {before:.2f}s before, {python_speed():.2f}s after"
     say("")
-    say(table(found, f"{title}; machine speed: a 10M-step Python loop in {python_speed():.2f}s"))
+    say(table(found, f"{title}; {speed}"))
 
 
 async def prepared(url: str, customers: int, interactions: int, seed: int) -> int:

@@ -839,7 +839,7 @@ def _grid(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     return [line(header), "-+-".join("-" * w for w in widths), *(line(r) for r in rows)]
 
 
-def table(outcomes: list[Outcome], options: Options) -> str:
+def table(outcomes: list[Outcome], options: Options, speed_before: float) -> str:
     header = (
         "database",
         "replay s",
@@ -877,7 +877,8 @@ def table(outcomes: list[Outcome], options: Options) -> str:
         f"ingestion of {options.ingest:,} interactions in batches of {options.batch} with rule evaluation; "
         f"{options.single_late} single late interactions after {options.single_history} each; "
         f"seed {options.seed}; {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-        f"{options.replay_workers} replay workers; machine speed: a 10M-step Python loop in {python_speed():.2f}s"
+        f"{options.replay_workers} replay workers; machine speed: a 10M-step Python loop in {speed_before:.2f}s "
+        f"before, {python_speed():.2f}s after"
     )
     notes = [
         "peak RSS: VmHWM of a fresh process during the (real) replay, the mark reset just before it (in brackets:",
@@ -919,6 +920,7 @@ async def choose_targets(choice: str, postgres_url: str) -> list[str]:
 
 
 async def run(args: argparse.Namespace) -> list[Outcome]:
+    speed_before = python_speed()
     options = Options(
         customers=args.customers,
         interactions=args.interactions,
@@ -944,7 +946,7 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
         async with database as target:
             outcomes.append(await bench_one(target, options))
     say("")
-    say(table(outcomes, options))
+    say(table(outcomes, options, speed_before))
     return outcomes
 
 
