@@ -13,7 +13,7 @@ import numpy as np
 from tortoise.transactions import in_transaction
 
 from api import clv, value_fit
-from api.bulk import insert_rows
+from api.bulk import insert_rows, refresh_statistics
 from api.db import Params, as_date, as_datetime, connection, dialect_of, fetch, local_date_sql, utc, zone
 from api.errors import InputInvalid, Problem
 from api.models import CustomerValue, ValueModel, Workspace
@@ -159,6 +159,11 @@ async def refresh(
             ),
             rows,
         )
+    # Every prediction was just rewritten: without fresh statistics the planner estimates the
+    # table from its last sample, or from none (258 rows for 51,516 at 100k customers, still so
+    # 50 minutes after a fit here), when it plans the health, re-engagement and value-at-risk
+    # reads that join it.
+    await refresh_statistics(connection(), ("customer_value",))
     found = await get_model(workspace_id)
     assert found is not None
     return found
