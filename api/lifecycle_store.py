@@ -12,7 +12,7 @@ from typing import Any
 
 from api import webhook_events
 from api.bulk import allocate_ids, insert_rows
-from api.db import Params, as_datetime, as_decimal, as_json, connection, dialect_of, fetch, utc
+from api.db import Params, as_datetime, as_json, connection, dialect_of, fetch, utc
 from api.db import rows as db_rows
 from api.models import WorkspaceModel
 from api.pagination import ASC, KeysetQuery, Page, PageRequest, SortKey
@@ -24,6 +24,7 @@ from api.records import (
     TransitionRecord,
     WorkspaceModelRecord,
     assignment_from_row,
+    interaction_from_row,
     transition_from_row,
     workspace_model_from_row,
 )
@@ -353,10 +354,7 @@ def histories_of(rows: Sequence[Sequence[Any]]) -> dict[int, list[InteractionRec
     """`interaction_history_rows`' rows as records, per customer."""
     out: dict[int, list[InteractionRecord]] = {}
     for r in rows:
-        record = InteractionRecord(
-            r[0], r[1], r[2], r[3], r[4], _moment(r[5]), as_decimal(r[6]), r[7], as_json(r[8], {}), r[9], _moment(r[10])
-        )
-        out.setdefault(r[2], []).append(record)
+        out.setdefault(r[2], []).append(interaction_from_row(r, _moment))
     return out
 
 
