@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 
 from api import value as value_service
 from api.customers import create_customer
+from api.db import connection, dialect_of
 from api.ids import global_id
 from api.interactions import NewInteraction, record_many
 from tests.conftest import Api, new_customer
@@ -275,3 +276,25 @@ async def test_a_page_of_customers_reads_the_value_model_once(
     assert {e["node"]["value"]["fitStatus"] for e in found["customers"]["edges"]} <= {"OK", "DEGENERATE"}
     # The resolvers of the 30 customers ask at once: one query, not 30.
     assert reads == 1
+
+
+async def planner_rows(table: str) -> float | None:
+    """What the database's planner statistics say the table holds (None: never sampled)."""
+    conn = connection()
+    if dialect_of(conn) == "postgres":
+        found = await conn.execute_query_dict("SELECT reltuples FROM pg_class WHERE relname = $1", [table])
+        n = float(found[0]["reltuples"])
+        return None if n < 0 else n
+    if not await conn.execute_query_dict("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"):
+        return None  # nothing was ever analyzed
+    # (one row per index, or one for the table without any: each stat starts with the row count)
+    found = await conn.execute_query_dict("SELECT stat FROM sqlite_stat1 WHERE tbl = ? LIMIT 1", [table])
+    return float(str(found[0]["stat"]).split()[0]) if found else None
+
+
+async def test_a_fit_leaves_the_planner_knowing_how_many_predictions_there_are(api: Api, app: Starlette) -> None:
+    await _history(api, app)
+    data = await api.data(REFRESH, {"input": {"horizonWeeks": 26}})
+    assert data["refreshValueModel"]["valueModel"]["error"] is None
+    # (the health, re-engagement and value-at-risk reads join this table)
+    assert await planner_rows("customer_value") == 80
