@@ -110,7 +110,7 @@ from bench.lifecycle_late import (
     single_late_line,
     superseded_since,
 )
-from bench.measuring import Measurement, non_negative, positive, python_speed
+from bench.measuring import Measurement, cpu_cell, non_negative, positive, python_speed
 from bench.read_server import (
     Target,
     default_postgres_url,
@@ -220,7 +220,7 @@ class CpuProbe:
 
 def cpu_line(result: dict[str, Any]) -> str:
     return (
-        f"CPU: Python {result['cpu_own_s']:.1f}s, its replay workers {result.get('cpu_workers_s', 0.0):.1f}s, "
+        f"CPU: Python {result['cpu_own_s']:.1f}s, its replay workers {result['cpu_workers_s']:.1f}s, "
         f"PostgreSQL backends {result['cpu_db_s']:.1f}s, other processes "
         f"{result['cpu_other_s']:.1f}s (load {result['load_1min']:.1f} on {os.cpu_count()} CPUs)"
     )
@@ -824,10 +824,6 @@ def pyspy_report(path: Path, title: str, seconds: float, top: int = TOP) -> str:
 # --- reporting --------------------------------------------------------------------------------
 
 
-def _cpu_cell(figures: dict[str, Any]) -> str:
-    return f"{figures['cpu_own_s']:.1f}+{figures['cpu_db_s']:.1f}"
-
-
 def _grid(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(h), *(len(r[n]) for r in rows)) for n, h in enumerate(header)]
 
@@ -860,7 +856,7 @@ def table(outcomes: list[Outcome], options: Options, speed_before: float) -> str
                 o.dialect,
                 f"{full.seconds:.1f}",
                 f"{full.rate:,.0f}",
-                _cpu_cell(o.cpu["replay-full"]),
+                cpu_cell(o.cpu["replay-full"]),
                 f"{dry.seconds:.1f}",
                 f"{dry.rate:,.0f}",
                 f"{full.transitions:,}",
@@ -889,8 +885,8 @@ def table(outcomes: list[Outcome], options: Options, speed_before: float) -> str
         "rule evaluation costs. single late: one record_many call of one interaction dated in the middle of a fresh",
         "customer's history.",
         "CPU py+db: CPU seconds of the Python process and of the PostgreSQL backends during the call (SQLite's are",
-        "in the Python figure); when their sum is well under the wall time x 1, the call waited (I/O, commits, or",
-        "other processes on the cores).",
+        "in the Python figure), with its replay workers' between them (w); when their sum is well under the wall",
+        "time x 1, the call waited (I/O, commits, or other processes on the cores).",
         "Targets: full replay of 1M interactions <= 30 s (with flat memory); ingestion with rule evaluation",
         f">= 10,000 interactions/s on PostgreSQL, in order and with {late} late; a single late interaction for a",
         f"customer with {SINGLE_HISTORY} interactions <= {SINGLE_TARGET_MS:.0f} ms.",

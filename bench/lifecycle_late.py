@@ -31,7 +31,7 @@ from api.interactions import NewInteraction, Recorded, record_many
 from api.lifecycle import Lifecycle
 from api.rebuild import RebuildOutcome
 from bench.generate import DEFAULT_END, KIND_MIX, _interaction
-from bench.measuring import Measurement
+from bench.measuring import Measurement, cpu_cell
 from plugins.types import InteractionKind
 
 LATE_SPAN = timedelta(days=365)  # a late item is dated DEFAULT_END minus up to this
@@ -120,7 +120,7 @@ def _ingest_cells(run: IngestRun | None, rules: bool) -> tuple[str, ...]:
         return (f"{run.rate:,.0f}",)
     m, f = run.measurement, run.figures
     rebuilt = "?" if f["rebuilt"] is None else f"{f['rebuilt']:,}"
-    return f"{run.rate:,.0f}", f"{m.p50:.1f}", f"{m.p99:.1f}", rebuilt, f"{f['cpu_own_s']:.1f}+{f['cpu_db_s']:.1f}"
+    return f"{run.rate:,.0f}", f"{m.p50:.1f}", f"{m.p99:.1f}", rebuilt, cpu_cell(f)
 
 
 def ingest_row(dialect: str, ingests: Mapping[str, IngestRun], single: Measurement | None) -> tuple[str, ...]:

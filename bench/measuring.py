@@ -7,8 +7,9 @@ import argparse
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 def python_speed() -> float:
@@ -20,6 +21,13 @@ def python_speed() -> float:
     for n in range(10_000_000):
         total += n
     return time.perf_counter() - started
+
+
+def cpu_cell(figures: Mapping[str, Any]) -> str:
+    """A step's CPU seconds for a table cell: the Python process, its replay workers' (w, when it
+    had any) and the PostgreSQL backends', as bench.lifecycle's CpuProbe measured them."""
+    workers = f"+{figures['cpu_workers_s']:.1f}w" if figures["cpu_workers_s"] else ""
+    return f"{figures['cpu_own_s']:.1f}{workers}+{figures['cpu_db_s']:.1f}"
 
 
 @dataclass(frozen=True)
